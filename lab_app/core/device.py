@@ -1,0 +1,125 @@
+"""Device choice, seeding and the torch CPU-thread policy.
+
+Thread policy (measured, see benchmarks/ui_latency.py and STACK-NOTES): on a machine with few
+cores, torch's intra-op OpenMP threads spin on the same cores as the Qt UI thread. With two
+intra-op threads on a 2-core machine a tiny model trained anywhere from 0.7x to 80x slower than
+with one, and the UI stuttered. So training gets ``cores - 1`` intra-op threads (at least 1, at
+most 8): one core is always left to the UI thread, and inter-op parallelism is off (our models
+are too small to profit from it).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def cuda_available() -> bool:
+    return torch.cuda.is_available()
+
+
+def mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def choose_device(preference: str = "auto") -> torch.device:
+    """CUDA, then MPS, then CPU for "auto"; an explicit choice that is not available raises
+    ValueError with a message a person can act on."""
+    preference = (preference or "auto").lower()
+    if preference not in DEVICE_CHOICES:
+        raise ValueError(f"unknown device {preference!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    if preference == "auto":
+        if cuda_available():
+            return torch.device("cuda")
+        if mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if preference == "cuda" and not cuda_available():
+        raise ValueError("device 'cuda' was asked for, but torch sees no CUDA GPU (use --device auto or cpu)")
+    if preference == "mps" and not mps_available():
+        raise ValueError("device 'mps' was asked for, but this torch build has no usable MPS backend")
+    return torch.device(preference)
+
+
+def cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def training_threads(cores: int | None = None) -> int:
+    """Intra-op threads for work that runs beside the UI: one core stays with the UI thread."""
+    cores = cpu_cores() if cores is None else cores
+    return max(1, min(8, cores - 1))
+
+
+_interop_set = False
+
+
+def apply_thread_policy(threads: int | None = None) -> int:
+    """Set torch's intra-op thread count (call from the thread that runs torch work, too:
+    OpenMP's setting is per thread). Returns the count in force."""
+    global _interop_set
+    n = training_threads() if threads is None else max(1, int(threads))
+    torch.set_num_threads(n)
+    if not _interop_set:
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:
+            pass  # already started parallel work; the setting can only be made once
+        _interop_set = True
+    return n
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, numpy and torch (all devices); return a fresh numpy Generator for the caller."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    python: str
+    torch: str
+    numpy: str
+    cuda: str
+    mps: bool
+    gpu_name: str
+    cores: int
+    torch_threads: int
+    platform: str
+
+    def lines(self) -> list[str]:
+        return [
+            f"Python {self.python}, torch {self.torch}, numpy {self.numpy}",
+            f"CUDA: {self.cuda}" + (f" ({self.gpu_name})" if self.gpu_name else ""),
+            f"MPS: {'available' if self.mps else 'not available'}",
+            f"CPU cores: {self.cores}, torch threads for training: {self.torch_threads}",
+            f"Platform: {self.platform}",
+        ]
+
+
+def runtime_info() -> RuntimeInfo:
+    cuda = cuda_available()
+    return RuntimeInfo(
+        python=platform.python_version(),
+        torch=torch.__version__,
+        numpy=np.__version__,
+        cuda=(torch.version.cuda or "build without CUDA") if not cuda else f"available (CUDA {torch.version.cuda})",
+        mps=mps_available(),
+        gpu_name=torch.cuda.get_device_name(0) if cuda else "",
+        cores=cpu_cores(),
+        torch_threads=torch.get_num_threads(),
+        platform=platform.platform(terse=True),
+    )

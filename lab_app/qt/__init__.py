@@ -1,0 +1,1 @@
+"""Qt glue shared by all tabs."""

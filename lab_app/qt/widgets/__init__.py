@@ -1,0 +1,1 @@
+"""Shared widgets. Each one exports PNG through ``export_png(path)``."""

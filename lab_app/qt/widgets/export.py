@@ -1,0 +1,34 @@
+"""PNG export shared by every view: grab the widget, save atomically, write the run card beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QWidget
+
+from lab_app.io.atomic import atomic_save
+
+
+def save_qimage(image: QImage, path: str | Path) -> Path:
+    path = Path(path)
+    if image.isNull():
+        raise OSError(f"nothing to export to {path.name}: the view has not been drawn yet")
+
+    def write(tmp: Path):
+        if not image.save(str(tmp), "PNG"):
+            raise OSError(f"could not write {path.name}")
+
+    return atomic_save(path, write, suffix=".png")
+
+
+def grab_widget(widget: QWidget) -> QImage:
+    """The widget as it looks on screen (OpenGL widgets render their framebuffer)."""
+    grab_fb = getattr(widget, "grabFramebuffer", None)
+    if callable(grab_fb):
+        return grab_fb()
+    return widget.grab().toImage()
+
+
+def export_widget_png(widget: QWidget, path: str | Path) -> Path:
+    return save_qimage(grab_widget(widget), path)

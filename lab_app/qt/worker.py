@@ -1,0 +1,261 @@
+"""TaskRunner: runs a task generator off the UI thread and delivers its events to the UI.
+
+A task is a callable ``make(ctl) -> generator`` (usually ``functools.partial(task_fn, cfg, ...)``,
+with the task's last parameter the Control). The generator runs in a Python thread; every event it
+yields goes into a small mailbox; a QTimer on the UI thread drains the mailbox at most ``rate_hz``
+times a second and emits signals. So:
+
+- the worker never blocks on the UI (putting an event in the mailbox is a dict insert under a lock);
+- redraws are throttled: coalescable events (snapshots) of one type that arrive between two drains
+  collapse to the newest, progress points are all kept;
+- latest wins: ``start()`` cancels the run before it; events of a superseded run are dropped;
+- a non-finite loss in a Progress event pauses the run and says so, instead of drawing garbage;
+- exceptions become ``errored(message)``; the runner is idle again and can start another run;
+- ``shutdown()`` cancels every run and joins every thread (no thread outlives the window).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from lab_app.core.control import Cancelled, Control
+from lab_app.core.device import apply_thread_policy
+from lab_app.core.events import Message, Progress
+
+log = logging.getLogger(__name__)
+_serial = itertools.count(1)
+
+TaskFactory = Callable[[Control], Any]
+
+
+class _Run:
+    """One run: its control, thread and mailbox. Only the worker thread writes ``outcome``."""
+
+    def __init__(self, label: str, ctl: Control):
+        self.id = next(_serial)
+        self.label = label
+        self.ctl = ctl
+        self.lock = threading.Lock()
+        self.mailbox: OrderedDict = OrderedDict()
+        self.seq = itertools.count()
+        self.outcome: tuple[str, Any] | None = None  # ("finished", value) | ("errored", msg) | ("cancelled", None)
+        self.thread: threading.Thread | None = None
+
+    def post(self, ev: Any) -> None:
+        if getattr(ev, "coalesce", False):
+            key = ("c", type(ev), getattr(ev, "name", None))
+        else:
+            key = ("n", next(self.seq))
+        with self.lock:
+            self.mailbox.pop(key, None)
+            self.mailbox[key] = ev
+
+    def take(self) -> list:
+        with self.lock:
+            if not self.mailbox:
+                return []
+            box, self.mailbox = self.mailbox, OrderedDict()
+        return list(box.values())
+
+
+def _user_message(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text and not isinstance(exc, ValueError) else (text or type(exc).__name__)
+
+
+class TaskRunner(QObject):
+    started = Signal(str)                  # label
+    event = Signal(object)                 # every delivered event (Progress, Snapshot, Message, custom)
+    progress = Signal(object)              # Progress events only
+    message = Signal(str, str)             # text, level
+    finished = Signal(object)              # the generator's return value
+    errored = Signal(str)                  # a message a person can read
+    cancelled = Signal()
+    paused_changed = Signal(bool, str)     # paused?, why
+    busy_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None, *, device: Any = "cpu", rate_hz: float = 30.0,
+                 threads: int | None = None):
+        super().__init__(parent)
+        self.device = device
+        self.threads = threads
+        self._run: _Run | None = None
+        self._all_runs: list[_Run] = []
+        self._timer = QTimer(self)
+        self._timer.setInterval(max(1, int(1000 / rate_hz)))
+        self._timer.timeout.connect(self._drain)
+        self._rate_t: float | None = None
+        self._rate_step = 0
+        self.steps_per_s = 0.0
+        self.label = ""
+
+    # --- public API -----------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """True from start() until the run's outcome has been delivered."""
+        return self._run is not None
+
+    @property
+    def paused(self) -> bool:
+        return self._run is not None and self._run.ctl.paused
+
+    def start(self, make: TaskFactory, label: str = "") -> int:
+        """Cancel the current run (latest wins) and start ``make(ctl)`` in a new thread."""
+        self._cancel_current()
+        ctl = Control(self.device)
+        run = _Run(label, ctl)
+        run.thread = threading.Thread(target=self._work, args=(run, make), name=f"lab-task-{run.id}-{label}",
+                                      daemon=True)
+        self._run = run
+        self._all_runs.append(run)
+        self._prune()
+        self.label = label
+        self.steps_per_s = 0.0
+        self._rate_t = None
+        run.thread.start()
+        self._timer.start()
+        self.started.emit(label)
+        self.busy_changed.emit(True)
+        return run.id
+
+    def cancel(self) -> None:
+        self._cancel_current()
+
+    def pause(self) -> None:
+        if self._run is not None and self._run.outcome is None and not self._run.ctl.paused:
+            self._run.ctl.pause()
+            self.paused_changed.emit(True, "paused")
+
+    def resume(self) -> None:
+        if self._run is not None and self._run.ctl.paused:
+            self._run.ctl.resume()
+            self.paused_changed.emit(False, "")
+
+    def wait(self, timeout: float = 10.0) -> bool:
+        """Join every thread this runner started (for tests and shutdown). True if all ended."""
+        deadline = time.monotonic() + timeout
+        for run in list(self._all_runs):
+            if run.thread is not None:
+                run.thread.join(max(0.0, deadline - time.monotonic()))
+        self._prune()
+        return not any(r.thread is not None and r.thread.is_alive() for r in self._all_runs)
+
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """Cancel everything, join every thread, stop delivering. True if all threads ended."""
+        for run in self._all_runs:
+            run.ctl.cancel()
+        ok = self.wait(timeout)
+        self._timer.stop()
+        self._run = None
+        return ok
+
+    # --- worker thread ----------------------------------------------------------------------------
+    def _work(self, run: _Run, make: TaskFactory) -> None:
+        apply_thread_policy(self.threads)
+        ctl = run.ctl
+        gen = None
+        try:
+            ctl.checkpoint()
+            gen = make(ctl)
+            if not isinstance(gen, Iterator):  # a plain function: its return value is the result
+                run.outcome = ("finished", gen)
+                return
+            while True:
+                try:
+                    ev = next(gen)
+                except StopIteration as stop:
+                    run.outcome = ("finished", stop.value)
+                    return
+                if isinstance(ev, Progress):
+                    bad = ev.nonfinite_losses()
+                    if bad:
+                        ctl.pause()
+                        run.post(_PauseNote(f"{', '.join(bad)} became NaN/infinite at step {ev.step}: "
+                                            "run paused (lower the learning rate, then resume or restart)"))
+                run.post(ev)
+                ctl.checkpoint()
+        except Cancelled:
+            run.outcome = ("cancelled", None)
+        except Exception as exc:  # noqa: BLE001 - every task error must reach the UI, not kill the thread
+            log.error("task %r failed:\n%s", run.label, traceback.format_exc())
+            run.outcome = ("errored", _user_message(exc))
+        finally:
+            if gen is not None and hasattr(gen, "close"):
+                try:
+                    gen.close()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    # --- UI thread ------------------------------------------------------------------------------------
+    def _cancel_current(self) -> None:
+        run = self._run
+        if run is not None and run.outcome is None:
+            run.ctl.cancel()
+            self._run = None
+            self.cancelled.emit()
+            self.busy_changed.emit(False)
+        self._run = None
+
+    def _prune(self) -> None:
+        self._all_runs = [r for r in self._all_runs if r is self._run or (r.thread is not None and r.thread.is_alive())]
+
+    def _drain(self) -> None:
+        run = self._run
+        if run is None:
+            self._prune()
+            if not self._all_runs:
+                self._timer.stop()
+            return
+        outcome = run.outcome  # read before draining: every event posted before it is in the mailbox
+        for ev in run.take():
+            if self._run is not run:
+                return  # a slot started another run: the rest of this one is stale
+            self._deliver(ev)
+        if outcome is not None and self._run is run:
+            self._run = None
+            kind, value = outcome
+            self.busy_changed.emit(False)
+            if kind == "finished":
+                self.finished.emit(value)
+            elif kind == "errored":
+                self.errored.emit(value)
+            else:
+                self.cancelled.emit()
+            self._prune()
+
+    def _deliver(self, ev: Any) -> None:
+        if isinstance(ev, _PauseNote):
+            self.paused_changed.emit(True, ev.text)
+            self.message.emit(ev.text, "warning")
+            return
+        if isinstance(ev, Progress):
+            self._update_rate(ev)
+            self.progress.emit(ev)
+        elif isinstance(ev, Message):
+            self.message.emit(ev.text, ev.level)
+        self.event.emit(ev)
+
+    def _update_rate(self, ev: Progress) -> None:
+        now = time.monotonic()
+        if self._rate_t is not None and now > self._rate_t and ev.step >= self._rate_step:
+            inst = (ev.step - self._rate_step) / (now - self._rate_t)
+            self.steps_per_s = inst if self.steps_per_s == 0 else 0.7 * self.steps_per_s + 0.3 * inst
+        self._rate_t, self._rate_step = now, ev.step
+
+
+class _PauseNote:
+    """Posted by the worker when it paused the run itself (non-finite loss)."""
+
+    coalesce = False
+
+    def __init__(self, text: str):
+        self.text = text

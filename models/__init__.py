@@ -1,0 +1,1 @@
+"""Model families. PyTorch and numpy only: nothing in this package imports Qt."""

@@ -1,0 +1,40 @@
+"""Shared test set-up: headless Qt, isolated settings, and no thread may outlive its test."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("LAB_SETTINGS_DIR", tempfile.mkdtemp(prefix="lab-settings-"))
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+OFFSCREEN = os.environ.get("QT_QPA_PLATFORM") == "offscreen"
+
+
+def pytest_collection_modifyitems(config, items):
+    if not OFFSCREEN:
+        return
+    skip = pytest.mark.skip(reason="needs OpenGL: run under Xvfb with QT_QPA_PLATFORM=xcb (make test does)")
+    for item in items:
+        if "gl" in item.keywords:
+            item.add_marker(skip)
+
+
+def _task_threads():
+    return {t for t in threading.enumerate() if t.name.startswith("lab-task-") and t.is_alive()}
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    """Fail a test that leaves a task thread running (every runner must be shut down)."""
+    before = _task_threads()
+    yield
+    leaked = _task_threads() - before
+    for t in leaked:
+        t.join(5.0)
+    still = [t.name for t in leaked if t.is_alive()]
+    assert not still, f"task threads still running after the test: {still}"
