@@ -1,0 +1,343 @@
+"""MainWindow: the tabs from the registry, menus, status bar (device, worker, progress, cancel),
+drag-and-drop routing by file kind, and persistent settings."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+)
+
+from lab_app import __version__
+from lab_app.core.device import DEVICE_CHOICES, choose_device, cuda_available, mps_available, runtime_info
+from lab_app.core.runcard import make_run_card, run_card_path_for, save_run_card
+from lab_app.io import file_kind
+from lab_app.io.kinds import known_extensions
+from lab_app.qt.settings import add_recent_file, open_settings, recent_files
+from lab_app.qt.tab_base import LabContext, TopicTab
+from lab_app.registry import TOPICS, tab_for_kind
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, device_pref: str | None = None, seed: int = 0, start_tab: str | None = None,
+                 demo: bool = True):
+        super().__init__()
+        self.setWindowTitle("Visual Deep-Learning Lab")
+        self.setAcceptDrops(True)
+        self.settings = open_settings()
+        pref = device_pref or str(self.settings.value("device", "auto"))
+        try:
+            device = choose_device(pref)
+        except ValueError as e:
+            log.warning("%s; using auto", e)
+            pref, device = "auto", choose_device("auto")
+        self.device_pref = pref
+        self.ctx = LabContext(device=device, seed=seed)
+        self.autostart_demo = demo
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tab_by_id: dict[str, TopicTab] = {}
+        for spec in TOPICS:
+            tab = spec.load_class()(self.ctx)
+            self.tab_by_id[spec.id] = tab
+            self.tabs.addTab(tab, spec.title)
+            tab.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+            r = tab.runner
+            r.started.connect(lambda label, t=tab: self._on_started(t, label))
+            r.progress.connect(lambda ev, t=tab: self._on_progress(t, ev))
+            r.busy_changed.connect(lambda busy, t=tab: self._on_busy(t, busy))
+            r.paused_changed.connect(lambda paused, why, t=tab: self._on_paused(t, paused, why))
+            r.errored.connect(lambda msg: self.statusBar().showMessage(msg, 10000))
+        self.setCentralWidget(self.tabs)
+        self._build_status_bar()
+        self._build_menus()
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+
+        geometry = self.settings.value("geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 860)
+        wanted = start_tab or str(self.settings.value("last_tab", TOPICS[0].id))
+        if wanted in self.tab_by_id:
+            self.tabs.setCurrentWidget(self.tab_by_id[wanted])
+        QTimer.singleShot(0, lambda: self._on_tab_changed(self.tabs.currentIndex()))
+
+    # --- building -------------------------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.device_label = QLabel()
+        self.device_label.setToolTip("Device new runs use (Run > Device)")
+        self.worker_label = QLabel("idle")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Pause or resume the current tab's run (Ctrl+P)")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.pause_button.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the current tab's run (Esc)")
+        self.cancel_button.clicked.connect(self.cancel_current)
+        self.cancel_button.hide()
+        for w in (self.worker_label, self.progress, self.pause_button, self.cancel_button, self.device_label):
+            sb.addPermanentWidget(w)
+        self._update_device_label()
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        file_menu = mb.addMenu("&File")
+        a = file_menu.addAction("&Open...", self.open_dialog)
+        a.setShortcut(QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self._refresh_recent_menu()
+        file_menu.addSeparator()
+        a = file_menu.addAction("&Export current view as PNG...", self.export_dialog)
+        a.setShortcut(QKeySequence("Ctrl+E"))
+        file_menu.addAction("Export &window as PNG...", self.export_window_dialog)
+        file_menu.addSeparator()
+        a = file_menu.addAction("&Quit", self.close)
+        a.setShortcut(QKeySequence.StandardKey.Quit)
+
+        view_menu = mb.addMenu("&View")
+        for i, spec in enumerate(TOPICS):
+            act = view_menu.addAction(spec.title, lambda i=i: self.tabs.setCurrentIndex(i))
+            if i < 9:
+                act.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+
+        run_menu = mb.addMenu("&Run")
+        a = run_menu.addAction("&Pause / resume", self.toggle_pause)
+        a.setShortcut(QKeySequence("Ctrl+P"))
+        a = run_menu.addAction("&Cancel", self.cancel_current)
+        a.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        device_menu = run_menu.addMenu("&Device")
+        group = QActionGroup(self)
+        available = {"auto": True, "cpu": True, "cuda": cuda_available(), "mps": mps_available()}
+        for name in DEVICE_CHOICES:
+            act = QAction(name if available[name] else f"{name} (not available)", self, checkable=True)
+            act.setEnabled(available[name])
+            act.setChecked(name == self.device_pref)
+            act.triggered.connect(lambda _=False, n=name: self.set_device(n))
+            group.addAction(act)
+            device_menu.addAction(act)
+
+        help_menu = mb.addMenu("&Help")
+        help_menu.addAction("&About", self.show_about)
+
+    # --- tabs and runs -------------------------------------------------------------------------------------------
+    def current_tab(self) -> TopicTab:
+        return self.tabs.currentWidget()
+
+    def _on_tab_changed(self, _index: int) -> None:
+        tab = self.current_tab()
+        if tab is None:
+            return
+        self.settings.setValue("last_tab", tab.tab_id)
+        if self.autostart_demo:
+            tab.ensure_demo()
+        self._on_busy(tab, tab.runner.busy)
+
+    def _on_started(self, tab: TopicTab, label: str) -> None:
+        if tab is self.current_tab():
+            self.worker_label.setText(label or "working")
+
+    def _on_progress(self, tab: TopicTab, ev) -> None:
+        if tab is not self.current_tab():
+            return
+        if ev.total > 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * ev.fraction))
+            self.progress.setFormat(f"{ev.step}/{ev.total}")
+        else:
+            self.progress.setRange(0, 0)  # busy indicator
+        rate = tab.runner.steps_per_s
+        text = ev.text or tab.runner.label or "working"
+        if rate > 0:
+            text += f"  ·  {rate:,.1f} steps/s"
+        self.worker_label.setText(text)
+
+    def _on_busy(self, tab: TopicTab, busy: bool) -> None:
+        if tab is not self.current_tab():
+            return
+        for w in (self.progress, self.pause_button, self.cancel_button):
+            w.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, 0)
+            self.worker_label.setText(tab.runner.label or "working")
+            self.pause_button.setText("Resume" if tab.runner.paused else "Pause")
+        else:
+            self.worker_label.setText("idle")
+
+    def _on_paused(self, tab: TopicTab, paused: bool, why: str) -> None:
+        if tab is self.current_tab():
+            self.pause_button.setText("Resume" if paused else "Pause")
+            if paused:
+                self.worker_label.setText("paused" + (f": {why}" if why and why != "paused" else ""))
+
+    def toggle_pause(self) -> None:
+        r = self.current_tab().runner
+        if r.paused:
+            r.resume()
+        else:
+            r.pause()
+
+    def cancel_current(self) -> None:
+        self.current_tab().runner.cancel()
+        self.statusBar().showMessage("cancelled", 4000)
+
+    def set_device(self, name: str) -> None:
+        try:
+            device = choose_device(name)
+        except ValueError as e:
+            QMessageBox.warning(self, "Device", str(e))
+            return
+        self.device_pref = name
+        self.settings.setValue("device", name)
+        for tab in self.tab_by_id.values():
+            tab.set_device(device)
+        self._update_device_label()
+        self.statusBar().showMessage(f"new runs use {device}", 5000)
+
+    def _update_device_label(self) -> None:
+        self.device_label.setText(f"device: {self.ctx.device}" + (" (auto)" if self.device_pref == "auto" else ""))
+
+    # --- files -----------------------------------------------------------------------------------------
+    def open_files(self, paths) -> bool:
+        """Route each file to the tab that reads its kind (the current tab if it does). Returns True
+        if at least one file was handed to a tab."""
+        handed = False
+        for raw in paths:
+            path = Path(raw)
+            if path.is_dir():
+                self._refuse(f"{path.name}: is a folder; drop a file (a cloud, image or text file)")
+                continue
+            kind = file_kind(path)
+            spec = tab_for_kind(kind, prefer=self.current_tab().tab_id) if kind else None
+            if spec is None:
+                kinds = ", ".join(sorted({e for exts in known_extensions().values() for e in exts}))
+                self._refuse(f"{path.name}: the lab does not know this kind of file "
+                             f"({path.suffix or 'no extension'}). It opens {kinds}.")
+                continue
+            tab = self.tab_by_id[spec.id]
+            self.tabs.setCurrentWidget(tab)
+            tab.demo_started = True
+            tab.open_path(path)
+            add_recent_file(self.settings, path)
+            handed = True
+        self._refresh_recent_menu()
+        return handed
+
+    def _refuse(self, message: str) -> None:
+        self.current_tab().banner.show_message(message, "error")
+        self.statusBar().showMessage(message, 10000)
+
+    def open_dialog(self) -> None:
+        exts = " ".join(f"*{e}" for exts in known_extensions().values() for e in exts)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open", "", f"Files the lab reads ({exts});;All files (*)")
+        if paths:
+            self.open_files(paths)
+
+    def _refresh_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = recent_files(self.settings)
+        for f in files:
+            self.recent_menu.addAction(f, lambda f=f: self.open_files([f]))
+        self.recent_menu.setEnabled(bool(files))
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_files(paths)
+
+    # --- export ------------------------------------------------------------------------------------------
+    def export_current(self, path: str | Path) -> list[Path]:
+        """Export every view of the current tab: the main view to ``path``, others to ``path-<name>.png``,
+        and the run card beside them. Returns the files written."""
+        tab = self.current_tab()
+        path = Path(path)
+        written = []
+        for i, (name, widget) in enumerate(tab.views().items()):
+            target = path if i == 0 else path.with_name(f"{path.stem}-{name}{path.suffix}")
+            written.append(widget.export_png(target))
+        card = make_run_card(tab.tab_id, tab.run_config(), seed=self.ctx.seed, device=str(self.ctx.device))
+        written.append(save_run_card(run_card_path_for(path), card))
+        return written
+
+    def export_dialog(self) -> None:
+        tab = self.current_tab()
+        path, _ = QFileDialog.getSaveFileName(self, "Export view", f"{tab.tab_id}.png", "PNG (*.png)")
+        if path:
+            try:
+                files = self.export_current(path)
+                self.statusBar().showMessage("wrote " + ", ".join(f.name for f in files), 8000)
+            except OSError as e:
+                tab.banner.show_message(f"export failed: {e}", "error")
+
+    def export_window(self, path: str | Path) -> Path:
+        from lab_app.qt.widgets.export import save_qimage
+
+        return save_qimage(self.grab().toImage(), path)
+
+    def export_window_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export window", "lab.png", "PNG (*.png)")
+        if path:
+            try:
+                self.export_window(path)
+            except OSError as e:
+                self.current_tab().banner.show_message(f"export failed: {e}", "error")
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About the Visual Deep-Learning Lab", about_text(self.ctx.device))
+
+    # --- shutdown ----------------------------------------------------------------------------------------
+    def shutdown(self, timeout: float = 15.0) -> bool:
+        """Cancel every tab's work and wait for it. True if every thread ended."""
+        ok = True
+        for tab in self.tab_by_id.values():
+            ok = tab.shutdown(timeout) and ok
+        return ok
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("last_tab", self.current_tab().tab_id)
+        self.settings.sync()
+        if not self.shutdown():
+            log.warning("some task threads did not stop in time")
+        event.accept()
+
+
+def about_text(device) -> str:
+    info = runtime_info()
+    lines = [f"<b>Visual Deep-Learning Lab</b> {__version__}", "",
+             "Small models trained live on your own data, drawn while they learn.", "",
+             f"Device for new runs: <b>{device}</b>"] + info.lines()
+    try:
+        import open3d
+        import pyqtgraph
+        import PySide6
+
+        lines.append(f"PySide6 {PySide6.__version__}, pyqtgraph {pyqtgraph.__version__}, Open3D {open3d.__version__}")
+    except ImportError:
+        pass
+    return "<br>".join(lines)

@@ -1,0 +1,1 @@
+"""Embedded datasets (no Qt, no download): procedural shapes and package-shipped data."""

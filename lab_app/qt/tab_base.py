@@ -1,0 +1,93 @@
+"""TopicTab: what every tab has (runner, error banner, idea panel, demo, file drops, export).
+
+A tab subclasses this, builds its layout, and implements ``start_demo``, ``open_path`` and
+``views``. It emits ``demo_ready`` once its default demo has drawn a real result (the
+``--screenshot`` mode waits for it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QLabel, QWidget
+
+from lab_app.qt.banner import MessageBanner
+from lab_app.qt.worker import TaskRunner
+
+
+@dataclass
+class LabContext:
+    """What the window shares with its tabs."""
+
+    device: torch.device
+    seed: int = 0
+
+
+class TopicTab(QWidget):
+    tab_id = ""
+    title = ""
+    accepts: tuple[str, ...] = ()
+
+    demo_ready = Signal()
+    status_message = Signal(str)
+
+    def __init__(self, ctx: LabContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.runner = TaskRunner(self, device=ctx.device)
+        self.banner = MessageBanner()
+        self.runner.errored.connect(lambda msg: self.banner.show_message(msg, "error"))
+        self.runner.message.connect(self._on_message)
+        self.demo_started = False
+        self.has_result = False  # set once the tab has drawn a real result
+        self.demo_ready.connect(self._mark_result)
+
+    # --- to implement -------------------------------------------------------------------------------
+    def start_demo(self) -> None:
+        """Start the embedded default (called the first time the tab is shown)."""
+        self.demo_started = True
+
+    def open_path(self, path: Path) -> None:
+        """Open a file of one of the kinds in ``accepts``."""
+        raise NotImplementedError
+
+    def views(self) -> dict[str, QWidget]:
+        """Exportable views, main view first: name -> widget with ``export_png(path)``."""
+        return {}
+
+    def run_config(self) -> Any:
+        """The config to record in run cards (a dataclass or dict)."""
+        return None
+
+    # --- shared -------------------------------------------------------------------------------------
+    def ensure_demo(self) -> None:
+        if not self.demo_started:
+            self.demo_started = True
+            self.start_demo()
+
+    def set_device(self, device: torch.device) -> None:
+        self.ctx.device = device
+        self.runner.device = device
+
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        return self.runner.shutdown(timeout)
+
+    def _mark_result(self) -> None:
+        self.has_result = True
+
+    def _on_message(self, text: str, level: str) -> None:
+        self.status_message.emit(text)
+        if level == "warning":
+            self.banner.show_message(text, "warning")
+
+    @staticmethod
+    def idea_label(html: str) -> QLabel:
+        """The 'idea' panel: the key formula and a few sentences, in rich text."""
+        label = QLabel(html)
+        label.setWordWrap(True)
+        label.setTextFormat(label.textFormat().RichText)
+        label.setStyleSheet("QLabel { background:#1d2330; color:#dfe6f3; padding:8px; border-radius:4px; }")
+        return label

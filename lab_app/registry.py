@@ -1,0 +1,42 @@
+"""TOPICS: one line per tab. Adding a tab = a folder in lab_app/topics plus one line here.
+
+The tab class is named as "module:Class" and imported only when the window is built, so
+``--list-tabs`` and the Qt-free parts never import Qt."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    id: str
+    title: str
+    tab: str  # "package.module:ClassName"
+    accepts: tuple[str, ...]  # file kinds from lab_app.io.kinds
+
+    def load_class(self):
+        module, _, name = self.tab.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("pointcloud", "3D point clouds", "lab_app.topics.pointcloud.tab:PointCloudTab", ("pointcloud",)),
+)
+
+
+def topic(tab_id: str) -> TopicSpec:
+    for spec in TOPICS:
+        if spec.id == tab_id:
+            return spec
+    raise KeyError(f"unknown tab {tab_id!r}; known tabs: {', '.join(t.id for t in TOPICS)}")
+
+
+def tab_for_kind(kind: str, prefer: str | None = None) -> TopicSpec | None:
+    """The tab that opens files of ``kind``: ``prefer`` (the current tab) if it accepts it."""
+    if prefer is not None:
+        for spec in TOPICS:
+            if spec.id == prefer and kind in spec.accepts:
+                return spec
+    return next((spec for spec in TOPICS if kind in spec.accepts), None)

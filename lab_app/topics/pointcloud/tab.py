@@ -1,0 +1,258 @@
+"""The 3D point-cloud tab (viewer part): open or drop a cloud, colour it, down-sample it with a
+voxel grid, estimate normals, read its statistics. All Open3D work runs in the tab's TaskRunner;
+the previous cloud stays on screen until the new one is ready (and stays if loading fails)."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QLabeledDoubleSlider, QLabeledSlider
+
+from lab_app.io.pointcloud import MESH_EXTENSIONS, POINT_CLOUD_EXTENSIONS, PointCloud, save_point_cloud
+from lab_app.qt.tab_base import TopicTab
+from lab_app.qt.widgets.pointcloud_view import PointCloudView
+from lab_app.topics.pointcloud import task
+
+IDEA = """
+<b>Point clouds</b>: a 3D object as an unordered set of points
+<i>P</i> = {<i>p</i><sub>1</sub>, ..., <i>p</i><sub>N</sub>}, <i>p</i><sub>i</sub> &isin; R<sup>3</sup>.
+No grid, no order: the same object can be listed in N! ways, which is why networks for points use
+<i>symmetric</i> functions (max-pool over points, PointNet).<br><br>
+<b>Voxel down-sampling</b> averages every point inside each cube of side <i>v</i>: the cloud keeps its
+shape while the count falls roughly with 1/<i>v</i><sup>2</sup> on surfaces.
+<b>Normals</b> come from the smallest principal direction of each point's <i>k</i> nearest neighbours.
+"""
+
+FILE_FILTER = "Point clouds and meshes ({});;All files (*)".format(
+    " ".join(f"*{e}" for e in POINT_CLOUD_EXTENSIONS + MESH_EXTENSIONS))
+
+DEMO_POINTS = 300_000
+
+
+class PointCloudTab(TopicTab):
+    tab_id = "pointcloud"
+    title = "3D point clouds"
+    accepts = ("pointcloud",)
+
+    def __init__(self, ctx, parent=None):
+        super().__init__(ctx, parent)
+        self.original: PointCloud | None = None  # as loaded (before down-sampling)
+        self.shown: PointCloud | None = None  # what the view draws
+        self.stats: task.CloudStats | None = None
+        self._pending = ""  # what the running task will produce: "load" | "voxel" | "normals"
+        self._build()
+        self.runner.finished.connect(self._on_finished)
+        self.runner.errored.connect(self._on_errored)
+
+    # --- layout -----------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.view = PointCloudView()
+        self.view.setToolTip("Drag to orbit, right-drag or wheel to zoom, middle-drag to pan")
+
+        side = QWidget()
+        col = QVBoxLayout(side)
+        col.addWidget(self.idea_label(IDEA))
+
+        cloud_box = QGroupBox("Cloud")
+        cl = QVBoxLayout(cloud_box)
+        buttons = QHBoxLayout()
+        self.open_button = QPushButton("Open...")
+        self.open_button.setToolTip("Open a point cloud or mesh (Ctrl+O); you can also drop files anywhere")
+        self.open_button.clicked.connect(self._open_dialog)
+        self.demo_button = QPushButton("Demo scene")
+        self.demo_button.setToolTip("Back to the procedural demo scene")
+        self.demo_button.clicked.connect(self.start_demo)
+        self.save_button = QPushButton("Save as...")
+        self.save_button.setToolTip("Save the cloud as shown (after down-sampling and normals): PLY, PCD or NPY")
+        self.save_button.clicked.connect(self._save_dialog)
+        for b in (self.open_button, self.demo_button, self.save_button):
+            buttons.addWidget(b)
+        cl.addLayout(buttons)
+        self.source_label = QLabel("-")
+        self.source_label.setWordWrap(True)
+        cl.addWidget(self.source_label)
+        self.stats_label = QLabel()
+        self.stats_label.setStyleSheet("font-family: monospace;")
+        self.stats_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        cl.addWidget(self.stats_label)
+        col.addWidget(cloud_box)
+
+        show_box = QGroupBox("Display (live)")
+        form = QFormLayout(show_box)
+        self.color_mode = QComboBox()
+        self.color_mode.addItems(["auto", "rgb", "height", "normals"])
+        self.color_mode.setToolTip("auto: the file's RGB when it has colours, else height")
+        self.color_mode.currentTextChanged.connect(lambda _: self._redraw(reset_camera=False))
+        form.addRow("Colour by", self.color_mode)
+        self.point_size = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+        self.point_size.setRange(0.5, 8.0)
+        self.point_size.setValue(2.0)
+        self.point_size.setToolTip("Point size in screen pixels")
+        self.point_size.valueChanged.connect(self.view.set_point_size)
+        form.addRow("Point size", self.point_size)
+        col.addWidget(show_box)
+
+        voxel_box = QGroupBox("Voxel down-sampling")
+        vf = QFormLayout(voxel_box)
+        self.voxel = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+        self.voxel.setRange(0.0, 5.0)
+        self.voxel.setSingleStep(0.05)
+        self.voxel.setValue(0.0)
+        self.voxel.setToolTip("Voxel side as a percentage of the cloud's bounding-box diagonal (0 = off)")
+        self.voxel.valueChanged.connect(self._voxel_changed)
+        vf.addRow("Voxel (% of diag.)", self.voxel)
+        self.count_label = QLabel("-")
+        vf.addRow("Points shown", self.count_label)
+        col.addWidget(voxel_box)
+
+        normals_box = QGroupBox("Normals")
+        nf = QFormLayout(normals_box)
+        self.neighbours = QLabeledSlider(Qt.Orientation.Horizontal)
+        self.neighbours.setRange(3, 100)
+        self.neighbours.setValue(20)
+        self.neighbours.setToolTip("How many nearest neighbours each normal is fitted to")
+        nf.addRow("Neighbours k", self.neighbours)
+        self.normals_button = QPushButton("Estimate normals")
+        self.normals_button.setToolTip("Fit a plane to each point's k nearest neighbours; colour by normals")
+        self.normals_button.clicked.connect(self._estimate_normals)
+        nf.addRow(self.normals_button)
+        col.addWidget(normals_box)
+        col.addStretch(1)
+
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(340)
+
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.banner)
+        rl.addWidget(self.view, 1)
+
+        split = QSplitter()
+        split.addWidget(scroll)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([360, 900])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(split)
+
+    # --- actions -------------------------------------------------------------------------------------
+    def start_demo(self) -> None:
+        self.demo_started = True
+        self._pending = "load"
+        self.runner.start(partial(task.demo, DEMO_POINTS, self.ctx.seed), label="demo scene")
+
+    def open_path(self, path: Path) -> None:
+        self.demo_started = True
+        self._pending = "load"
+        self.runner.start(partial(task.load, Path(path)), label=f"loading {Path(path).name}")
+
+    def _open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open point cloud", "", FILE_FILTER)
+        if path:
+            self.window().open_files([path]) if hasattr(self.window(), "open_files") else self.open_path(Path(path))
+
+    def _save_dialog(self) -> None:
+        if self.shown is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save cloud", "cloud.ply", "PLY (*.ply);;PCD (*.pcd);;NumPy (*.npy)")
+        if path:
+            try:
+                save_point_cloud(path, self.shown)
+                self.status_message.emit(f"saved {len(self.shown):,} points to {path}")
+            except (OSError, ValueError) as e:
+                self.banner.show_message(f"could not save: {e}", "error")
+
+    def voxel_size(self) -> float:
+        """The slider's percentage turned into a length for the current cloud."""
+        if self.original is None or self.stats is None:
+            return 0.0
+        diag = task.cloud_stats(self.original).diagonal
+        return float(self.voxel.value()) / 100.0 * diag
+
+    def _voxel_changed(self, _value: float) -> None:
+        if self.original is None:
+            return
+        self._pending = "voxel"
+        # Latest wins: dragging the slider cancels the previous down-sampling run.
+        self.runner.start(partial(task.voxel_downsample, self.original, self.voxel_size()), label="down-sampling")
+
+    def _estimate_normals(self) -> None:
+        if self.shown is None:
+            return
+        self._pending = "normals"
+        self.runner.start(partial(task.estimate_normals, self.shown, int(self.neighbours.value())),
+                          label="estimating normals")
+
+    # --- results -------------------------------------------------------------------------------------
+    def _on_finished(self, result) -> None:
+        if not isinstance(result, task.Loaded):
+            return
+        kind = self._pending
+        first = self.shown is None
+        if kind == "load":
+            self.original = result.cloud
+            self.source_label.setText(Path(result.cloud.source).name if result.cloud.source else "-")
+            self.source_label.setToolTip(result.cloud.source)
+            self.voxel.blockSignals(True)
+            self.voxel.setValue(0.0)
+            self.voxel.blockSignals(False)
+            self.banner.clear()
+        if kind == "normals" and self.color_mode.currentText() in ("auto", "height"):
+            self.color_mode.blockSignals(True)
+            self.color_mode.setCurrentText("normals")
+            self.color_mode.blockSignals(False)
+        self.shown = result.cloud
+        self.stats = result.stats
+        self.stats_label.setText("\n".join(result.stats.lines()))
+        total = len(self.original) if self.original is not None else len(result.cloud)
+        self.count_label.setText(f"{len(result.cloud):,} of {total:,}")
+        self._redraw(reset_camera=(kind == "load" or first))
+        for note in result.notes:
+            self.status_message.emit(note)
+        if kind == "load":
+            self.demo_ready.emit()
+
+    def _on_errored(self, message: str) -> None:
+        # The banner already shows it (TopicTab); what was on screen stays.
+        self.status_message.emit(message)
+
+    def _redraw(self, reset_camera: bool = False) -> None:
+        if self.shown is None:
+            return
+        colors, used = task.colors_for(self.shown, self.color_mode.currentText())
+        if used != self.color_mode.currentText() and self.color_mode.currentText() != "auto":
+            self.status_message.emit(f"no {self.color_mode.currentText()} in this cloud: colouring by {used}")
+        self.view.set_cloud(self.shown.points, colors, reset_camera=reset_camera)
+        self.view.set_point_size(float(self.point_size.value()))
+
+    def views(self):
+        return {"cloud": self.view}
+
+    def run_config(self):
+        return {
+            "source": self.shown.source if self.shown is not None else None,
+            "points_shown": len(self.shown) if self.shown is not None else 0,
+            "voxel_percent_of_diagonal": float(self.voxel.value()),
+            "color_mode": self.color_mode.currentText(),
+            "point_size": float(self.point_size.value()),
+            "normal_neighbours": int(self.neighbours.value()),
+        }

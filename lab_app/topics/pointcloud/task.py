@@ -1,0 +1,162 @@
+"""Work of the 3D point-cloud tab (no Qt): load, make the demo cloud, voxel down-sample,
+estimate normals, summarise. Each long step is a generator run by the TaskRunner; the result is
+returned (StopIteration value), never drawn here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lab_app.core.control import Control
+from lab_app.core.events import Message, Progress
+from lab_app.data.shapes import demo_scene
+from lab_app.io.pointcloud import PointCloud, load_point_cloud
+
+
+@dataclass(frozen=True)
+class CloudStats:
+    points: int
+    bounds_min: tuple[float, float, float]
+    bounds_max: tuple[float, float, float]
+    centroid: tuple[float, float, float]
+    diagonal: float
+    nonfinite_dropped: int
+    has_colors: bool
+    has_normals: bool
+
+    def lines(self) -> list[str]:
+        f = lambda v: "(" + ", ".join(f"{x:.3g}" for x in v) + ")"  # noqa: E731
+        return [
+            f"points     {self.points:,}",
+            f"min        {f(self.bounds_min)}",
+            f"max        {f(self.bounds_max)}",
+            f"centroid   {f(self.centroid)}",
+            f"diagonal   {self.diagonal:.4g}",
+            f"NaN/Inf    {self.nonfinite_dropped:,} dropped",
+            f"colours    {'yes' if self.has_colors else 'no'}    normals  {'yes' if self.has_normals else 'no'}",
+        ]
+
+
+def cloud_stats(cloud: PointCloud) -> CloudStats:
+    p = cloud.points
+    lo, hi = p.min(axis=0), p.max(axis=0)
+    return CloudStats(
+        points=len(p),
+        bounds_min=tuple(float(x) for x in lo),
+        bounds_max=tuple(float(x) for x in hi),
+        centroid=tuple(float(x) for x in p.mean(axis=0, dtype=np.float64)),
+        diagonal=float(np.linalg.norm(hi - lo)),
+        nonfinite_dropped=cloud.nonfinite_dropped,
+        has_colors=cloud.colors is not None,
+        has_normals=cloud.normals is not None,
+    )
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a load or transform returns: the cloud, its statistics and notes for the user."""
+
+    cloud: PointCloud
+    stats: CloudStats
+    notes: list[str] = field(default_factory=list)
+
+
+def load(path: str | Path, ctl: Control):
+    """Read a cloud from disk (LoadError reaches the UI as the run's error message)."""
+    path = Path(path)
+    yield Progress(0, 0, text=f"reading {path.name}")
+    cloud = load_point_cloud(path)
+    ctl.checkpoint()
+    for w in cloud.warnings:
+        yield Message(f"{path.name}: {w}", "warning")
+    return Loaded(cloud, cloud_stats(cloud), list(cloud.warnings))
+
+
+def demo(n: int, seed: int, ctl: Control):
+    """The embedded default: a procedural tabletop scene."""
+    yield Progress(0, 0, text="sampling the demo scene")
+    cloud = demo_scene(n, seed)
+    return Loaded(cloud, cloud_stats(cloud))
+
+
+def _to_o3d(cloud: PointCloud):
+    import open3d as o3d
+
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(cloud.points.astype(np.float64)))
+    if cloud.colors is not None:
+        pcd.colors = o3d.utility.Vector3dVector(cloud.colors.astype(np.float64))
+    if cloud.normals is not None:
+        pcd.normals = o3d.utility.Vector3dVector(cloud.normals.astype(np.float64))
+    return pcd
+
+
+def _from_o3d(pcd, like: PointCloud) -> PointCloud:
+    return PointCloud(
+        np.asarray(pcd.points, dtype=np.float32),
+        np.asarray(pcd.colors, dtype=np.float32) if pcd.has_colors() else None,
+        np.asarray(pcd.normals, dtype=np.float32) if pcd.has_normals() else None,
+        like.source, [], like.nonfinite_dropped,
+    )
+
+
+def voxel_downsample(cloud: PointCloud, voxel: float, ctl: Control):
+    """Average the points in each cube of side ``voxel`` (Open3D); ``voxel <= 0`` keeps the cloud."""
+    if voxel <= 0:
+        return Loaded(cloud, cloud_stats(cloud))
+    yield Progress(0, 0, text=f"voxel down-sampling ({voxel:.3g})")
+    out = _from_o3d(_to_o3d(cloud).voxel_down_sample(float(voxel)), cloud)
+    ctl.checkpoint()
+    return Loaded(out, cloud_stats(out), [f"{len(cloud):,} -> {len(out):,} points (voxel {voxel:.3g})"])
+
+
+def estimate_normals(cloud: PointCloud, neighbours: int, ctl: Control):
+    """Normals from the ``neighbours`` nearest points (PCA of each neighbourhood, Open3D's KD-tree),
+    oriented towards the outside of the cloud's centroid so colours are consistent."""
+    import open3d as o3d
+
+    if len(cloud) < 3:
+        raise ValueError("normals need at least 3 points")
+    yield Progress(0, 0, text=f"estimating normals ({neighbours} neighbours)")
+    pcd = _to_o3d(cloud)
+    pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(knn=int(max(3, neighbours))))
+    ctl.checkpoint()
+    normals = np.asarray(pcd.normals, dtype=np.float32)
+    outward = cloud.points - cloud.points.mean(axis=0)
+    flip = np.einsum("ij,ij->i", normals, outward) < 0
+    normals[flip] *= -1
+    out = PointCloud(cloud.points, cloud.colors, normals, cloud.source, [], cloud.nonfinite_dropped)
+    return Loaded(out, cloud_stats(out), [f"normals estimated from {neighbours} neighbours"])
+
+
+# --- colouring (pure numpy, used by the tab) ------------------------------------------------------
+
+COLOR_MODES = ("auto", "rgb", "height", "normals")
+
+
+def height_colors(points: np.ndarray) -> np.ndarray:
+    """Viridis-like colours by z (low = dark blue, high = yellow), float32 (N, 3)."""
+    z = points[:, 2]
+    lo, hi = float(z.min()), float(z.max())
+    t = np.zeros_like(z) if hi <= lo else (z - lo) / (hi - lo)
+    stops = np.array([[0.27, 0.00, 0.33], [0.23, 0.32, 0.55], [0.13, 0.57, 0.55],
+                      [0.37, 0.79, 0.38], [0.99, 0.91, 0.14]], dtype=np.float32)
+    x = t * (len(stops) - 1)
+    i = np.clip(x.astype(np.int64), 0, len(stops) - 2)
+    f = (x - i)[:, None].astype(np.float32)
+    return (stops[i] * (1 - f) + stops[i + 1] * f).astype(np.float32)
+
+
+def normal_colors(normals: np.ndarray) -> np.ndarray:
+    """Map unit normals to RGB: (n + 1) / 2, the usual normal-map colouring."""
+    return np.clip((normals + 1.0) * 0.5, 0.0, 1.0).astype(np.float32)
+
+
+def colors_for(cloud: PointCloud, mode: str) -> tuple[np.ndarray, str]:
+    """Colours for ``mode`` and the mode really used (falls back to height when data is missing)."""
+    if mode in ("auto", "rgb") and cloud.colors is not None:
+        return cloud.colors, "rgb"
+    if mode == "normals" and cloud.normals is not None:
+        return normal_colors(cloud.normals), "normals"
+    return height_colors(cloud.points), "height"
