@@ -31,8 +31,8 @@ def _primitives() -> dict[str, Callable]:
         "torus": lambda: g.create_torus(torus_radius=0.4, tube_radius=0.14, radial_resolution=48,
                                         tubular_resolution=24),
         "tetrahedron": lambda: g.create_tetrahedron(radius=0.6),
-        "octahedron": lambda: g.create_octahedron(radius=0.6),
-        "icosahedron": lambda: g.create_icosahedron(radius=0.55),
+        "octahedron": lambda: g.create_octahedron(radius=0.5),
+        "icosahedron": lambda: g.create_icosahedron(radius=0.31),
         "arrow": lambda: g.create_arrow(cylinder_radius=0.08, cone_radius=0.18, cylinder_height=0.6,
                                         cone_height=0.35).translate((0, 0, -0.5)),
         "mobius": lambda: g.create_mobius(length_split=80, width_split=8, twists=1, radius=0.45, flatness=1,
@@ -81,7 +81,7 @@ _SCENE = (
     ("cube", (1.4, -0.6, 0.4), 0.8, (0.9, 0.3, 0.35)),
     ("cone", (-0.9, 1.2, 0.5), 1.0, (0.4, 0.8, 0.4)),
     ("cylinder", (1.2, 1.2, 0.5), 1.0, (0.7, 0.5, 0.9)),
-    ("icosahedron", (-1.5, -0.7, 0.3), 0.6, (0.95, 0.85, 0.3)),
+    ("icosahedron", (-1.5, -0.7, 0.3), 1.0, (0.95, 0.85, 0.3)),
 )
 
 

@@ -30,6 +30,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from lab_app.core.control import Cancelled, Control
 from lab_app.core.device import apply_thread_policy
 from lab_app.core.events import Message, Progress
+from lab_app.io.errors import LoadError
 
 log = logging.getLogger(__name__)
 _serial = itertools.count(1)
@@ -185,6 +186,9 @@ class TaskRunner(QObject):
                 ctl.checkpoint()
         except Cancelled:
             run.outcome = ("cancelled", None)
+        except LoadError as exc:  # bad input: the message says it all, no traceback needed
+            log.info("task %r: %s", run.label, exc)
+            run.outcome = ("errored", str(exc))
         except Exception as exc:  # noqa: BLE001 - every task error must reach the UI, not kill the thread
             log.error("task %r failed:\n%s", run.label, traceback.format_exc())
             run.outcome = ("errored", _user_message(exc))

@@ -1,0 +1,47 @@
+# The two commands of the README: `make run` and `make test` (and `make bench`).
+# Each bootstraps .venv (once, and again when pyproject.toml changes) and checks system libraries.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+PYTEST := $(PY) -m pytest
+
+.PHONY: run test test-fast test-gl bench syscheck screenshots clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed (found " + sys.version.split()[0] + ")")'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.stamp-run: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e .
+	@touch $@
+
+$(VENV)/.stamp-test: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[test]"
+	@touch $@ $(VENV)/.stamp-run
+
+syscheck: | $(PY)
+	@$(PY) -m lab_app.syscheck
+
+run: $(VENV)/.stamp-run syscheck
+	$(PY) main.py
+
+# Widgets and everything else offscreen; the OpenGL views under Xvfb (pytest-xvfb starts it).
+test: $(VENV)/.stamp-test
+	@$(PY) -m lab_app.syscheck --test
+	QT_QPA_PLATFORM=offscreen $(PYTEST) -p no:xvfb -m "not gl" -q
+	QT_QPA_PLATFORM=xcb $(PYTEST) -m gl -q
+
+test-fast: $(VENV)/.stamp-test
+	QT_QPA_PLATFORM=offscreen $(PYTEST) -p no:xvfb -m "not gl and not slow" -q
+
+bench: $(VENV)/.stamp-test
+	@for b in $$($(PY) -m benchmarks list); do echo "== $$b"; $(PY) -m benchmarks $$b --json --repeat 3 || true; done
+
+screenshots: $(VENV)/.stamp-run
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) main.py --screenshot docs/screenshots
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis out

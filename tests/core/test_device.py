@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+import torch
+
+from lab_app.core import device as dev
+
+
+def test_auto_is_cpu_without_gpu(monkeypatch):
+    monkeypatch.setattr(dev, "cuda_available", lambda: False)
+    monkeypatch.setattr(dev, "mps_available", lambda: False)
+    assert dev.choose_device("auto") == torch.device("cpu")
+
+
+def test_auto_prefers_cuda_then_mps(monkeypatch):
+    monkeypatch.setattr(dev, "cuda_available", lambda: True)
+    monkeypatch.setattr(dev, "mps_available", lambda: True)
+    assert dev.choose_device("auto").type == "cuda"
+    monkeypatch.setattr(dev, "cuda_available", lambda: False)
+    assert dev.choose_device("auto").type == "mps"
+
+
+def test_unavailable_device_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(dev, "cuda_available", lambda: False)
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        dev.choose_device("cuda")
+    with pytest.raises(ValueError, match="unknown device"):
+        dev.choose_device("tpu")
+
+
+def test_thread_policy_leaves_a_core_for_the_ui():
+    assert dev.training_threads(1) == 1
+    assert dev.training_threads(2) == 1
+    assert dev.training_threads(4) == 3
+    assert dev.training_threads(64) == 8
+
+
+def test_apply_thread_policy_sets_torch_threads():
+    before = torch.get_num_threads()
+    try:
+        assert dev.apply_thread_policy(1) == 1
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_seed_reproduces_numpy_and_torch():
+    g1 = dev.seed_everything(7)
+    a = (g1.random(3), np.random.rand(3), torch.rand(3))
+    g2 = dev.seed_everything(7)
+    b = (g2.random(3), np.random.rand(3), torch.rand(3))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and torch.equal(a[2], b[2])
+
+
+def test_runtime_info_mentions_versions():
+    info = dev.runtime_info()
+    text = "\n".join(info.lines())
+    assert torch.__version__ in text and "CPU cores" in text

@@ -1,0 +1,142 @@
+"""The real MainWindow, offscreen: file routing, bad input kept off the screen, the tab's knobs,
+export, settings. (Pixels of the GL view are checked in the gl tests under Xvfb.)"""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from lab_app.app import MainWindow
+from lab_app.io import PointCloud, save_point_cloud
+from lab_app.qt.settings import open_settings, recent_files
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_SETTINGS_DIR", str(tmp_path / "settings"))
+    w = MainWindow(device_pref="cpu", demo=False)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    assert w.shutdown(10.0)
+
+
+@pytest.fixture
+def cloud_file(tmp_path):
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(5000, 3)).astype(np.float32)
+    cols = rng.random((5000, 3)).astype(np.float32)
+    path = tmp_path / "blob.ply"
+    save_point_cloud(path, PointCloud(pts, cols))
+    return path, pts
+
+
+def open_and_wait(qtbot, win, path, signal="finished"):
+    tab = win.tab_by_id["pointcloud"]
+    with qtbot.waitSignal(getattr(tab.runner, signal), timeout=20000):
+        win.open_files([path])
+    return tab
+
+
+def test_open_routes_a_cloud_to_the_3d_tab_and_draws_it(qtbot, win, cloud_file):
+    path, pts = cloud_file
+    tab = open_and_wait(qtbot, win, path)
+    assert win.current_tab() is tab
+    assert np.allclose(tab.shown.points, pts, atol=1e-6)
+    assert tab.view.drawn_points == 5000
+    assert "5,000" in tab.stats_label.text() and tab.source_label.text() == "blob.ply"
+    assert str(path.resolve()) in recent_files(open_settings())
+
+
+@pytest.mark.parametrize("content,expect", [
+    (b"", "empty"),
+    (b"this is not a point cloud\n", "not a PLY"),
+    (b"ply\nformat binary_little_endian 1.0\nelement vertex 2000000000\nproperty float x\n"
+     b"property float y\nproperty float z\nend_header\n" + b"\0" * 120, "2,000,000,000 points"),
+])
+def test_bad_file_shows_a_message_and_keeps_the_previous_cloud(qtbot, win, cloud_file, tmp_path, content, expect):
+    path, pts = cloud_file
+    tab = open_and_wait(qtbot, win, path)
+    bad = tmp_path / "bad.ply"
+    bad.write_bytes(content)
+    open_and_wait(qtbot, win, bad, signal="errored")
+    assert tab.banner.level == "error" and expect in tab.banner.text and "bad.ply" in tab.banner.text
+    assert np.allclose(tab.shown.points, pts, atol=1e-6), "the cloud on screen was lost"
+    assert tab.view.drawn_points == 5000
+    assert not tab.runner.busy
+    # ...and the tab still works afterwards.
+    open_and_wait(qtbot, win, path)
+    assert tab.banner.text == ""
+
+
+def test_unknown_kind_and_folders_are_refused_clearly(qtbot, win, tmp_path):
+    (tmp_path / "notes.xyzw").write_bytes(b"\x00\x01")
+    assert not win.open_files([tmp_path / "notes.xyzw"])
+    banner = win.current_tab().banner
+    assert "does not know" in banner.text and ".xyzw" in banner.text
+    assert not win.open_files([tmp_path])
+    assert "is a folder" in banner.text
+
+
+def test_drop_event_opens_the_file(qtbot, win, cloud_file):
+    path, _ = cloud_file
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    ev = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier)
+    tab = win.tab_by_id["pointcloud"]
+    with qtbot.waitSignal(tab.runner.finished, timeout=20000):
+        win.dropEvent(ev)
+    assert len(tab.shown) == 5000
+
+
+def test_voxel_slider_downsamples_live_and_normals_colour_the_cloud(qtbot, win, cloud_file):
+    path, _ = cloud_file
+    tab = open_and_wait(qtbot, win, path)
+    with qtbot.waitSignal(tab.runner.finished, timeout=20000):
+        tab.voxel.setValue(3.0)
+    n = len(tab.shown)
+    assert n < 5000 and tab.view.drawn_points == n and len(tab.original) == 5000
+    assert tab.count_label.text() == f"{n:,} of 5,000"
+    with qtbot.waitSignal(tab.runner.finished, timeout=20000):
+        tab.normals_button.click()
+    assert tab.shown.normals is not None and tab.color_mode.currentText() == "normals"
+    assert len(tab.shown) == n
+
+
+def test_window_export_is_a_real_picture(qtbot, win, tmp_path):
+    from PySide6.QtGui import QImage
+
+    path = win.export_window(tmp_path / "win.png")
+    img = QImage(str(path))
+    assert img.width() > 400 and img.height() > 300
+
+
+def test_settings_remember_tab_and_device(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_SETTINGS_DIR", str(tmp_path / "s"))
+    w = MainWindow(device_pref=None, demo=False)
+    qtbot.addWidget(w)
+    w.set_device("cpu")
+    w.close()
+    s = open_settings()
+    assert s.value("device") == "cpu" and s.value("last_tab") == "pointcloud"
+    assert not s.value("geometry").isEmpty()
+
+
+def test_cancel_from_the_status_bar(qtbot, win):
+    import time
+    from functools import partial
+
+    def forever(ctl):
+        while True:
+            ctl.checkpoint()
+            time.sleep(0.01)
+            yield from ()
+
+    tab = win.current_tab()
+    tab.runner.start(partial(forever), label="forever")
+    qtbot.waitUntil(lambda: win.cancel_button.isVisible(), timeout=5000)
+    with qtbot.waitSignal(tab.runner.cancelled, timeout=5000):
+        win.cancel_button.click()
+    qtbot.waitUntil(lambda: win.worker_label.text() == "idle", timeout=5000)
+    assert not win.cancel_button.isVisible()

@@ -1,0 +1,50 @@
+"""The window with real OpenGL (Xvfb): the cloud is really drawn, and exports are real pictures."""
+
+import json
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QImage
+
+from lab_app.app import MainWindow
+from lab_app.io import PointCloud, save_point_cloud
+
+pytestmark = pytest.mark.gl
+
+
+def image_array(path):
+    img = QImage(str(path)).convertToFormat(QImage.Format.Format_RGB888)
+    ptr = img.constBits()
+    arr = np.frombuffer(ptr, np.uint8, count=img.sizeInBytes()).reshape(img.height(), img.bytesPerLine())
+    return arr[:, : img.width() * 3].reshape(img.height(), img.width(), 3).copy()
+
+
+def test_export_draws_the_dropped_cloud_and_writes_the_run_card(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_SETTINGS_DIR", str(tmp_path / "settings"))
+    win = MainWindow(device_pref="cpu", demo=False)
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    # A pure-green ball: green pixels must appear in the middle of the 3D view.
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(20000, 3)).astype(np.float32)
+    pts /= np.linalg.norm(pts, axis=1, keepdims=True)
+    cols = np.tile(np.array([[0.0, 1.0, 0.0]], np.float32), (len(pts), 1))
+    save_point_cloud(tmp_path / "ball.ply", PointCloud(pts, cols))
+    tab = win.tab_by_id["pointcloud"]
+    with qtbot.waitSignal(tab.runner.finished, timeout=20000):
+        win.open_files([tmp_path / "ball.ply"])
+    qtbot.wait(300)
+    files = win.export_current(tmp_path / "out" / "view.png")
+    assert [f.name for f in files] == ["view.png", "view.runcard.json"]
+    arr = image_array(files[0]).astype(int)
+    h, w, _ = arr.shape
+    centre = arr[h // 3: 2 * h // 3, w // 3: 2 * w // 3]
+    green = (centre[..., 1] > 150) & (centre[..., 0] < 80) & (centre[..., 2] < 80)
+    assert green.mean() > 0.05, "the cloud is not visible in the exported view"
+    corner = arr[:10, :10].reshape(-1, 3)
+    assert not ((corner[:, 1] > 150) & (corner[:, 0] < 80)).any()
+    card = json.loads(files[1].read_text())
+    assert card["config"]["points_shown"] == 20000 and card["config"]["source"].endswith("ball.ply")
+    assert win.shutdown(10.0)

@@ -1,0 +1,158 @@
+"""TaskRunner: events arrive in order and throttled, latest wins, errors/cancel/pause/NaN behave."""
+
+import threading
+import time
+from functools import partial
+
+import pytest
+
+from lab_app.core.events import Message, Progress, Snapshot
+from lab_app.qt.worker import TaskRunner
+
+
+@pytest.fixture
+def runner(qtbot):
+    r = TaskRunner(rate_hz=50)
+    yield r
+    assert r.shutdown(5.0)
+
+
+def counting(n, ctl, sleep=0.0):
+    for i in range(n):
+        ctl.checkpoint()
+        yield Progress(i + 1, n, {"loss": 1.0 / (i + 1)})
+        if sleep:
+            time.sleep(sleep)
+    return {"done": n}
+
+
+def test_result_and_all_progress_events_arrive_in_order(qtbot, runner):
+    got = []
+    runner.progress.connect(lambda ev: got.append(ev.step))
+    with qtbot.waitSignal(runner.finished, timeout=5000) as sig:
+        runner.start(partial(counting, 200), label="count")
+    assert sig.args[0] == {"done": 200}
+    assert got == list(range(1, 201))
+    assert not runner.busy
+
+
+def snapshots(n, gate, ctl):
+    for i in range(n):
+        yield Snapshot("view", {"i": i})
+    gate.wait(5)  # hold the run open until the test has seen the drain
+    return n
+
+
+def test_snapshots_coalesce_to_the_newest(qtbot, runner):
+    got = []
+    gate = threading.Event()
+    runner.event.connect(lambda ev: isinstance(ev, Snapshot) and got.append(ev.data["i"]))
+    runner.start(partial(snapshots, 5000, gate))
+    qtbot.waitUntil(lambda: 4999 in got, timeout=5000)
+    gate.set()
+    qtbot.waitSignal(runner.finished, timeout=5000)
+    assert got[-1] == 4999
+    assert len(got) < 500, "snapshots were not coalesced between redraws"
+    assert got == sorted(got)
+
+
+def test_latest_wins_cancels_the_previous_run(qtbot, runner):
+    finished = []
+    runner.finished.connect(finished.append)
+    runner.start(partial(counting, 10_000, sleep=0.001), label="slow")
+    with qtbot.waitSignal(runner.finished, timeout=5000):
+        runner.start(partial(counting, 3), label="fast")
+    assert finished == [{"done": 3}]
+    assert runner.wait(5.0)
+
+
+def failing(ctl):
+    yield Progress(1, 2)
+    raise ValueError("points.ply: 0 points")
+
+
+def test_exception_becomes_errored_and_runner_can_run_again(qtbot, runner):
+    with qtbot.waitSignal(runner.errored, timeout=5000) as sig:
+        runner.start(failing)
+    assert sig.args[0] == "points.ply: 0 points"
+    assert not runner.busy
+    with qtbot.waitSignal(runner.finished, timeout=5000) as sig:
+        runner.start(partial(counting, 2))
+    assert sig.args[0] == {"done": 2}
+
+
+def test_cancel_stops_the_thread(qtbot, runner):
+    steps = []
+    runner.progress.connect(lambda ev: steps.append(ev.step))
+    runner.start(partial(counting, 10**7))
+    qtbot.waitUntil(lambda: len(steps) > 0, timeout=5000)
+    with qtbot.waitSignal(runner.cancelled, timeout=5000):
+        runner.cancel()
+    assert runner.wait(5.0)
+    assert not runner.busy
+
+
+def test_pause_stops_progress_and_resume_continues(qtbot, runner):
+    steps = []
+    runner.progress.connect(lambda ev: steps.append(ev.step))
+    runner.start(partial(counting, 10**6, sleep=0.0005))
+    qtbot.waitUntil(lambda: len(steps) > 5, timeout=5000)
+    runner.pause()
+    qtbot.wait(200)  # events already posted drain
+    frozen = len(steps)
+    qtbot.wait(300)
+    assert len(steps) == frozen, "progress kept coming while paused"
+    runner.resume()
+    qtbot.waitUntil(lambda: len(steps) > frozen + 5, timeout=5000)
+    runner.cancel()
+
+
+def nan_loss(ctl):
+    yield Progress(1, 10, {"loss": 0.5})
+    yield Progress(2, 10, {"loss": float("nan")})
+    yield Snapshot("garbage")
+    return "resumed to the end"
+
+
+def test_nan_loss_pauses_with_a_message(qtbot, runner):
+    with qtbot.waitSignal(runner.paused_changed, timeout=5000) as sig:
+        runner.start(nan_loss)
+    paused, why = sig.args
+    assert paused and "NaN" in why and "step 2" in why
+    assert runner.paused and runner.busy
+    with qtbot.waitSignal(runner.finished, timeout=5000) as sig:
+        runner.resume()
+    assert sig.args[0] == "resumed to the end"
+
+
+def test_messages_and_plain_functions(qtbot, runner):
+    def talk(ctl):
+        yield Message("half way", "warning")
+        return 1
+
+    with qtbot.waitSignal(runner.message, timeout=5000) as sig:
+        runner.start(talk)
+    assert sig.args == ["half way", "warning"]
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    with qtbot.waitSignal(runner.finished, timeout=5000) as sig:
+        runner.start(lambda ctl: 42)
+    assert sig.args[0] == 42
+
+
+def test_shutdown_joins_a_blocked_paused_run(qtbot):
+    r = TaskRunner()
+    r.start(partial(counting, 10**7, sleep=0.001))
+    r.pause()
+    t0 = time.monotonic()
+    assert r.shutdown(5.0)
+    assert time.monotonic() - t0 < 3.0
+    assert not [t for t in threading.enumerate() if t.name.startswith("lab-task-")]
+
+
+def test_worker_thread_uses_the_thread_policy(qtbot, runner):
+    import torch
+
+    with qtbot.waitSignal(runner.finished, timeout=5000) as sig:
+        runner.threads = 1
+        runner.start(lambda ctl: torch.get_num_threads())
+    assert sig.args[0] == 1
