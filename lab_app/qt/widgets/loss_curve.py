@@ -1,0 +1,120 @@
+"""LossCurve: named training metrics plotted against step while a run goes on.
+
+Each metric gets one PlotDataItem, created the first time the metric appears and then only fed new
+data with setData. Values live in numpy buffers that double when full, so appending is amortised O(1)
+and no Python list is converted to an array on every redraw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from lab_app.io.atomic import atomic_write_text
+from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.latent_scatter import class_color
+
+
+class _Series:
+    """One metric's (step, value) history in a growable buffer and the item that draws it."""
+
+    def __init__(self, item: pg.PlotDataItem, capacity: int = 256):
+        self.item = item
+        self.steps = np.empty(capacity, np.float64)
+        self.values = np.empty(capacity, np.float64)
+        self.count = 0
+
+    def append(self, step: float, value: float) -> None:
+        if self.count == len(self.steps):
+            self.steps = np.concatenate([self.steps, np.empty_like(self.steps)])
+            self.values = np.concatenate([self.values, np.empty_like(self.values)])
+        self.steps[self.count] = step
+        self.values[self.count] = value
+        self.count += 1
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.steps[: self.count], self.values[: self.count]
+
+
+class LossCurve(QWidget):
+    """Curves of named metrics over training steps, with a legend and optional log-scaled y."""
+
+    def __init__(self, parent: QWidget | None = None, title: str = "", y_label: str = "",
+                 log_y: bool = False):
+        super().__init__(parent)
+        self.plot_widget = pg.PlotWidget(title=title or None)
+        self.plot_item = self.plot_widget.getPlotItem()
+        self.plot_item.setLabel("bottom", "step")
+        if y_label:
+            self.plot_item.setLabel("left", y_label)
+        self.plot_item.showGrid(x=True, y=True, alpha=0.2)
+        self.legend = self.plot_item.addLegend(offset=(-10, 10))  # top right, away from a falling loss
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot_widget)
+        self._series: dict[str, _Series] = {}
+        self._log_y = False
+        self.set_log_y(log_y)
+
+    def append(self, step: float, metrics: Mapping[str, float]) -> None:
+        """Add one point per metric at ``step``; a metric seen for the first time gets a new curve."""
+        for name, value in metrics.items():
+            series = self._series.get(name)
+            if series is None:
+                series = self._add_series(name)
+            series.append(float(step), float(value))
+            series.item.setData(*series.data())
+
+    def _add_series(self, name: str) -> _Series:
+        color = class_color(len(self._series))
+        item = self.plot_item.plot(name=name, pen=pg.mkPen(color, width=2))
+        # Long runs: draw only what is in view, decimated with peak-keeping so spikes stay visible.
+        item.setClipToView(True)
+        item.setDownsampling(auto=True, method="peak")
+        # Non-finite values (a diverged metric, log10 of <= 0 in log mode) break the line, not erase it.
+        item.opts["connect"] = "finite"
+        series = _Series(item)
+        self._series[name] = series
+        return series
+
+    def names(self) -> list[str]:
+        """Metric names in the order they first appeared."""
+        return list(self._series)
+
+    def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) appended for ``name`` (views of the buffers: copy before keeping)."""
+        return self._series[name].data()
+
+    def item(self, name: str) -> pg.PlotDataItem:
+        return self._series[name].item
+
+    def clear(self) -> None:
+        """Forget every series and remove its curve and legend entry (a new run starts empty)."""
+        for name, series in self._series.items():
+            self.legend.removeItem(name)
+            self.plot_item.removeItem(series.item)
+        self._series.clear()
+
+    def set_log_y(self, on: bool) -> None:
+        """Log-scaled y axis: losses spanning decades read better in log space."""
+        self._log_y = bool(on)
+        self.plot_item.setLogMode(x=False, y=self._log_y)
+
+    def export_png(self, path: str | Path) -> Path:
+        return export_widget_png(self, path)
+
+    def export_data(self, path: str | Path) -> Path:
+        """CSV in long form, one row per point: ``metric,step,value`` (metrics may have different steps)."""
+        lines = ["metric,step,value"]
+        for name, series in self._series.items():
+            steps, values = series.data()
+            field = '"' + name.replace('"', '""') + '"' if any(c in name for c in ',"\n') else name
+            lines.extend(f"{field},{s:.10g},{v:.10g}" for s, v in zip(steps.tolist(), values.tolist(),
+                                                                     strict=True))
+        path = Path(path)
+        atomic_write_text(path, "\n".join(lines) + "\n")
+        return path

@@ -1,0 +1,64 @@
+"""LossCurve: one curve per metric, data equal to what was appended, clear and CSV export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QImage
+
+from lab_app.qt.widgets.loss_curve import LossCurve
+
+
+@pytest.fixture
+def curve(qtbot):
+    widget = LossCurve(title="training")
+    qtbot.addWidget(widget)
+    widget.resize(400, 300)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def test_item_data_equals_what_was_appended(curve):
+    for step in range(300):  # past the first buffer size, so the buffers grew
+        metrics = {"loss": 1.0 / (step + 1)}
+        if step % 10 == 0:
+            metrics["acc"] = step / 300
+        curve.append(step, metrics)
+    assert curve.names() == ["loss", "acc"]
+    item = curve.item("loss")
+    assert np.array_equal(item.xData, np.arange(300))
+    assert np.allclose(item.yData, 1.0 / np.arange(1, 301))
+    steps, values = curve.series("acc")
+    assert np.array_equal(steps, np.arange(0, 300, 10)) and np.allclose(values, steps / 300)
+    assert len(curve.plot_item.listDataItems()) == 2  # one item per metric, not one per append
+
+
+def test_log_y_keeps_the_data_and_tolerates_zero(curve, qtbot):
+    curve.set_log_y(True)
+    for step, loss in enumerate([1.0, 0.1, 0.0, 0.01]):
+        curve.append(step, {"loss": loss})
+    qtbot.wait(10)
+    assert np.array_equal(curve.series("loss")[1], [1.0, 0.1, 0.0, 0.01])
+    assert curve.plot_item.ctrl.logYCheck.isChecked()
+
+
+def test_clear_removes_curves_and_legend_entries(curve):
+    curve.append(0, {"loss": 1.0, "acc": 0.5})
+    curve.clear()
+    assert curve.names() == [] and curve.plot_item.listDataItems() == []
+    assert len(curve.legend.items) == 0
+    curve.append(0, {"loss": 2.0})
+    assert curve.names() == ["loss"] and len(curve.legend.items) == 1
+
+
+def test_export_csv_and_png(curve, tmp_path):
+    for step in range(50):
+        curve.append(step, {"loss": np.exp(-step / 10), "acc": step / 50})
+    lines = curve.export_data(tmp_path / "curves.csv").read_text().splitlines()
+    assert lines[0] == "metric,step,value" and len(lines) == 101
+    assert lines[1] == "loss,0,1" and "acc,49,0.98" in lines
+    image = QImage(str(curve.export_png(tmp_path / "curves.png")))
+    pixels = np.array([image.pixel(x, y) & 0xFFFFFF for x in range(0, image.width(), 4)
+                       for y in range(0, image.height(), 4)])
+    assert pixels.std() > 0
