@@ -69,6 +69,20 @@ def test_bad_file_shows_a_message_and_keeps_the_previous_cloud(qtbot, win, cloud
     assert tab.banner.text == ""
 
 
+def test_nan_points_are_dropped_with_a_warning_and_tiny_clouds_refused(qtbot, win, tmp_path, cloud_file):
+    rng = np.random.default_rng(1)
+    pts = rng.random((300, 3)).astype(np.float32)
+    pts[:12, 0] = np.nan
+    pts[12:15, 2] = np.inf
+    np.save(tmp_path / "holes.npy", pts)
+    tab = open_and_wait(qtbot, win, tmp_path / "holes.npy")
+    assert len(tab.shown) == 285 and "15 dropped" in tab.stats_label.text()
+    assert tab.banner.level == "warning" and "15 points had NaN" in tab.banner.text
+    np.save(tmp_path / "one.npy", np.zeros((1, 3), np.float32))
+    open_and_wait(qtbot, win, tmp_path / "one.npy", signal="errored")
+    assert "1 point" in tab.banner.text and len(tab.shown) == 285
+
+
 def test_unknown_kind_and_folders_are_refused_clearly(qtbot, win, tmp_path):
     (tmp_path / "notes.xyzw").write_bytes(b"\x00\x01")
     assert not win.open_files([tmp_path / "notes.xyzw"])

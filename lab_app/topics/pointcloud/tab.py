@@ -157,11 +157,13 @@ class PointCloudTab(TopicTab):
     # --- actions -------------------------------------------------------------------------------------
     def start_demo(self) -> None:
         self.demo_started = True
+        self.banner.clear()
         self._pending = "load"
         self.runner.start(partial(task.demo, DEMO_POINTS, self.ctx.seed), label="demo scene")
 
     def open_path(self, path: Path) -> None:
         self.demo_started = True
+        self.banner.clear()  # messages about the previous file no longer apply
         self._pending = "load"
         self.runner.start(partial(task.load, Path(path)), label=f"loading {Path(path).name}")
 
@@ -215,7 +217,6 @@ class PointCloudTab(TopicTab):
             self.voxel.blockSignals(True)
             self.voxel.setValue(0.0)
             self.voxel.blockSignals(False)
-            self.banner.clear()
         if kind == "normals" and self.color_mode.currentText() in ("auto", "height"):
             self.color_mode.blockSignals(True)
             self.color_mode.setCurrentText("normals")
