@@ -15,7 +15,8 @@ from pathlib import Path
 def _default_mode() -> int:
     # mkstemp creates files readable by their owner only; a saved file should get the usual
     # permissions (0o666 less the umask), as open() would give it. The umask can only be read by
-    # setting it, so do that once, at import.
+    # setting it, so do that once, at import (setting it per save would race with other threads
+    # creating files in that instant).
     umask = os.umask(0o022)
     os.umask(umask)
     return 0o666 & ~umask
@@ -35,9 +36,6 @@ def atomic_path(path: str | Path, suffix: str | None = None):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
                                dir=path.parent)
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved file should get the usual mode
     try:
         try:
             mode = os.stat(path).st_mode & 0o7777  # keep an existing file's permissions

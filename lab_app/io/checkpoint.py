@@ -38,6 +38,8 @@ def load_checkpoint(path: str | Path, model: str | None = None) -> tuple[dict, d
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise LoadError(path, f"not a readable safetensors checkpoint ({e})") from None
+    except Exception as e:  # e.g. a dtype torch cannot hold, or a header the parser rejects otherwise
+        raise LoadError(path, f"not a readable safetensors checkpoint ({type(e).__name__}: {e})") from None
     found = meta.get("model")
     if model is not None and found != model:
         raise LoadError(path, f"is a checkpoint of {found or 'an unknown model'!s}, not of {model}")
@@ -46,4 +48,6 @@ def load_checkpoint(path: str | Path, model: str | None = None) -> tuple[dict, d
         card = json.loads(meta.get("card", "{}"))
     except json.JSONDecodeError:
         raise LoadError(path, "the checkpoint's config is not valid JSON") from None
+    if not isinstance(config, dict) or not isinstance(card, dict):
+        raise LoadError(path, "the checkpoint's config and card must be JSON objects")
     return tensors, config, card

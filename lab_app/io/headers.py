@@ -56,9 +56,9 @@ def _check_fits(path: Path, n: int, need: int, have: int, detail: str) -> None:
 def check_ply(path: Path) -> dict:
     """Validate a PLY header; return {'vertices': n, 'faces': m, 'format': fmt, 'properties': [...]}."""
     with open(path, "rb") as f:
-        magic = f.read(4)
+        magic = f.read(16)
     if magic[:3] != b"ply":
-        raise LoadError(path, f"not a PLY file (a PLY starts with 'ply', this one with {magic[:16]!r})")
+        raise LoadError(path, f"not a PLY file (a PLY starts with 'ply'){describe_content(magic)}")
     lines, header_len = _read_header_lines(path, b"end_header", b"ply")
     fmt = None
     elements: list[dict] = []
@@ -77,6 +77,8 @@ def check_ply(path: Path) -> dict:
                 raise LoadError(path, f"negative element count in header: {line!r}")
             elements.append({"name": parts[1], "count": count, "props": []})
         elif parts[0] == "property" and elements:
+            if len(parts) < 3 or (parts[1] == "list" and len(parts) < 5):
+                raise LoadError(path, f"bad property line in header: {line!r}")
             elements[-1]["props"].append(parts[1:])
     if fmt not in ("ascii", "binary_little_endian", "binary_big_endian"):
         raise LoadError(path, f"unknown PLY format {fmt!r}")
@@ -91,8 +93,9 @@ def check_ply(path: Path) -> dict:
     have = os.path.getsize(path) - header_len
     if fmt == "ascii":
         # Every value is at least one character plus a separator.
-        need = sum(e["count"] * 2 * max(1, len(e["props"])) for e in elements if e["name"] == "vertex")
+        need = n * 2 * len(vertex["props"])
         _check_fits(path, n, need, have, "ascii, at least 2 bytes a value")
+        _check_ascii_ply_lines(path, header_len, elements, vertex)
     else:
         need = 0
         for e in elements:
@@ -108,6 +111,51 @@ def check_ply(path: Path) -> dict:
         _check_fits(path, n, need, have, "binary")
     faces = next((e["count"] for e in elements if e["name"] == "face"), 0)
     return {"vertices": n, "faces": faces, "format": fmt, "properties": names}
+
+
+def _check_ascii_ply_lines(path: Path, header_len: int, elements: list[dict], vertex: dict) -> None:
+    """An ascii PLY holds one element a line. Open3D loads a truncated one silently (with made-up
+    values for what is missing), so count the lines up to the last vertex and check that one."""
+    before = 0
+    for e in elements:
+        if e is vertex:
+            break
+        before += e["count"]
+    last = before + vertex["count"]  # lines needed up to and including the last vertex
+    if vertex["count"] == 0:
+        return
+    with open(path, "rb") as f:
+        f.seek(header_len)
+        data = f.read()
+    lines = [ln for ln in data.splitlines() if ln.strip()]
+    if len(lines) < last:
+        have_vertices = max(0, len(lines) - before)
+        raise LoadError(path, f"header says {vertex['count']:,} points but only {have_vertices:,} vertex lines "
+                              "follow: the file is truncated or corrupt")
+    if not any(p[0] == "list" for p in vertex["props"]):
+        values = lines[last - 1].split()
+        if len(values) < len(vertex["props"]):
+            raise LoadError(path, f"the last point has {len(values)} values, not {len(vertex['props'])}: "
+                                  "the file is truncated or corrupt")
+
+
+def describe_content(head: bytes) -> str:
+    """' (it looks like a PNG image)' for a file's first bytes, or ''."""
+    kinds = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+             (b"ply", "a PLY point cloud"), (b"\x93NUMPY", "a NumPy .npy array"), (b"PK\x03\x04", "a zip archive"),
+             (b"%PDF", "a PDF document"), (b"OFF", "an OFF mesh"))
+    for magic, what in kinds:
+        if head.startswith(magic):
+            return f"; it looks like {what}"
+    if not head:
+        return ""
+    if b"\0" in head:
+        return f"; it starts with bytes {head[:16]!r}"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"; it starts with bytes {head[:16]!r}"
+    return f"; it looks like text starting {text[:16]!r}"
 
 
 def check_pcd(path: Path) -> dict:
@@ -134,6 +182,11 @@ def check_pcd(path: Path) -> dict:
     if n < 0:
         raise LoadError(path, f"PCD header claims a negative point count ({n})")
     _claim_too_big(path, n)
+    if len(sizes) != len(names) or len(counts) != len(names):
+        raise LoadError(path, f"PCD header lists {len(names)} FIELDS but {len(sizes)} SIZE and {len(counts)} "
+                              "COUNT values")
+    if any(sz not in (1, 2, 4, 8) for sz in sizes) or any(c < 1 or c > 1_000_000 for c in counts):
+        raise LoadError(path, f"PCD header has impossible SIZE {sizes} or COUNT {counts} values")
     point_size = sum(s * c for s, c in zip(sizes, counts))
     data = fields["DATA"][0].lower() if fields["DATA"] else ""
     have = os.path.getsize(path) - header_len
@@ -161,47 +214,55 @@ def read_off(path: Path) -> tuple:
     """Parse an OFF mesh: returns (vertices (V,3) float64, triangles (F,3) int64).
 
     Handles ModelNet's known broken header where the counts follow 'OFF' on the same line
-    ('OFF490 470 0'). Polygons with more than 3 corners are fanned into triangles.
+    ('OFF490 470 0'), and the COFF/NOFF variants (extra values after x y z are ignored). Polygons
+    with more than 3 corners are fanned into triangles.
     """
     import numpy as np
 
     text = Path(path).read_bytes().decode("ascii", errors="replace")
-    tokens = re.sub(r"#[^\n]*", " ", text).split()
-    if not tokens or "OFF" not in tokens[0]:
-        raise LoadError(path, "not an OFF file (it should start with 'OFF')")
-    first = tokens[0]
-    rest = tokens[1:]
+    lines = [ln.split() for ln in (raw.split("#", 1)[0] for raw in text.splitlines())]
+    lines = [ln for ln in lines if ln]
+    if not lines or not re.fullmatch(r"[A-Z]*OFF\d*", lines[0][0]):
+        head = Path(path).read_bytes()[:16]
+        raise LoadError(path, f"not an OFF file (it should start with 'OFF'){describe_content(head)}")
+    first = lines[0][0]
+    counts = lines[0][1:]
     tail = first[first.index("OFF") + 3:]
-    if tail:
-        if not tail.isdigit():
-            raise LoadError(path, f"unreadable OFF header {first!r}")
-        rest = [tail] + rest
+    body = lines[1:]
+    if tail:  # ModelNet: 'OFF490 470 0'
+        counts = [tail] + counts
+    if not counts and body:
+        counts, body = body[0], body[1:]
     try:
-        nv, nf = int(rest[0]), int(rest[1])
+        nv, nf = int(counts[0]), int(counts[1])
     except (ValueError, IndexError):
         raise LoadError(path, "OFF header has no readable vertex/face counts") from None
     if nv < 0 or nf < 0:
         raise LoadError(path, "OFF header has negative counts")
     _claim_too_big(path, nv, "vertices")
-    body = rest[3:]
-    if len(body) < 3 * nv:
-        raise LoadError(path, f"header says {nv:,} vertices but the file holds only {len(body) // 3:,}: "
+    _claim_too_big(path, nf, "faces")
+    if len(body) < nv:
+        raise LoadError(path, f"header says {nv:,} vertices but the file holds only {len(body):,}: "
                               "truncated or corrupt")
     try:
-        verts = np.array(body[: 3 * nv], dtype=np.float64).reshape(nv, 3)
-        faces = body[3 * nv:]
-        tris = []
-        i = 0
-        for _ in range(nf):
-            k = int(faces[i])
-            idx = [int(v) for v in faces[i + 1: i + 1 + k]]
-            if len(idx) < k:
-                break
+        verts = np.array([ln[:3] for ln in body[:nv]], dtype=np.float64).reshape(nv, 3)
+    except ValueError:
+        raise LoadError(path, "OFF vertices are not all 'x y z' numbers") from None
+    face_lines = body[nv:nv + nf]
+    if len(face_lines) < nf:
+        raise LoadError(path, f"header says {nf:,} faces but the file holds only {len(face_lines):,}: "
+                              "truncated or corrupt")
+    tris = []
+    try:
+        for ln in face_lines:
+            k = int(ln[0])
+            if k < 0 or len(ln) < 1 + k:
+                raise LoadError(path, f"bad OFF face line {' '.join(ln[:12])!r}")
+            idx = [int(v) for v in ln[1:1 + k]]
             for j in range(1, k - 1):
                 tris.append((idx[0], idx[j], idx[j + 1]))
-            i += 1 + k
-    except (ValueError, IndexError):
-        raise LoadError(path, "OFF body has values that are not numbers") from None
+    except ValueError:
+        raise LoadError(path, "OFF faces hold values that are not whole numbers") from None
     tri = np.array(tris, dtype=np.int64).reshape(-1, 3)
     if tri.size and (tri.max() >= nv or tri.min() < 0):
         raise LoadError(path, "OFF faces refer to vertices that do not exist")
@@ -212,7 +273,12 @@ def check_stl(path: Path) -> dict:
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         head = f.read(84)
-    if head[:5].lower() == b"solid" and b"\0" not in head[:80]:
+    if len(head) >= 84 and 84 + 50 * struct.unpack("<I", head[80:84])[0] == size:
+        pass  # binary, even if its free-form header starts with 'solid' (many exporters do that)
+    elif head[:5].lower() == b"solid":
+        if looks_binary(path):
+            raise LoadError(path, "starts like an ascii STL ('solid') but holds binary data and its size "
+                                  "does not match a binary STL: truncated or corrupt")
         return {"format": "ascii"}
     if len(head) < 84:
         raise LoadError(path, "too short for a binary STL (needs an 84-byte header)")

@@ -16,7 +16,9 @@ def load_text(path: str | Path) -> str:
     if size > MAX_TEXT_BYTES:
         raise LoadError(path, f"{size / 1e6:.0f} MB of text; the lab reads up to {MAX_TEXT_BYTES / 1e6:.0f} MB")
     raw = path.read_bytes()
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if raw.startswith((b"\xff\xfe\0\0", b"\0\0\xfe\xff")):
+        raise LoadError(path, "is UTF-32 text; save it as UTF-8 and open it again")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_utf16(raw[:8192]):
         raise LoadError(path, "is UTF-16 text; save it as UTF-8 and open it again")
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
@@ -32,7 +34,19 @@ def load_text(path: str | Path) -> str:
             guess = " It decodes as Windows-1252/Latin-1: re-save it as UTF-8."
         except UnicodeDecodeError:
             pass
-        raise LoadError(path, f"is not valid UTF-8 (bad byte 0x{raw[e.start]:02x} at offset {e.start}).{guess}") from None
+        raise LoadError(path, f"is not valid UTF-8 (bad byte 0x{raw[e.start]:02x} at offset {e.start})."
+                              f"{guess}") from None
     if not text.strip():
         raise LoadError(path, "holds only whitespace")
     return text.replace("\r\n", "\n")
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """UTF-16 without a byte-order mark: mostly-ASCII text has a NUL in every other byte."""
+    if len(head) < 4:
+        return False
+    even, odd = head[0::2], head[1::2]
+    for zeros, other in ((even, odd), (odd, even)):
+        if zeros.count(0) >= 0.9 * len(zeros) and other.count(0) == 0:
+            return True
+    return False
