@@ -107,15 +107,22 @@ def test_drop_event_opens_the_file(qtbot, win, cloud_file):
 def test_voxel_slider_downsamples_live_and_normals_colour_the_cloud(qtbot, win, cloud_file):
     path, _ = cloud_file
     tab = open_and_wait(qtbot, win, path)
+    voxel = tab.params.control("voxel_percent")
     with qtbot.waitSignal(tab.runner.finished, timeout=20000):
-        tab.voxel.setValue(3.0)
+        voxel.setValue(3.0)  # a restart knob: starts a down-sampling run
     n = len(tab.shown)
     assert n < 5000 and tab.view.drawn_points == n and len(tab.original) == 5000
     assert tab.count_label.text() == f"{n:,} of 5,000"
     with qtbot.waitSignal(tab.runner.finished, timeout=20000):
         tab.normals_button.click()
-    assert tab.shown.normals is not None and tab.color_mode.currentText() == "normals"
+    assert tab.shown.normals is not None and tab.config.color_mode == "normals"
     assert len(tab.shown) == n
+    # Live knobs redraw without a run: the point size reaches the view, colour by height changes colours.
+    drawn_before = tab.view._full.color.copy()
+    tab.params.control("point_size").setValue(5.0)
+    tab.params.control("color_mode").setCurrentText("height")
+    assert not tab.runner.busy and tab.view._point_size == 5.0
+    assert not np.allclose(tab.view._full.color, drawn_before)
 
 
 def test_window_export_is_a_real_picture(qtbot, win, tmp_path):

@@ -4,14 +4,13 @@ the previous cloud stays on screen until the new one is ready (and stays if load
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QComboBox,
     QFileDialog,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -21,10 +20,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt import QLabeledDoubleSlider, QLabeledSlider
 
 from lab_app.io.pointcloud import MESH_EXTENSIONS, POINT_CLOUD_EXTENSIONS, PointCloud, save_point_cloud
 from lab_app.qt.tab_base import TopicTab
+from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.qt.widgets.pointcloud_view import PointCloudView
 from lab_app.topics.pointcloud import task
 
@@ -55,6 +54,7 @@ class PointCloudTab(TopicTab):
         self.shown: PointCloud | None = None  # what the view draws
         self.stats: task.CloudStats | None = None
         self._pending = ""  # what the running task will produce: "load" | "voxel" | "normals"
+        self._normals_estimated = False  # the shown normals came from "Estimate normals"
         self._build()
         self.runner.finished.connect(self._on_finished)
         self.runner.errored.connect(self._on_errored)
@@ -64,7 +64,7 @@ class PointCloudTab(TopicTab):
         self.view = PointCloudView()
         self.view.setToolTip("Drag to orbit, right-drag or wheel to zoom, middle-drag to pan")
 
-        side = QWidget()
+        self.side = side = QWidget()
         col = QVBoxLayout(side)
         col.addWidget(self.idea_label(IDEA))
 
@@ -92,46 +92,22 @@ class PointCloudTab(TopicTab):
         cl.addWidget(self.stats_label)
         col.addWidget(cloud_box)
 
-        show_box = QGroupBox("Display (live)")
-        form = QFormLayout(show_box)
-        self.color_mode = QComboBox()
-        self.color_mode.addItems(["auto", "rgb", "height", "normals"])
-        self.color_mode.setToolTip("auto: the file's RGB when it has colours, else height")
-        self.color_mode.currentTextChanged.connect(lambda _: self._redraw(reset_camera=False))
-        form.addRow("Colour by", self.color_mode)
-        self.point_size = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
-        self.point_size.setRange(0.5, 8.0)
-        self.point_size.setValue(2.0)
-        self.point_size.setToolTip("Point size in screen pixels")
-        self.point_size.valueChanged.connect(self.view.set_point_size)
-        form.addRow("Point size", self.point_size)
-        col.addWidget(show_box)
-
-        voxel_box = QGroupBox("Voxel down-sampling")
-        vf = QFormLayout(voxel_box)
-        self.voxel = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
-        self.voxel.setRange(0.0, 5.0)
-        self.voxel.setSingleStep(0.05)
-        self.voxel.setValue(0.0)
-        self.voxel.setToolTip("Voxel side as a percentage of the cloud's bounding-box diagonal (0 = off)")
-        self.voxel.valueChanged.connect(self._voxel_changed)
-        vf.addRow("Voxel (% of diag.)", self.voxel)
+        knobs = QGroupBox("Display, down-sampling, normals")
+        kl = QVBoxLayout(knobs)
+        self.params = ParamPanel(task.ViewerConfig())
+        self.params.live_changed.connect(self._live_changed)
+        self.params.restart_changed.connect(self._restart_changed)
+        kl.addWidget(self.params)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Points shown"))
         self.count_label = QLabel("-")
-        vf.addRow("Points shown", self.count_label)
-        col.addWidget(voxel_box)
-
-        normals_box = QGroupBox("Normals")
-        nf = QFormLayout(normals_box)
-        self.neighbours = QLabeledSlider(Qt.Orientation.Horizontal)
-        self.neighbours.setRange(3, 100)
-        self.neighbours.setValue(20)
-        self.neighbours.setToolTip("How many nearest neighbours each normal is fitted to")
-        nf.addRow("Neighbours k", self.neighbours)
+        row.addWidget(self.count_label, 1)
+        kl.addLayout(row)
         self.normals_button = QPushButton("Estimate normals")
         self.normals_button.setToolTip("Fit a plane to each point's k nearest neighbours; colour by normals")
         self.normals_button.clicked.connect(self._estimate_normals)
-        nf.addRow(self.normals_button)
-        col.addWidget(normals_box)
+        kl.addWidget(self.normals_button)
+        col.addWidget(knobs)
         col.addStretch(1)
 
         scroll = QScrollArea()
@@ -183,25 +159,41 @@ class PointCloudTab(TopicTab):
             except (OSError, ValueError) as e:
                 self.banner.show_message(f"could not save: {e}", "error")
 
-    def voxel_size(self) -> float:
-        """The slider's percentage turned into a length for the current cloud."""
-        if self.original is None or self.stats is None:
-            return 0.0
-        diag = task.cloud_stats(self.original).diagonal
-        return float(self.voxel.value()) / 100.0 * diag
+    @property
+    def config(self) -> task.ViewerConfig:
+        return self.params.config
 
-    def _voxel_changed(self, _value: float) -> None:
+    def voxel_size(self) -> float:
+        """The knob's percentage turned into a length for the current cloud."""
+        if self.original is None:
+            return 0.0
+        return self.config.voxel_percent / 100.0 * task.cloud_stats(self.original).diagonal
+
+    def _live_changed(self, name: str, value) -> None:
+        if name == "point_size":
+            self.view.set_point_size(float(value))
+        else:
+            self._redraw(reset_camera=False)
+
+    def _restart_changed(self, name: str, value) -> None:
+        if name == "voxel_percent":
+            self._downsample()
+        elif name == "neighbours" and self._normals_estimated:
+            self._estimate_normals()
+
+    def _downsample(self) -> None:
         if self.original is None:
             return
         self._pending = "voxel"
-        # Latest wins: dragging the slider cancels the previous down-sampling run.
+        self._normals_estimated = False
+        # Latest wins: a new value cancels the previous down-sampling run.
         self.runner.start(partial(task.voxel_downsample, self.original, self.voxel_size()), label="down-sampling")
 
     def _estimate_normals(self) -> None:
         if self.shown is None:
             return
         self._pending = "normals"
-        self.runner.start(partial(task.estimate_normals, self.shown, int(self.neighbours.value())),
+        self.runner.start(partial(task.estimate_normals, self.shown, self.config.neighbours),
                           label="estimating normals")
 
     # --- results -------------------------------------------------------------------------------------
@@ -212,18 +204,17 @@ class PointCloudTab(TopicTab):
         first = self.shown is None
         if kind == "load":
             self.original = result.cloud
+            self._normals_estimated = False
             self.source_label.setText(Path(result.cloud.source).name if result.cloud.source else "-")
             self.source_label.setToolTip(result.cloud.source)
-            self.voxel.blockSignals(True)
-            self.voxel.setValue(0.0)
-            self.voxel.blockSignals(False)
-        if kind == "normals" and self.color_mode.currentText() in ("auto", "height"):
-            self.color_mode.blockSignals(True)
-            self.color_mode.setCurrentText("normals")
-            self.color_mode.blockSignals(False)
+            self.params.set_config(replace(self.config, voxel_percent=0.0))
+        if kind == "normals":
+            self._normals_estimated = True
+            self.params.set_config(replace(self.config, color_mode="normals"))
         self.shown = result.cloud
         self.stats = result.stats
         self.stats_label.setText("\n".join(result.stats.lines()))
+        self.side.layout().activate()  # the scroll area does not always re-lay out when a label grows
         total = len(self.original) if self.original is not None else len(result.cloud)
         self.count_label.setText(f"{len(result.cloud):,} of {total:,}")
         self._redraw(reset_camera=(kind == "load" or first))
@@ -239,21 +230,19 @@ class PointCloudTab(TopicTab):
     def _redraw(self, reset_camera: bool = False) -> None:
         if self.shown is None:
             return
-        colors, used = task.colors_for(self.shown, self.color_mode.currentText())
-        if used != self.color_mode.currentText() and self.color_mode.currentText() != "auto":
-            self.status_message.emit(f"no {self.color_mode.currentText()} in this cloud: colouring by {used}")
+        cfg = self.config
+        colors, used = task.colors_for(self.shown, cfg.color_mode)
+        if used != cfg.color_mode and cfg.color_mode != "auto":
+            self.status_message.emit(f"no {cfg.color_mode} in this cloud: colouring by {used}")
         self.view.set_cloud(self.shown.points, colors, reset_camera=reset_camera)
-        self.view.set_point_size(float(self.point_size.value()))
+        self.view.set_point_size(cfg.point_size)
 
     def views(self):
         return {"cloud": self.view}
 
     def run_config(self):
         return {
+            **asdict(self.config),
             "source": self.shown.source if self.shown is not None else None,
             "points_shown": len(self.shown) if self.shown is not None else 0,
-            "voxel_percent_of_diagonal": float(self.voxel.value()),
-            "color_mode": self.color_mode.currentText(),
-            "point_size": float(self.point_size.value()),
-            "normal_neighbours": int(self.neighbours.value()),
         }

@@ -39,6 +39,28 @@ class CloudStats:
         ]
 
 
+COLOR_MODES = ("auto", "rgb", "height", "normals")
+
+
+@dataclass(frozen=True)
+class ViewerConfig:
+    """The tab's knobs (ParamPanel builds the controls from the metadata)."""
+
+    color_mode: str = field(default="auto", metadata={
+        "label": "Colour by", "choices": list(COLOR_MODES), "live": True,
+        "tip": "auto: the file's RGB when it has colours, else height"})
+    point_size: float = field(default=2.0, metadata={
+        "label": "Point size", "min": 0.5, "max": 8.0, "step": 0.5, "live": True,
+        "tip": "Point size in screen pixels"})
+    voxel_percent: float = field(default=0.0, metadata={
+        "label": "Voxel (% of diag.)", "min": 0.0, "max": 5.0, "step": 0.05, "live": False,
+        "tip": "Voxel down-sampling: side of the voxel as a percentage of the cloud's bounding-box "
+               "diagonal (0 = off). Every voxel's points are replaced by their mean."})
+    neighbours: int = field(default=20, metadata={
+        "label": "Normals: k", "min": 3, "max": 100, "live": False,
+        "tip": "How many nearest neighbours each normal is fitted to (re-estimates shown normals)"})
+
+
 def cloud_stats(cloud: PointCloud) -> CloudStats:
     p = cloud.points
     lo, hi = p.min(axis=0), p.max(axis=0)
@@ -131,8 +153,6 @@ def estimate_normals(cloud: PointCloud, neighbours: int, ctl: Control):
 
 
 # --- colouring (pure numpy, used by the tab) ------------------------------------------------------
-
-COLOR_MODES = ("auto", "rgb", "height", "normals")
 
 
 def height_colors(points: np.ndarray) -> np.ndarray:
