@@ -1,0 +1,153 @@
+"""PointCloudView: pixels of a real GL frame, level of detail while interacting, highlight, export.
+
+GL tests need Xvfb + Mesa (QT_QPA_PLATFORM=xcb under pytest-xvfb); the helper and data tests run anywhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QCoreApplication, QPoint, Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
+
+if QApplication.instance() is None:   # must precede the QApplication that pytest-qt creates
+    QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+
+from lab_app.qt.widgets.pointcloud_view import (  # noqa: E402
+    PointCloudView,
+    as_rgba,
+    height_colors,
+    lod_order,
+    permute_rows,
+)
+
+BACKGROUND = (20, 20, 26)
+
+
+def ball(n: int, seed: int = 0) -> np.ndarray:
+    """n points filling a unit ball: dense around the centre of the view."""
+    rng = np.random.default_rng(seed)
+    p = rng.normal(size=(n, 3))
+    p *= (rng.random(n) ** (1 / 3) / np.linalg.norm(p, axis=1))[:, None]
+    return p.astype(np.float32)
+
+
+def solid(n: int, rgb) -> np.ndarray:
+    return np.tile(np.asarray(rgb, np.float32), (n, 1))
+
+
+def is_color(pixels: np.ndarray, rgb, tol: int = 40) -> np.ndarray:
+    return np.all(np.abs(pixels[..., :3].astype(int) - np.asarray(rgb)) <= tol, axis=-1)
+
+
+@pytest.fixture
+def view(qtbot):
+    v = PointCloudView(lod_points=100_000, point_size=4, settle_ms=150, background=BACKGROUND)
+    qtbot.addWidget(v)
+    v.resize(320, 240)
+    v.show()
+    qtbot.waitExposed(v)
+    return v
+
+
+# ------------------------------------------------------------------------------ no GL needed
+def test_height_colors_follow_z_from_dark_purple_to_yellow():
+    pts = np.zeros((3, 3), np.float32)
+    pts[:, 2] = [-1.0, 0.0, 5.0]
+    c = height_colors(pts)
+    assert c.shape == (3, 4) and c.dtype == np.float32
+    assert c[0, 2] > c[0, 1] and c[0, 0] < 0.3          # low: purple-blue
+    assert c[2, 0] > 0.9 and c[2, 1] > 0.8 and c[2, 2] < 0.3  # high: yellow
+    assert np.all(c[:, 3] == 1)
+    flat = height_colors(np.zeros((4, 3), np.float32))    # constant z: no NaN from 0/0
+    assert np.isfinite(flat).all()
+
+
+def test_as_rgba_adds_opaque_alpha_and_rejects_bad_shapes():
+    rgba = as_rgba(np.full((5, 3), 0.5), 5)
+    assert rgba.shape == (5, 4) and rgba.dtype == np.float32 and rgba.flags.c_contiguous
+    assert np.all(rgba[:, 3] == 1.0)
+    with pytest.raises(ValueError):
+        as_rgba(np.zeros((4, 3)), 5)
+
+
+def test_lod_order_is_a_fixed_permutation():
+    order = lod_order(1000)
+    assert np.array_equal(np.sort(order), np.arange(1000))
+    assert np.array_equal(order, lod_order(1000))
+    rows = np.random.default_rng(2).random((1000, 3)).astype(np.float32)
+    gathered = permute_rows(rows, order)
+    assert np.array_equal(gathered, rows[order]) and gathered.flags.c_contiguous
+
+
+def test_lod_item_is_a_contiguous_prefix_of_the_full_permuted_cloud(qtbot, tmp_path):
+    v = PointCloudView(lod_points=50)
+    qtbot.addWidget(v)
+    pts = ball(400)
+    cols = np.random.default_rng(1).random((400, 3)).astype(np.float32)
+    v.set_cloud(pts, cols)
+    full, lod = v._full.pos, v._lod.pos
+    assert len(full) == 400 and len(lod) == 50
+    assert lod.dtype == np.float32 and lod.flags.c_contiguous
+    assert np.shares_memory(lod, full) and lod.ctypes.data == full.ctypes.data   # a view, no copy
+    assert np.array_equal(np.sort(full, axis=0), np.sort(pts, axis=0))
+    assert v.drawn_points == 400 and not v.interacting
+
+    # Data export keeps the original order (highlight indices and labels refer to it).
+    out = v.export_data(tmp_path / "cloud.npy")
+    saved = np.load(out)
+    assert saved.shape == (400, 6)
+    assert np.array_equal(saved[:, :3], pts) and np.allclose(saved[:, 3:], cols)
+
+
+# ------------------------------------------------------------------------------- real frames
+@pytest.mark.gl
+def test_red_cloud_is_drawn_in_the_centre_on_the_background(view):
+    view.set_cloud(ball(20_000), solid(20_000, (1.0, 0.0, 0.0)))
+    frame = view.render_array()
+    h, w = frame.shape[:2]
+    centre = frame[h // 2 - 20: h // 2 + 20, w // 2 - 20: w // 2 + 20]
+    assert is_color(centre, (255, 0, 0)).mean() > 0.5
+    for corner in (frame[:8, :8], frame[:8, -8:]):   # top corners: sky, above the floor grid
+        assert is_color(corner, BACKGROUND, tol=3).all()
+
+
+@pytest.mark.gl
+def test_big_cloud_draws_lod_while_interacting_and_full_after(view, qtbot):
+    n = 1_000_000
+    view.set_cloud(ball(n))   # height colormap
+    view.render_array()
+    assert view.drawn_points == n
+
+    view.orbit(30, 10)
+    assert view.interacting and view.drawn_points == view.lod_points
+    assert view.render_array()[..., :3].any()
+    qtbot.waitUntil(lambda: not view.interacting and view.drawn_points == n, timeout=3000)
+
+    # A real mouse drag on the GL view switches to LOD too.
+    qtbot.mousePress(view.glview, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
+    assert view.interacting and view.drawn_points == view.lod_points
+    qtbot.mouseRelease(view.glview, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
+    qtbot.waitUntil(lambda: view.drawn_points == n, timeout=3000)
+
+
+@pytest.mark.gl
+def test_highlight_is_drawn_on_top_in_its_colour(view):
+    pts = ball(20_000)
+    view.set_cloud(pts, solid(len(pts), (0.1, 0.1, 1.0)))
+    assert not is_color(view.render_array(), (0, 255, 0)).any()
+    view.set_highlight(np.arange(0, 20_000, 200), color=(0.0, 1.0, 0.0, 1.0), size=8)
+    assert is_color(view.render_array(), (0, 255, 0)).sum() > 100
+    view.set_highlight(None)
+    assert not is_color(view.render_array(), (0, 255, 0)).any()
+
+
+@pytest.mark.gl
+def test_export_png_writes_the_drawn_frame(view, tmp_path):
+    view.set_cloud(ball(20_000))
+    out = view.export_png(tmp_path / "cloud.png")
+    image = QImage(str(out))
+    assert not image.isNull() and image.width() == view.glview.width()
+    colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
+    assert len(colours) > 10   # not a blank (single-colour) image
