@@ -12,13 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lab_app.io.pointcloud import PointCloud
-
-
-def _o3d():
-    import open3d as o3d
-
-    o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
-    return o3d
+from lab_app.io.pointcloud import open3d_module as _o3d
 
 
 def _primitives() -> dict[str, Callable]:

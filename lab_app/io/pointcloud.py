@@ -57,11 +57,36 @@ class PointCloud:
         )
 
 
-def _o3d():
+def open3d_module():
+    """Open3D, imported on first use and told to keep its warnings to itself (we report our own)."""
     import open3d as o3d
 
     o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
     return o3d
+
+
+_o3d = open3d_module
+
+
+def to_open3d(cloud: PointCloud):
+    """The cloud as an ``open3d.geometry.PointCloud`` (float64, colours and normals carried)."""
+    o3d = open3d_module()
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(cloud.points.astype(np.float64)))
+    if cloud.colors is not None:
+        pcd.colors = o3d.utility.Vector3dVector(cloud.colors.astype(np.float64))
+    if cloud.normals is not None:
+        pcd.normals = o3d.utility.Vector3dVector(cloud.normals.astype(np.float64))
+    return pcd
+
+
+def from_open3d(pcd, like: PointCloud | None = None) -> PointCloud:
+    """An Open3D cloud back as a PointCloud; ``like`` lends its source and NaN count."""
+    return PointCloud(
+        np.asarray(pcd.points, dtype=np.float32),
+        np.asarray(pcd.colors, dtype=np.float32) if pcd.has_colors() else None,
+        np.asarray(pcd.normals, dtype=np.float32) if pcd.has_normals() else None,
+        like.source if like is not None else "", [], like.nonfinite_dropped if like is not None else 0,
+    )
 
 
 def _finish(path: Path, points, colors=None, normals=None, warnings=None) -> PointCloud:
@@ -341,12 +366,8 @@ def save_point_cloud(path: str | Path, cloud: PointCloud) -> Path:
         return atomic_save(path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
     if ext not in (".ply", ".pcd"):
         raise ValueError(f"cannot save a cloud as {ext}; use .ply, .pcd, .npz or .npy")
-    o3d = _o3d()
-    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(cloud.points.astype(np.float64)))
-    if cloud.colors is not None:
-        pcd.colors = o3d.utility.Vector3dVector(cloud.colors.astype(np.float64))
-    if cloud.normals is not None:
-        pcd.normals = o3d.utility.Vector3dVector(cloud.normals.astype(np.float64))
+    o3d = open3d_module()
+    pcd = to_open3d(cloud)
 
     def write(tmp: Path):
         if not o3d.io.write_point_cloud(str(tmp), pcd, write_ascii=False):

@@ -12,7 +12,7 @@ import numpy as np
 from lab_app.core.control import Control
 from lab_app.core.events import Message, Progress
 from lab_app.data.shapes import demo_scene
-from lab_app.io.pointcloud import PointCloud, load_point_cloud
+from lab_app.io.pointcloud import PointCloud, from_open3d, load_point_cloud, to_open3d
 
 
 @dataclass(frozen=True)
@@ -103,32 +103,12 @@ def demo(n: int, seed: int, ctl: Control):
     return Loaded(cloud, cloud_stats(cloud))
 
 
-def _to_o3d(cloud: PointCloud):
-    import open3d as o3d
-
-    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(cloud.points.astype(np.float64)))
-    if cloud.colors is not None:
-        pcd.colors = o3d.utility.Vector3dVector(cloud.colors.astype(np.float64))
-    if cloud.normals is not None:
-        pcd.normals = o3d.utility.Vector3dVector(cloud.normals.astype(np.float64))
-    return pcd
-
-
-def _from_o3d(pcd, like: PointCloud) -> PointCloud:
-    return PointCloud(
-        np.asarray(pcd.points, dtype=np.float32),
-        np.asarray(pcd.colors, dtype=np.float32) if pcd.has_colors() else None,
-        np.asarray(pcd.normals, dtype=np.float32) if pcd.has_normals() else None,
-        like.source, [], like.nonfinite_dropped,
-    )
-
-
 def voxel_downsample(cloud: PointCloud, voxel: float, ctl: Control):
     """Average the points in each cube of side ``voxel`` (Open3D); ``voxel <= 0`` keeps the cloud."""
     if voxel <= 0:
         return Loaded(cloud, cloud_stats(cloud))
     yield Progress(0, 0, text=f"voxel down-sampling ({voxel:.3g})")
-    out = _from_o3d(_to_o3d(cloud).voxel_down_sample(float(voxel)), cloud)
+    out = from_open3d(to_open3d(cloud).voxel_down_sample(float(voxel)), cloud)
     ctl.checkpoint()
     return Loaded(out, cloud_stats(out), [f"{len(cloud):,} -> {len(out):,} points (voxel {voxel:.3g})"])
 
@@ -141,7 +121,7 @@ def estimate_normals(cloud: PointCloud, neighbours: int, ctl: Control):
     if len(cloud) < 3:
         raise ValueError("normals need at least 3 points")
     yield Progress(0, 0, text=f"estimating normals ({neighbours} neighbours)")
-    pcd = _to_o3d(cloud)
+    pcd = to_open3d(cloud)
     pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(knn=int(max(3, neighbours))))
     ctl.checkpoint()
     normals = np.asarray(pcd.normals, dtype=np.float32)
