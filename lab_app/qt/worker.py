@@ -7,7 +7,8 @@ times a second and emits signals. So:
 
 - the worker never blocks on the UI (putting an event in the mailbox is a dict insert under a lock);
 - redraws are throttled: coalescable events (snapshots) of one type that arrive between two drains
-  collapse to the newest, progress points are all kept;
+  collapse to the newest; progress points are all kept unless more than MAX_PENDING_PROGRESS pile
+  up, then every other one is dropped (the curve keeps its shape, the UI is never flooded);
 - latest wins: ``start()`` cancels the run before it; events of a superseded run are dropped;
 - a non-finite loss in a Progress event pauses the run and says so, instead of drawing garbage;
 - exceptions become ``errored(message)``; the runner is idle again and can start another run;
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 _serial = itertools.count(1)
 
 TaskFactory = Callable[[Control], Any]
+#: Progress events waiting for the UI before the oldest half are thinned out.
+MAX_PENDING_PROGRESS = 1000
 
 
 class _Run:
@@ -47,6 +50,7 @@ class _Run:
         self.ctl = ctl
         self.lock = threading.Lock()
         self.mailbox: OrderedDict = OrderedDict()
+        self.pending_progress = 0
         self.seq = itertools.count()
         self.outcome: tuple[str, Any] | None = None  # ("finished", value) | ("errored", msg) | ("cancelled", None)
         self.thread: threading.Thread | None = None
@@ -59,12 +63,33 @@ class _Run:
         with self.lock:
             self.mailbox.pop(key, None)
             self.mailbox[key] = ev
+            if isinstance(ev, Progress):
+                self.pending_progress += 1
+                if self.pending_progress > MAX_PENDING_PROGRESS:
+                    self._thin_progress()
+
+    def _thin_progress(self) -> None:
+        """Drop every other pending Progress (never the newest, never other events): a task that
+        reports faster than the UI drains keeps a curve of the same shape with half the points,
+        and the mailbox and each drain stay bounded. Amortised O(1) per post."""
+        keep: OrderedDict = OrderedDict()
+        seen = 0
+        last = next(reversed(self.mailbox))
+        for key, ev in self.mailbox.items():
+            if isinstance(ev, Progress) and key != last:
+                seen += 1
+                if seen % 2:
+                    continue
+            keep[key] = ev
+        self.mailbox = keep
+        self.pending_progress = sum(isinstance(e, Progress) for e in keep.values())
 
     def take(self) -> list:
         with self.lock:
             if not self.mailbox:
                 return []
             box, self.mailbox = self.mailbox, OrderedDict()
+            self.pending_progress = 0
         return list(box.values())
 
 

@@ -14,12 +14,12 @@ from PySide6.QtWidgets import QApplication
 if QApplication.instance() is None:   # must precede the QApplication that pytest-qt creates
     QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
 
+from lab_app.core.colormaps import height_colors, permute_rows  # noqa: E402
 from lab_app.qt.widgets.pointcloud_view import (  # noqa: E402
+    SOFTWARE_STILL_POINTS,
     PointCloudView,
     as_rgba,
-    height_colors,
     lod_order,
-    permute_rows,
 )
 
 BACKGROUND = (20, 20, 26)
@@ -130,6 +130,23 @@ def test_big_cloud_draws_lod_while_interacting_and_full_after(view, qtbot):
     assert view.interacting and view.drawn_points == view.lod_points
     qtbot.mouseRelease(view.glview, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
     qtbot.waitUntil(lambda: view.drawn_points == n, timeout=3000)
+
+
+@pytest.mark.gl
+def test_still_view_is_capped_on_software_gl(view, qtbot):
+    view.render_array()  # the GL context exists from here on
+    cap = view.still_cap()
+    assert view.renderer, "the GL renderer string was not read"
+    software = any(w in view.renderer.lower() for w in ("llvmpipe", "softpipe", "swrast"))
+    assert cap == (SOFTWARE_STILL_POINTS if software else None)
+    view.max_still_points = 300_000
+    n = 600_000
+    view.set_cloud(ball(n))
+    view.render_array()
+    assert view.drawn_points == 300_000 and view.total_points == n
+    view.orbit(10, 0)
+    assert view.drawn_points == view.lod_points
+    qtbot.waitUntil(lambda: view.drawn_points == 300_000, timeout=3000)
 
 
 @pytest.mark.gl

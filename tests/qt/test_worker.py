@@ -156,3 +156,25 @@ def test_worker_thread_uses_the_thread_policy(qtbot, runner):
         runner.threads = 1
         runner.start(lambda ctl: torch.get_num_threads())
     assert sig.args[0] == 1
+
+
+def flood(n, ctl):
+    for i in range(n):
+        yield Progress(i + 1, n, {"loss": float(i)})
+    yield Message("done")
+    return n
+
+
+def test_a_flood_of_progress_is_thinned_not_queued_without_bound(qtbot, runner):
+    from lab_app.qt import worker
+
+    got, messages = [], []
+    runner.progress.connect(lambda ev: got.append(ev.step))
+    runner.message.connect(lambda text, level: messages.append(text))
+    with qtbot.waitSignal(runner.finished, timeout=20000):
+        runner.start(partial(flood, 200_000))
+    assert got[-1] == 200_000, "the newest progress point must survive thinning"
+    assert got == sorted(got) and len(set(got)) == len(got)
+    assert len(got) < 200_000  # thinned...
+    assert len(got) >= worker.MAX_PENDING_PROGRESS // 2  # ...but a curve is left
+    assert messages == ["done"], "messages are never thinned"

@@ -21,17 +21,9 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QImage, QVector3D
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from lab_app.core.colormaps import height_colors, permute_rows
 from lab_app.io.atomic import atomic_path
 from lab_app.qt.widgets.export import export_widget_png
-
-# Five samples of matplotlib's viridis (0, .25, .5, .75, 1): enough for a height cue, no matplotlib.
-_VIRIDIS = np.array([
-    [0.267, 0.005, 0.329],
-    [0.230, 0.322, 0.546],
-    [0.128, 0.567, 0.551],
-    [0.369, 0.789, 0.383],
-    [0.993, 0.906, 0.144],
-], dtype=np.float32)
 
 # Points are opaque and depth-tested: pyqtgraph's default 'additive' mode would saturate dense clouds
 # to white and ignore occlusion.
@@ -44,38 +36,11 @@ _OVERLAY_GL = {
     "glBlendFunc": (GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA),
 }
 
+#: Points drawn at full detail on software OpenGL (about 0.4 s a frame with llvmpipe on 2 cores).
+SOFTWARE_STILL_POINTS = 1_000_000
+
 _INTERACTION_EVENTS = {QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove, QEvent.Type.Wheel,
                        QEvent.Type.KeyPress}
-
-
-def height_colors(points: np.ndarray) -> np.ndarray:
-    """RGBA float32 (N, 4) colours from a viridis-like ramp over z, normalised to [zmin, zmax].
-
-    The ramp is sampled into a 256-entry table once, then looked up per point: a row gather is several
-    times faster than interpolating three channels over millions of points.
-    """
-    z = np.asarray(points)[:, 2].astype(np.float32, copy=False)
-    if len(z) == 0:
-        return np.ones((0, 4), dtype=np.float32)
-    lo, hi = float(z.min()), float(z.max())
-    scale = 255.0 / (hi - lo) if hi > lo else 0.0
-    index = ((z - lo) * scale).astype(np.intp)
-    stops = np.linspace(0.0, 1.0, len(_VIRIDIS))
-    table = np.ones((256, 4), dtype=np.float32)
-    for c in range(3):
-        table[:, c] = np.interp(np.linspace(0.0, 1.0, 256), stops, _VIRIDIS[:, c])
-    return permute_rows(table, index)
-
-
-def permute_rows(array: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """``array[order]`` for a C-contiguous 2D array, gathering whole rows as single opaque items.
-
-    Numpy's fancy indexing on an (N, 3) float32 array copies element by element; viewing each row as
-    one void item of 12 (or 16) bytes makes it a 1D gather, about 2-3x faster for millions of rows.
-    """
-    array = np.ascontiguousarray(array)
-    row = np.dtype((np.void, array.dtype.itemsize * array.shape[1]))
-    return array.view(row).ravel()[order].view(array.dtype).reshape(len(order), array.shape[1])
 
 
 def as_rgba(colors: np.ndarray, n: int) -> np.ndarray:
@@ -126,9 +91,15 @@ class PointCloudView(QWidget):
     """A 3D scatter of one cloud, with level of detail while interacting, a highlight overlay and export."""
 
     def __init__(self, parent: QWidget | None = None, *, lod_points: int = 150_000, point_size: float = 2.0,
-                 settle_ms: int = 250, background=(20, 20, 26), grid: bool = True):
+                 settle_ms: int = 250, background=(20, 20, 26), grid: bool = True,
+                 max_still_points: int | None | str = "auto"):
         super().__init__(parent)
         self.lod_points = int(lod_points)
+        # Points drawn when still: None = all; "auto" = all on a GPU, SOFTWARE_STILL_POINTS on
+        # software OpenGL, where 5M points take ~2 s a frame and would freeze the UI after every drag.
+        self.max_still_points = max_still_points
+        self._software_gl: bool | None = None
+        self.renderer = ""
         self._point_size = float(point_size)
         self._points = np.zeros((0, 3), np.float32)   # as given, original order (export, highlight)
         self._colors: np.ndarray | None = None
@@ -182,6 +153,9 @@ class PointCloudView(QWidget):
         if self._has_lod:
             order = lod_order(n)
             pts_p, rgba_p = permute_rows(pts, order), permute_rows(rgba, order)   # new C-contiguous arrays
+            cap = self.still_cap()
+            if cap is not None and n > cap:
+                pts_p, rgba_p = pts_p[:cap], rgba_p[:cap]   # a uniform random subsample, as for the LOD
             self._full.setData(pos=pts_p, color=rgba_p)
             self._lod.setData(pos=pts_p[: self.lod_points], color=rgba_p[: self.lod_points])
         else:
@@ -195,6 +169,31 @@ class PointCloudView(QWidget):
         self._fit_grid(pts, center, radius)
         if reset_camera:
             self.reset_camera(center, radius)
+
+    @property
+    def total_points(self) -> int:
+        return len(self._points)
+
+    def still_cap(self) -> int | None:
+        """How many points the still (full-detail) view may draw; None for all of them."""
+        if self.max_still_points != "auto":
+            return self.max_still_points
+        if self._software_gl is None:
+            self._software_gl = self._detect_software_gl()
+        return SOFTWARE_STILL_POINTS if self._software_gl else None
+
+    def _detect_software_gl(self) -> bool | None:
+        """True on Mesa's software rasterisers; None while there is no GL context yet (ask again later)."""
+        ctx = self.glview.context()
+        if ctx is None or not ctx.isValid():
+            return None
+        self.glview.makeCurrent()
+        try:
+            raw = GL.glGetString(GL.GL_RENDERER) or b""
+        finally:
+            self.glview.doneCurrent()
+        self.renderer = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        return any(word in self.renderer.lower() for word in ("llvmpipe", "softpipe", "swrast", "software"))
 
     def reset_camera(self, center=None, radius: float | None = None):
         """Look at the cloud's centre from far enough that its bounding sphere fills the view."""

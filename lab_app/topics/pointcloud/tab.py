@@ -216,8 +216,12 @@ class PointCloudTab(TopicTab):
         self.stats_label.setText("\n".join(result.stats.lines()))
         self.side.layout().activate()  # the scroll area does not always re-lay out when a label grows
         total = len(self.original) if self.original is not None else len(result.cloud)
-        self.count_label.setText(f"{len(result.cloud):,} of {total:,}")
         self._redraw(reset_camera=(kind == "load" or first))
+        text = f"{len(result.cloud):,} of {total:,}"
+        cap = self.view.still_cap()
+        if cap is not None and len(result.cloud) > cap:
+            text += f"\n(drawing a random {cap:,} when still: software OpenGL)"
+        self.count_label.setText(text)
         for note in result.notes:
             self.status_message.emit(note)
         if kind == "load":

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lab_app.core.colormaps import height_colors, normal_colors
 from lab_app.core.control import Control
 from lab_app.core.events import Message, Progress
 from lab_app.data.shapes import demo_scene
@@ -133,24 +134,6 @@ def estimate_normals(cloud: PointCloud, neighbours: int, ctl: Control):
 
 
 # --- colouring (pure numpy, used by the tab) ------------------------------------------------------
-
-
-def height_colors(points: np.ndarray) -> np.ndarray:
-    """Viridis-like colours by z (low = dark blue, high = yellow), float32 (N, 3)."""
-    z = points[:, 2]
-    lo, hi = float(z.min()), float(z.max())
-    t = np.zeros_like(z) if hi <= lo else (z - lo) / (hi - lo)
-    stops = np.array([[0.27, 0.00, 0.33], [0.23, 0.32, 0.55], [0.13, 0.57, 0.55],
-                      [0.37, 0.79, 0.38], [0.99, 0.91, 0.14]], dtype=np.float32)
-    x = t * (len(stops) - 1)
-    i = np.clip(x.astype(np.int64), 0, len(stops) - 2)
-    f = (x - i)[:, None].astype(np.float32)
-    return (stops[i] * (1 - f) + stops[i + 1] * f).astype(np.float32)
-
-
-def normal_colors(normals: np.ndarray) -> np.ndarray:
-    """Map unit normals to RGB: (n + 1) / 2, the usual normal-map colouring."""
-    return np.clip((normals + 1.0) * 0.5, 0.0, 1.0).astype(np.float32)
 
 
 def colors_for(cloud: PointCloud, mode: str) -> tuple[np.ndarray, str]:
