@@ -1,25 +1,30 @@
 # The two commands of the README: `make run` and `make test` (and `make bench`).
 # Each bootstraps .venv (once, and again when pyproject.toml changes) and checks system libraries.
 
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 PYTEST := $(PY) -m pytest
+# pip on some machines warns about every missing local index folder; keep real errors visible.
+QUIET  := 2>&1 | { grep -v "^WARNING: Location" || true; }
 
 .PHONY: run test test-fast test-gl bench syscheck screenshots clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed (found " + sys.version.split()[0] + ")")'
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet --upgrade pip $(QUIET)
 
 $(VENV)/.stamp-run: pyproject.toml | $(PY)
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet -e . $(QUIET)
 	@touch $@
 
 $(VENV)/.stamp-test: pyproject.toml | $(PY)
-	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet -e ".[test]" $(QUIET)
 	@touch $@ $(VENV)/.stamp-run
 
 syscheck: | $(PY)
