@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
@@ -87,8 +88,11 @@ class PointCloudTab(TopicTab):
         self.source_label.setWordWrap(True)
         cl.addWidget(self.source_label)
         self.stats_label = QLabel()
-        self.stats_label.setStyleSheet("font-family: monospace;")
+        self.stats_label.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.stats_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Reserve the seven lines up front: the scroll area does not always grow when the text arrives.
+        self.stats_label.setMinimumHeight(self.stats_label.fontMetrics().lineSpacing() * 7 + 8)
+        self.stats_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         cl.addWidget(self.stats_label)
         col.addWidget(cloud_box)
 
@@ -101,6 +105,8 @@ class PointCloudTab(TopicTab):
         row = QHBoxLayout()
         row.addWidget(QLabel("Points shown"))
         self.count_label = QLabel("-")
+        self.count_label.setWordWrap(True)
+        self.count_label.setMinimumHeight(self.count_label.fontMetrics().lineSpacing() * 2 + 4)
         row.addWidget(self.count_label, 1)
         kl.addLayout(row)
         self.normals_button = QPushButton("Estimate normals")
@@ -214,13 +220,12 @@ class PointCloudTab(TopicTab):
         self.shown = result.cloud
         self.stats = result.stats
         self.stats_label.setText("\n".join(result.stats.lines()))
-        self.side.layout().activate()  # the scroll area does not always re-lay out when a label grows
         total = len(self.original) if self.original is not None else len(result.cloud)
         self._redraw(reset_camera=(kind == "load" or first))
         text = f"{len(result.cloud):,} of {total:,}"
         cap = self.view.still_cap()
         if cap is not None and len(result.cloud) > cap:
-            text += f"\n(drawing a random {cap:,} when still: software OpenGL)"
+            text += f" (software OpenGL: drawing a random {cap:,})"
         self.count_label.setText(text)
         for note in result.notes:
             self.status_message.emit(note)
