@@ -1,0 +1,182 @@
+"""Views of the language tab: chain-rule bars, perplexity vs n, count-of-counts, bigram heatmap,
+embedding space with word labels. Items are created once and updated with setData."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from lab_app.qt.widgets.bars import Bars
+from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.latent_scatter import LatentScatter, class_color
+
+BACKED_OFF_COLOR = (214, 130, 40)
+FULL_CONTEXT_COLOR = (70, 130, 190)
+SMOOTHING_NAMES = {"kneser_ney": "Kneser-Ney", "interpolated": "interpolated (EM)", "add_k": "add-k"}
+
+
+class ChainRuleBars(Bars):
+    """One bar per word: its surprisal -log2 p(w | context), so the sentence's bits are the sum of the
+    bars. Blue: the full n-1 word context was seen with the word; orange: the model backed off."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent, orientation="horizontal", value_format="{:.1f} bits",
+                         title="Chain rule: -log2 p(word | context), one bar per word")
+        self.plot_item.setLabel("bottom", "surprisal (bits); orange = backed off to a shorter context")
+        self.rows: list[dict] = []
+
+    def set_rows(self, rows: list[dict]) -> None:
+        self.rows = rows
+        names = []
+        for r in rows:
+            ctx = " ".join(r["context_used"]) if r["context_used"] else "(none)"
+            names.append(f"{r['token']}  p={r['p']:.3g}  | {ctx}")
+        bits = [-np.log2(max(r["p"], 1e-300)) for r in rows]
+        self.set_values(names, bits)
+        brushes = [pg.mkBrush(BACKED_OFF_COLOR if r["backed_off"] else FULL_CONTEXT_COLOR) for r in rows]
+        self.bar_item.setOpts(brushes=brushes)
+
+    def bar_colors(self) -> list[tuple[int, int, int]]:
+        return [tuple(b.color().getRgb()[:3]) for b in self.bar_item.opts["brushes"]]
+
+
+class _Plot(QWidget):
+    """A titled PlotWidget with PNG export."""
+
+    def __init__(self, title: str, x_label: str, y_label: str, log_y: bool = False,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.plot_widget = pg.PlotWidget(title=title)
+        self.plot_item = self.plot_widget.getPlotItem()
+        self.plot_item.setLabel("bottom", x_label)
+        self.plot_item.setLabel("left", y_label)
+        self.plot_item.showGrid(x=True, y=True, alpha=0.25)
+        self.plot_item.setLogMode(False, log_y)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot_widget)
+
+    def export_png(self, path: str | Path) -> Path:
+        return export_widget_png(self, path)
+
+
+class PerplexityPlot(_Plot):
+    """Held-out perplexity against n, one curve per smoothing; the selected model ringed."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Held-out perplexity vs n", "n (order)", "perplexity (log scale)", log_y=True,
+                         parent=parent)
+        self.plot_item.addLegend(offset=(10, 10))
+        self.curves = {}
+        for i, (key, name) in enumerate(SMOOTHING_NAMES.items()):
+            color = class_color(i)
+            self.curves[key] = self.plot_item.plot([], [], pen=pg.mkPen(color, width=2), symbol="o",
+                                                   symbolBrush=color, symbolSize=7, name=name)
+        # A PlotDataItem (not a bare ScatterPlotItem) so the log-scaled axis applies to it too.
+        self.current = self.plot_item.plot([], [], pen=None, symbol="o", symbolSize=17,
+                                           symbolPen=pg.mkPen("w", width=2), symbolBrush=None)
+        self.plot_item.getAxis("bottom").setTicks([[(n, str(n)) for n in range(1, 6)]])
+        self.plot_item.setXRange(0.7, 5.3, padding=0)
+
+    def set_grid(self, grid: dict[str, np.ndarray]) -> None:
+        for key, values in grid.items():
+            n = np.flatnonzero(np.isfinite(values))
+            self.curves[key].setData(n + 1.0, values[n])
+
+    def mark(self, order: int, perplexity: float) -> None:
+        if np.isfinite(perplexity):
+            self.current.setData([float(order)], [perplexity])
+        else:
+            self.current.setData([], [])
+
+    def curve_data(self, smoothing: str) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self.curves[smoothing].getData()
+        return (np.zeros(0), np.zeros(0)) if x is None else (np.asarray(x), np.asarray(y))
+
+
+class CountOfCountsPlot(_Plot):
+    """n_r: how many distinct n-grams occur exactly r times (why discounts sit near 0.7 to 1.5)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Count of counts", "r (times seen)", "n-grams seen r times (log)", log_y=True,
+                         parent=parent)
+        self.plot_item.addLegend(offset=(-10, 10))
+        self.curves = [self.plot_item.plot([], [], pen=pg.mkPen(class_color(k), width=2), symbol="o",
+                                           symbolSize=6, symbolBrush=class_color(k), name=f"{k + 1}-grams")
+                       for k in range(3)]
+
+    def set_counts(self, n_r: np.ndarray) -> None:
+        for k, curve in enumerate(self.curves):
+            r = np.flatnonzero(n_r[k] > 0)
+            curve.setData(r + 1.0, n_r[k][r].astype(float))
+
+
+class BigramHeatmap(_Plot):
+    """p(column word | row word) for the most frequent words, colour = log10 p."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Bigram p(next | word), log10", "next word", "word", parent=parent)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot_item.addItem(self.image)
+        self.plot_item.invertY(True)
+        self.plot_item.setMouseEnabled(x=False, y=False)
+        self.image.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
+        bar = pg.ColorBarItem(values=(-4, 0), colorMap=pg.colormap.get("viridis"), interactive=False, width=12)
+        bar.setImageItem(self.image, insert_in=self.plot_item)
+        self.words: list[str] = []
+        self.probs = np.zeros((0, 0))
+
+    def set_matrix(self, words: list[str], probs: np.ndarray) -> None:
+        self.words, self.probs = list(words), np.asarray(probs)
+        if not len(words):
+            self.image.clear()
+            return
+        self.image.setImage(np.log10(np.maximum(self.probs, 1e-4)), autoLevels=False, levels=(-4, 0))
+        ticks = [(i + 0.5, w) for i, w in enumerate(words)]
+        self.plot_item.getAxis("bottom").setTicks([ticks])
+        self.plot_item.getAxis("left").setTicks([ticks])
+        self.plot_item.getAxis("bottom").setStyle(tickTextOffset=2)
+        self.plot_item.setRange(xRange=(0, len(words)), yRange=(0, len(words)), padding=0)
+
+
+class EmbeddingView(LatentScatter):
+    """LatentScatter of word vectors (PCA) with the most frequent and the queried words labelled."""
+
+    def __init__(self, parent: QWidget | None = None, n_labels: int = 40):
+        super().__init__(parent, point_size=3)
+        self.plot_item.setTitle("Skip-gram embeddings (PCA of the word vectors)")
+        self.words: list[str] = []
+        self.marked: list[int] = []
+        self.n_labels = n_labels
+        self._texts = [pg.TextItem("", color=(230, 230, 230), anchor=(0, 1)) for _ in range(n_labels + 12)]
+        for t in self._texts:
+            self.view_box.addItem(t, ignoreBounds=True)
+            t.hide()
+
+    def set_words(self, xy: np.ndarray, words: list[str], labels: np.ndarray, class_names: list[str]) -> None:
+        self.words = list(words)
+        self.setData(xy, labels, class_names)
+        self._place_labels()
+
+    def mark_words(self, indices: list[int]) -> None:
+        """Label these words too (neighbours, analogy answers), in yellow."""
+        self.marked = [i for i in indices if 0 <= i < len(self.words)]
+        self._place_labels()
+
+    def _place_labels(self) -> None:
+        xy, _ = self.data()
+        shown = [(i, False) for i in range(min(self.n_labels, len(self.words)))]
+        shown += [(i, True) for i in self.marked if i >= self.n_labels][: len(self._texts) - len(shown)]
+        for t, (i, marked) in zip(self._texts, shown, strict=False):
+            t.setText(self.words[i])
+            t.setColor((255, 220, 80) if marked or i in self.marked else (220, 220, 220))
+            t.setPos(float(xy[i, 0]), float(xy[i, 1]))
+            t.show()
+        for t in self._texts[len(shown):]:
+            t.hide()
+
+    def label_texts(self) -> list[str]:
+        return [t.toPlainText() for t in self._texts if t.isVisible()]
