@@ -23,6 +23,7 @@ class TopicSpec:
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("pointcloud", "3D point clouds", "lab_app.topics.pointcloud.tab:PointCloudTab", ("pointcloud",)),
+    TopicSpec("language", "Language models", "lab_app.topics.language.tab:LanguageTab", ("text",)),
 )
 
 
