@@ -97,7 +97,7 @@ class SkipGramTrainer:
         self.noise = torch.as_tensor(noise / noise.sum() if noise.sum() > 0 else np.ones(vocab_size) / vocab_size,
                                      dtype=torch.float32)
         self.model = SkipGram(vocab_size, cfg.dim).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.optimizer = PlainAdam(list(self.model.parameters()), lr=cfg.lr)
         self.epoch = 0
         self._order = np.zeros(0, np.int64)
         self._cursor = 0
@@ -130,6 +130,35 @@ class SkipGramTrainer:
         loss.backward()
         self.optimizer.step()
         return loss.item()
+
+
+class PlainAdam:
+    """Adam (Kingma & Ba): m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2, p -= lr m_hat / (sqrt(v_hat) + eps).
+
+    Written out instead of torch.optim.Adam because constructing any torch.optim optimiser imports
+    torch._dynamo and with it triton's bundled LLVM; loaded from a worker thread next to Mesa's
+    llvmpipe (the app under Xvfb) that import crashed the process (segfault in triton/knobs.py)."""
+
+    def __init__(self, params: list[torch.Tensor], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params, self.lr, self.betas, self.eps, self.t = params, lr, betas, eps, 0
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        for p, m, v in zip(self.params, self.m, self.v, strict=True):
+            if p.grad is None:
+                continue
+            m.mul_(b1).add_(p.grad, alpha=1 - b1)
+            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            denom = (v / (1 - b2 ** self.t)).sqrt_().add_(self.eps)
+            p.addcdiv_(m, denom, value=-self.lr / (1 - b1 ** self.t))
 
 
 def cosine_neighbours(vectors: np.ndarray, query: np.ndarray, k: int = 10,
