@@ -113,7 +113,7 @@ class LanguageTab(TopicTab):
         self.sentence_label = QLabel()
         self.chain_bars = ChainRuleBars()
         self.perplexity_plot = PerplexityPlot()
-        self.next_bars = Bars(value_format="{:.3f}", title="Next word after the typed text")
+        self.next_bars = Bars(value_format="{:.3f}", title="Next word after the typed text (end mark dropped)")
         self.samples = QPlainTextEdit()
         self.samples.setReadOnly(True)
         self.sample_button = QPushButton("Sample 5 sentences")
@@ -305,6 +305,8 @@ class LanguageTab(TopicTab):
         self.perplexity_plot.set_grid(analysis.perplexity)
         if new_text or self.config.embed_key() != self._embed_key:
             self._start_embeddings()
+        if not self.samples.toPlainText():
+            self._sample()
         self.demo_ready.emit()
 
     def _update_sentence(self) -> None:

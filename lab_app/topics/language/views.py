@@ -34,7 +34,7 @@ class ChainRuleBars(Bars):
         for r in rows:
             ctx = " ".join(r["context_used"]) if r["context_used"] else "(none)"
             names.append(f"{r['token']}  p={r['p']:.3g}  | {ctx}")
-        bits = [-np.log2(max(r["p"], 1e-300)) for r in rows]
+        bits = [max(0.0, -np.log2(max(r["p"], 1e-300))) for r in rows]  # max: no "-0.0 bits" for p = 1
         self.set_values(names, bits)
         brushes = [pg.mkBrush(BACKED_OFF_COLOR if r["backed_off"] else FULL_CONTEXT_COLOR) for r in rows]
         self.bar_item.setOpts(brushes=brushes)

@@ -1,0 +1,71 @@
+"""The language tab through its real widgets: demo, typing, bad and good drops, ARPA export, sampling."""
+
+import numpy as np
+import pytest
+import torch
+
+from lab_app.qt.tab_base import LabContext
+from lab_app.topics.language.tab import LanguageTab
+from lab_app.topics.language.views import BACKED_OFF_COLOR, FULL_CONTEXT_COLOR
+from models.ngram_arpa import ArpaModel
+
+
+@pytest.fixture
+def tab(qtbot):
+    t = LanguageTab(LabContext(torch.device("cpu")))
+    qtbot.addWidget(t)
+    t.resize(1400, 900)
+    t.show()
+    yield t
+    assert t.shutdown()
+
+
+def test_demo_then_typing_then_drops(qtbot, tab, tmp_path):
+    with qtbot.waitSignal(tab.demo_ready, timeout=60000):
+        tab.start_demo()
+    model = tab.model
+    assert model.order == 3 and tab.corpus.heldout_name == "king-lear"
+    # chain rule: one bar per token and </s>, bar = -log2 p of the model's own conditional
+    names = tab.chain_bars.names()
+    assert names[0].startswith("To ") and names[-1].startswith("</s>") and len(names) == 14
+    rows = model.explain(["To", "be"])
+    assert tab.chain_bars.values()[0] == pytest.approx(-np.log2(rows[0]["p"]))
+    colors = tab.chain_bars.bar_colors()
+    assert {tuple(c) for c in colors} <= {BACKED_OFF_COLOR, FULL_CONTEXT_COLOR}
+    assert [c == BACKED_OFF_COLOR for c in colors] == [r["backed_off"] for r in tab.chain_bars.rows]
+    # perplexity vs n: five points per smoothing; the current model ringed
+    for smoothing in ("kneser_ney", "interpolated", "add_k"):
+        x, y = tab.perplexity_plot.curve_data(smoothing)
+        assert list(x) == [1, 2, 3, 4, 5] and np.isfinite(y).all()
+    assert tab.heatmap.probs.shape == (14, 14) and len(tab.counts_plot.curves[0].getData()[0]) > 5
+
+    tab.sentence_edit.setText("the king")  # live: redrawn at once, no run
+    assert [n.split()[0] for n in tab.chain_bars.names()] == ["the", "king", "</s>"]
+    p = model.next_distribution(["<s>", "the", "king"])
+    assert tab.next_bars.values()[0] == pytest.approx(p.max())
+
+    bad = tmp_path / "latin.txt"
+    bad.write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    with qtbot.waitSignal(tab.runner.errored, timeout=10000):
+        tab.open_path(bad)
+    assert "latin.txt" in tab.banner.text and "UTF-8" in tab.banner.text
+    assert tab.model is model  # the previous corpus and model stay
+
+    good = tmp_path / "play.txt"
+    good.write_text("\n\n".join(["The cat sat on the mat.", "The dog sat on the log.", "A cat saw a dog."] * 5))
+    with qtbot.waitSignal(tab.runner.finished, timeout=20000):
+        tab.open_path(good)
+    assert tab.model is not model and "cat" in tab.model.vocab and tab.source == "play.txt"
+
+    path = tmp_path / "out.arpa"
+    with qtbot.waitSignal(tab.aux_runner.finished, timeout=10000):
+        tab.export_arpa(path)
+    arpa = ArpaModel(path)
+    assert arpa.order == 3
+    assert arpa.log10prob("sat", ["The", "cat"]) == pytest.approx(tab.model.logprob("sat", ("The", "cat")) / np.log(10),
+                                                                abs=1e-6)
+    with qtbot.waitSignal(tab.aux_runner.finished, timeout=10000):
+        tab._sample()
+    assert len(tab.samples.toPlainText().split("\n\n")) == 5
+    for name, view in tab.views().items():
+        assert view.export_png(tmp_path / f"{name}.png").stat().st_size > 1000
