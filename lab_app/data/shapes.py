@@ -1,13 +1,16 @@
 """Procedural 3D shapes sampled to point clouds (Open3D primitives), deterministic by seed.
 
-Used as the 3D tab's embedded default and, later, as a classification dataset. Points are sampled
-uniformly by surface area (Open3D's sample_points_uniformly), so a shape's density says nothing
-about its tessellation.
+Used as the 3D tab's demo scene and as the ``Shapes`` classification dataset (``make_shapes``).
+Points are sampled uniformly by surface area (Open3D's sample_points_uniformly), so a shape's
+density says nothing about its tessellation. Folders of real clouds (ModelNet) are read by
+``lab_app.data.pointsets``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
+from dataclasses import field as dc_field
 
 import numpy as np
 
@@ -31,11 +34,24 @@ def _primitives() -> dict[str, Callable]:
                                         cone_height=0.35).translate((0, 0, -0.5)),
         "mobius": lambda: g.create_mobius(length_split=80, width_split=8, twists=1, radius=0.45, flatness=1,
                                           width=0.3, scale=1),
+        "capsule": lambda: _capsule(radius=0.25, height=0.5),
     }
+
+
+def _capsule(radius: float, height: float):
+    """A sphere whose upper and lower halves are pulled apart by ``height``: the band of triangles
+    across the equator stretches into the cylinder between two hemispheres (Open3D has no capsule)."""
+    g = _o3d().geometry.TriangleMesh
+    mesh = g.create_sphere(radius=radius, resolution=40)
+    v = np.asarray(mesh.vertices)
+    v[:, 2] += np.sign(np.round(v[:, 2], 9)) * height / 2
+    mesh.vertices = _o3d().utility.Vector3dVector(v)
+    return mesh
 
 
 SHAPE_NAMES = (
     "sphere", "cube", "cylinder", "cone", "torus", "tetrahedron", "octahedron", "icosahedron", "arrow", "mobius",
+    "capsule",
 )
 
 
@@ -106,3 +122,146 @@ def demo_scene(n: int = 300_000, seed: int = 0) -> PointCloud:
                   * (0.9 + 0.1 * rng.random((rest, 1), dtype=np.float32)))
     return PointCloud(np.concatenate(parts), np.concatenate(colors), np.concatenate(normals),
                       source="demo scene (procedural)")
+
+
+# --- the Shapes classification dataset ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShapesConfig:
+    """Shapes: every class of SHAPE_NAMES sampled to ``points`` points, then augmented (seeded).
+
+    Train and test draw from separate random streams (SeedSequence([seed, split])), including their
+    own surface samples, so no test cloud shares a random number with a training cloud."""
+
+    classes: tuple[str, ...] = SHAPE_NAMES
+    points: int = 1024
+    train_per_class: int = 256
+    test_per_class: int = 64
+    rotation: str = "up"             # "none" | "up" (about z) | "so3" (uniformly random 3D rotation)
+    scale: tuple[float, float] = (0.75, 1.25)   # anisotropic: each axis scaled by U(lo, hi)
+    jitter: float = 0.01             # Gaussian noise (clipped at 3 sigma), after normalisation
+    drop: float = 0.0                # fraction of points dropped at random (refilled by repeats)
+    partial: float = 0.0             # fraction removed from one side (a partial view), refilled
+    outliers: float = 0.0            # fraction replaced by uniform points in the unit ball
+    seed: int = 0
+
+    def hard(self) -> ShapesConfig:
+        """The harder variant: full 3D rotations, 30% cut from one side, 2% outliers."""
+        return replace(self, rotation="so3", partial=0.3, outliers=0.02)
+
+
+@dataclass
+class PointSetDataset:
+    """Clouds as (M, N, 3) float32 arrays (centred, unit sphere) with int64 labels, split in two."""
+
+    class_names: tuple[str, ...]
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    source: str = ""
+    notes: list[str] = dc_field(default_factory=list)
+
+    @property
+    def points(self) -> int:
+        return int(self.train_x.shape[1])
+
+    def check_trainable(self) -> None:
+        """Raise ValueError saying why this dataset cannot be trained and tested on."""
+        if len(self.class_names) < 2:
+            raise ValueError(f"{self.source or 'the dataset'}: {len(self.class_names)} class; "
+                             "classification needs at least 2")
+        for split, y in (("training", self.train_y), ("test", self.test_y)):
+            counts = np.bincount(y, minlength=len(self.class_names))
+            empty = [self.class_names[i] for i in np.flatnonzero(counts == 0)]
+            if empty:
+                raise ValueError(f"{self.source or 'the dataset'}: the {split} split has no clouds of "
+                                 f"{', '.join(empty)}: cannot train and test on it")
+
+
+def random_rotations(m: int, rng: np.random.Generator, kind: str) -> np.ndarray:
+    """(m, 3, 3) rotation matrices: about z ("up"), uniform on SO(3) ("so3"), or identities."""
+    if kind == "none":
+        return np.tile(np.eye(3, dtype=np.float32), (m, 1, 1))
+    if kind == "up":
+        a = rng.uniform(0, 2 * np.pi, m)
+        c, s = np.cos(a), np.sin(a)
+        r = np.zeros((m, 3, 3))
+        r[:, 0, 0], r[:, 0, 1], r[:, 1, 0], r[:, 1, 1], r[:, 2, 2] = c, -s, s, c, 1
+        return r.astype(np.float32)
+    if kind == "so3":  # a normalised Gaussian 4-vector is a uniform unit quaternion
+        q = rng.normal(size=(4, m))
+        w, x, y, z = q / np.linalg.norm(q, axis=0)
+        r = np.stack([
+            1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+            2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+            2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], axis=1)
+        return r.reshape(m, 3, 3).astype(np.float32)
+    raise ValueError(f"rotation must be 'none', 'up' or 'so3', not {kind!r}")
+
+
+def normalise_clouds(x: np.ndarray) -> np.ndarray:
+    """Centre each cloud of (M, N, 3) on its centroid and scale it into the unit sphere."""
+    x = x - x.mean(axis=1, keepdims=True)
+    radius = np.sqrt((x * x).sum(axis=2)).max(axis=1)
+    return (x / np.maximum(radius, 1e-12)[:, None, None]).astype(np.float32)
+
+
+def _keep_and_refill(x: np.ndarray, keys: np.ndarray, keep: int, rng: np.random.Generator) -> np.ndarray:
+    """Keep the ``keep`` points of each cloud with the smallest ``keys`` and refill the cloud to N
+    points with repeats of kept ones (so every cloud keeps the model's N)."""
+    m, n, _ = x.shape
+    order = np.argsort(keys, axis=1)[:, :keep]                       # (M, keep)
+    refill = order[np.arange(m)[:, None], rng.integers(0, keep, (m, n - keep))]
+    idx = np.concatenate([order, refill], axis=1)
+    return np.take_along_axis(x, idx[:, :, None], axis=1)
+
+
+def augment(x: np.ndarray, cfg: ShapesConfig, rng: np.random.Generator) -> np.ndarray:
+    """Vectorised over the batch (M, N, 3): scale, rotate, cut a side, drop, normalise, jitter, outliers."""
+    m, n, _ = x.shape
+    x = x * rng.uniform(*cfg.scale, (m, 1, 3)).astype(np.float32)
+    x = np.einsum("mnj,mij->mni", x, random_rotations(m, rng, cfg.rotation))
+    if cfg.partial > 0:  # points farthest along a random direction are hidden, as in a one-sided scan
+        d = rng.normal(size=(m, 3))
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
+        x = _keep_and_refill(x, np.einsum("mnj,mj->mn", x, d), int(round(n * (1 - cfg.partial))), rng)
+    if cfg.drop > 0:
+        x = _keep_and_refill(x, rng.random((m, n)), int(round(n * (1 - cfg.drop))), rng)
+    x = normalise_clouds(x)
+    if cfg.jitter > 0:
+        x = x + np.clip(rng.normal(0, cfg.jitter, x.shape), -3 * cfg.jitter, 3 * cfg.jitter).astype(np.float32)
+    if cfg.outliers > 0:
+        k = max(1, int(round(n * cfg.outliers)))
+        which = np.argsort(rng.random((m, n)), axis=1)[:, :k]
+        ball = rng.normal(size=(m, k, 3))
+        ball *= (rng.random((m, k, 1)) ** (1 / 3)) / np.linalg.norm(ball, axis=2, keepdims=True)
+        np.put_along_axis(x, which[:, :, None], ball.astype(np.float32), axis=1)
+    return x.astype(np.float32)
+
+
+POOL_POINTS = 40_000  # surface samples per class and split; clouds are drawn from these
+
+
+def _split(cfg: ShapesConfig, split: int, per_class: int) -> tuple[np.ndarray, np.ndarray]:
+    seq = np.random.SeedSequence([cfg.seed, split])
+    rng = np.random.default_rng(seq)
+    clouds = []
+    for c, name in enumerate(cfg.classes):
+        pool = sample_shape(name, POOL_POINTS, seed=int(seq.generate_state(1)[0]) + c)
+        clouds.append(pool[rng.integers(0, len(pool), (per_class, cfg.points))])
+    x = augment(np.concatenate(clouds), cfg, rng)
+    y = np.repeat(np.arange(len(cfg.classes)), per_class)
+    return x, y
+
+
+def make_shapes(cfg: ShapesConfig = ShapesConfig()) -> PointSetDataset:
+    """The Shapes dataset: deterministic by ``cfg.seed``; train and test from disjoint seeds."""
+    unknown = [c for c in cfg.classes if c not in SHAPE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown shapes {unknown}; choose from {', '.join(SHAPE_NAMES)}")
+    train_x, train_y = _split(cfg, 0, cfg.train_per_class)
+    test_x, test_y = _split(cfg, 1, cfg.test_per_class)
+    return PointSetDataset(tuple(cfg.classes), train_x, train_y, test_x, test_y,
+                           source=f"Shapes ({len(cfg.classes)} classes, rotation {cfg.rotation})")

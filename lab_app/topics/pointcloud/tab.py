@@ -1,6 +1,13 @@
-"""The 3D point-cloud tab (viewer part): open or drop a cloud, colour it, down-sample it with a
-voxel grid, estimate normals, read its statistics. All Open3D work runs in the tab's TaskRunner;
-the previous cloud stays on screen until the new one is ready (and stays if loading fails)."""
+"""The 3D point-cloud tab, in three sub-tabs:
+
+- Viewer: open or drop a cloud, colour it, down-sample it with a voxel grid, estimate normals, read
+  its statistics. All Open3D work runs in the tab's TaskRunner; the previous cloud stays on screen
+  until the new one is ready (and stays if loading fails).
+- PointNet (pointnet_panel.py): train live, classify the cloud, critical points, shuffle.
+- Representations (representations_panel.py): views, voxels, points, k-NN graph of the same object.
+
+A cloud opened or dropped goes to all three; the demo shows the procedural scene in the viewer and
+a shape classified by the shipped PointNet checkpoint (or one trained on the spot without it)."""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QFileDialog,
+    QTabWidget,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -27,6 +35,8 @@ from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.qt.widgets.pointcloud_view import PointCloudView
 from lab_app.topics.pointcloud import task
+from lab_app.topics.pointcloud.pointnet_panel import PointNetPanel
+from lab_app.topics.pointcloud.representations_panel import RepresentationsPanel
 
 IDEA = """
 <b>Point clouds</b>: a 3D object as an unordered set of points
@@ -42,6 +52,9 @@ FILE_FILTER = "Point clouds and meshes ({});;All files (*)".format(
     " ".join(f"*{e}" for e in POINT_CLOUD_EXTENSIONS + MESH_EXTENSIONS))
 
 DEMO_POINTS = 300_000
+#: The PointNet the tab shows at once (made by ``python -m lab_app.topics.pointcloud.make_checkpoint``).
+CHECKPOINT = Path(__file__).resolve().parents[3] / "resources" / "checkpoints" / "pointcloud.safetensors"
+DEMO_SHAPE = "arrow"
 
 
 class PointCloudTab(TopicTab):
@@ -56,6 +69,7 @@ class PointCloudTab(TopicTab):
         self.stats: task.CloudStats | None = None
         self._pending = ""  # what the running task will produce: "load" | "voxel" | "normals"
         self._normals_estimated = False  # the shown normals came from "Estimate normals"
+        self._demo_parts: set[str] = set()   # "scene", "pointnet": demo_ready once both are drawn
         self._build()
         self.runner.finished.connect(self._on_finished)
         self.runner.errored.connect(self._on_errored)
@@ -121,20 +135,24 @@ class PointCloudTab(TopicTab):
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(340)
 
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(self.banner)
-        rl.addWidget(self.view, 1)
-
         split = QSplitter()
         split.addWidget(scroll)
-        split.addWidget(right)
+        split.addWidget(self.view)
         split.setStretchFactor(1, 1)
         split.setSizes([360, 900])
+
+        self.pointnet = PointNetPanel(self.banner, self.ctx.device, self.ctx.seed)
+        self.pointnet.classified.connect(self._on_classified)
+        self.pointnet.cloud_prepared.connect(lambda pts: self.representations.set_cloud(pts))
+        self.representations = RepresentationsPanel()
+        self.subtabs = QTabWidget()
+        self.subtabs.addTab(split, "Viewer")
+        self.subtabs.addTab(self.pointnet, "PointNet")
+        self.subtabs.addTab(self.representations, "Representations")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(split)
+        lay.addWidget(self.banner)
+        lay.addWidget(self.subtabs, 1)
 
     # --- actions -------------------------------------------------------------------------------------
     def start_demo(self) -> None:
@@ -142,6 +160,35 @@ class PointCloudTab(TopicTab):
         self.banner.clear()
         self._pending = "load"
         self.runner.start(partial(task.demo, DEMO_POINTS, self.ctx.seed), label="demo scene")
+        self._start_pointnet_demo()
+
+    def _start_pointnet_demo(self) -> None:
+        """Show a shape classified by the shipped checkpoint; without one, train (about a minute)."""
+        import numpy as np
+
+        from lab_app.data.shapes import ShapesConfig, augment, sample_shape
+
+        rng = np.random.default_rng(self.ctx.seed + 7)
+        cloud = augment(sample_shape(DEMO_SHAPE, 1024, seed=self.ctx.seed + 7)[None], ShapesConfig(), rng)[0]
+        self.subtabs.setCurrentWidget(self.pointnet)
+        self.pointnet.set_cloud(cloud, DEMO_SHAPE)
+        if not (CHECKPOINT.exists() and self.pointnet.load_model(CHECKPOINT)):
+            self.status_message.emit("no shipped PointNet checkpoint: training one now")
+            self.pointnet.train()
+
+    def _on_classified(self, _result) -> None:
+        self._demo_part_done("pointnet")
+
+    def _demo_part_done(self, part: str) -> None:
+        if self.has_result:
+            return
+        self._demo_parts.add(part)
+        if {"scene", "pointnet"} <= self._demo_parts:
+            self.demo_ready.emit()
+
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        ok = self.pointnet.runner.shutdown(timeout)
+        return super().shutdown(timeout) and ok
 
     def open_path(self, path: Path) -> None:
         self.demo_started = True
@@ -230,7 +277,14 @@ class PointCloudTab(TopicTab):
         for note in result.notes:
             self.status_message.emit(note)
         if kind == "load":
-            self.demo_ready.emit()
+            if result.cloud.source.startswith("demo scene"):
+                self._demo_part_done("scene")
+            else:
+                # A real cloud: classify it and show its representations (the scene is not an object).
+                self.pointnet.set_cloud(result.cloud.points, Path(result.cloud.source).name)
+                self._demo_parts.add("scene")
+                if self.pointnet.result is not None or self.pointnet.model is None:
+                    self._demo_part_done("pointnet")
 
     def _on_errored(self, message: str) -> None:
         # The banner already shows it (TopicTab); what was on screen stays.
@@ -247,7 +301,9 @@ class PointCloudTab(TopicTab):
         self.view.set_point_size(cfg.point_size)
 
     def views(self):
-        return {"cloud": self.view}
+        return {"cloud": self.view, "pointnet_cloud": self.pointnet.view, "probabilities": self.pointnet.bars,
+                "curves": self.pointnet.curve, "confusion": self.pointnet.confusion,
+                "representations": self.representations}
 
     def run_config(self):
         return {

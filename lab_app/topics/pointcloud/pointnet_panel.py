@@ -1,0 +1,357 @@
+"""The 3D tab's PointNet part: train live (loss and accuracy curves, a confusion matrix filling in,
+Pause/Resume/Stop), save/load the model, classify the cloud on screen with its critical points
+highlighted, and shuffle its points to show that the answer does not depend on their order."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lab_app.io.errors import LoadError
+from lab_app.qt.widgets.bars import Bars
+from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.loss_curve import LossCurve
+from lab_app.qt.widgets.param_panel import ParamPanel
+from lab_app.qt.widgets.pointcloud_view import PointCloudView
+from lab_app.qt.worker import TaskRunner
+from lab_app.topics.pointcloud import pointnet_task as pt
+
+IDEA = """
+<b>PointNet</b>: every point goes through the same MLP <i>h</i>, then a <i>max-pool</i> over points
+gives the global feature <i>g</i><sub>j</sub> = max<sub>i</sub> <i>h</i>(<i>x</i><sub>i</sub>)<sub>j</sub>;
+a small MLP classifies <i>g</i>. Max is symmetric, so the order of the points cannot matter
+(try <i>Shuffle points</i>). T-Nets learn an input alignment and a feature alignment <i>A</i>, kept
+near-orthogonal by ||<i>I</i> - <i>AA</i><sup>T</sup>||<sup>2</sup>.<br>
+<b>Critical points</b> (red) win the max for at least one channel: the prediction depends on them
+alone, at most <i>D</i> of them, an outline of the shape.
+"""
+
+
+class ConfusionView(QWidget):
+    """A confusion matrix as a heatmap (rows: true class, columns: predicted), filled as it learns."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.plot = pg.PlotWidget(title="Confusion (test)")
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.getViewBox().invertY(True)
+        self.plot.setAspectLocked(True)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
+        self.plot.addItem(self.image)
+        self.plot.setLabel("left", "true")
+        self.plot.setLabel("bottom", "predicted")
+        self.matrix = np.zeros((0, 0))
+        self._names: tuple[str, ...] = ()
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.plot)
+
+    def set_matrix(self, matrix: np.ndarray, names) -> None:
+        m = np.asarray(matrix, np.float64)
+        self.matrix = m
+        rows = m.sum(axis=1, keepdims=True)
+        self.image.setImage(np.divide(m, rows, out=np.zeros_like(m), where=rows > 0), levels=(0, 1),
+                            autoLevels=False)
+        if tuple(names) != self._names:
+            self._names = tuple(names)
+            ticks = [list(enumerate(n[:4] for n in names))]
+            self.plot.getAxis("bottom").setTicks(ticks)
+            self.plot.getAxis("left").setTicks([list(enumerate(names))])
+            self.plot.setRange(xRange=(0, len(names)), yRange=(0, len(names)), padding=0.02)
+
+    def export_png(self, path):
+        return export_widget_png(self, path)
+
+
+class PointNetPanel(QWidget):
+    classified = Signal(object)   # pt.Classification, once drawn
+    cloud_prepared = Signal(object)  # (N, 3) normalised points
+
+    def __init__(self, banner, device, seed: int = 0, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.banner = banner
+        self.seed = seed
+        self.runner = TaskRunner(self, device=device)
+        self.model = None
+        self.class_names: tuple[str, ...] = ()
+        self.trained: pt.Trained | None = None
+        self.folder_data = None            # a PointSetDataset read from a folder, used by Train
+        self.cloud: np.ndarray | None = None   # the prepared cloud (N, 3) shown and classified
+        self.result: pt.Classification | None = None
+        self._pending = ""
+        self._build()
+        self.runner.event.connect(self._on_event)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.errored.connect(lambda msg: self.banner.show_message(msg, "error"))
+        self.runner.message.connect(lambda text, level: self.banner.show_message(text, level)
+                                    if level == "warning" else self.status.setText(text))
+        self.runner.busy_changed.connect(self._update_buttons)
+        self.runner.paused_changed.connect(lambda *_: self._update_buttons())
+        self._update_buttons()
+
+    # --- layout -------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        side = QWidget()
+        col = QVBoxLayout(side)
+        col.addWidget(_idea(IDEA))
+        box = QGroupBox("Training")
+        bl = QVBoxLayout(box)
+        self.params = ParamPanel(pt.TrainConfig())
+        self.params.restart_changed.connect(self._knob_changed)
+        bl.addWidget(self.params)
+        row = QHBoxLayout()
+        self.train_button = QPushButton("Train")
+        self.train_button.setToolTip("Train a PointNet from scratch in the background (about a minute)")
+        self.train_button.clicked.connect(self.train)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.clicked.connect(self._toggle_pause)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.clicked.connect(self.runner.cancel)
+        for b in (self.train_button, self.pause_button, self.stop_button):
+            row.addWidget(b)
+        bl.addLayout(row)
+        row = QHBoxLayout()
+        self.folder_button = QPushButton("Open dataset folder...")
+        self.folder_button.setToolTip("ModelNet10/40 (<class>/train|test/*.off) or one sub-folder of clouds per class")
+        self.folder_button.clicked.connect(self._folder_dialog)
+        row.addWidget(self.folder_button)
+        bl.addLayout(row)
+        row = QHBoxLayout()
+        self.save_button = QPushButton("Save model...")
+        self.save_button.clicked.connect(self._save_dialog)
+        self.load_button = QPushButton("Load model...")
+        self.load_button.clicked.connect(self._load_dialog)
+        row.addWidget(self.save_button)
+        row.addWidget(self.load_button)
+        bl.addLayout(row)
+        self.data_label = QLabel("Data: Shapes (built in)")
+        self.data_label.setWordWrap(True)
+        self.model_label = QLabel("Model: none yet")
+        self.model_label.setWordWrap(True)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        for w in (self.data_label, self.model_label, self.status):
+            bl.addWidget(w)
+        col.addWidget(box)
+        col.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(420)
+
+        self.view = PointCloudView(point_size=4.0, lod_points=10**9)
+        self.view.setToolTip("The cloud as the model sees it (centred, unit sphere); red: critical points")
+        top = QHBoxLayout()
+        self.shuffle_button = QPushButton("Shuffle points")
+        self.shuffle_button.setToolTip("Randomly reorder the points and classify again: PointNet gives the same answer")
+        self.shuffle_button.clicked.connect(self.shuffle)
+        self.critical_label = QLabel("-")
+        top.addWidget(self.shuffle_button)
+        top.addWidget(self.critical_label, 1)
+        cloud_col = QWidget()
+        cl = QVBoxLayout(cloud_col)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addLayout(top)
+        cl.addWidget(self.view, 1)
+        self.bars = Bars(title="Class probabilities", value_format="{:.2f}")
+        self.curve = LossCurve(title="Loss and accuracy")
+        self.confusion = ConfusionView()
+
+        upper = QSplitter()
+        upper.addWidget(cloud_col)
+        upper.addWidget(self.bars)
+        upper.setSizes([600, 320])
+        lower = QSplitter()
+        lower.addWidget(self.curve)
+        lower.addWidget(self.confusion)
+        lower.setSizes([600, 320])
+        right = QSplitter()
+        right.setOrientation(right.orientation().Vertical)
+        right.addWidget(upper)
+        right.addWidget(lower)
+        right.setSizes([520, 300])
+        split = QSplitter()
+        split.addWidget(scroll)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([430, 950])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(split)
+
+    # --- model ---------------------------------------------------------------------------------------
+    @property
+    def config(self) -> pt.TrainConfig:
+        return self.params.config
+
+    def set_model(self, model, class_names, text: str) -> None:
+        self.model, self.class_names = model, tuple(class_names)
+        self.model_label.setText(text)
+        if self.cloud is not None:
+            self._classify(self.cloud)
+
+    def load_model(self, path: str | Path) -> bool:
+        try:
+            model, names, _config, card = pt.load_model(path)
+        except LoadError as e:
+            self.banner.show_message(str(e), "error")
+            return False
+        acc = card.get("metrics", {}).get("test_accuracy")
+        self.trained = pt.trained_from(model, names, card)
+        self.curve.clear()
+        for step, metrics in self.trained.history:   # the curves of the run that made it
+            self.curve.append(step, metrics)
+        if self.trained.confusion.size:
+            self.confusion.set_matrix(self.trained.confusion, names)
+        self._update_buttons()
+        self.set_model(model, names, f"Model: {Path(path).name}, {len(names)} classes"
+                       + (f", test accuracy {acc:.1%}" if acc is not None else ""))
+        return True
+
+    def train(self) -> None:
+        self.banner.clear()
+        self.curve.clear()
+        self._pending = "train"
+        cfg = self.config
+        data = self.folder_data
+        if data is not None and data.points != cfg.points:
+            cfg = pt.TrainConfig(**{**cfg.__dict__, "points": data.points})
+        self.runner.start(partial(pt.train, cfg, data), label="training PointNet")
+
+    def _knob_changed(self, name: str, value) -> None:
+        if name == "dataset":
+            self.folder_data = None
+            self.data_label.setText(f"Data: {value} (built in)")
+        if self.runner.busy and self._pending == "train":
+            self.train()   # a structural knob restarts the run
+
+    def _toggle_pause(self) -> None:
+        if self.runner.paused:
+            self.runner.resume()
+        else:
+            self.runner.pause()
+
+    def _update_buttons(self, *_):
+        busy = self.runner.busy
+        self.pause_button.setEnabled(busy)
+        self.stop_button.setEnabled(busy)
+        self.pause_button.setText("Resume" if self.runner.paused else "Pause")
+        self.save_button.setEnabled(self.trained is not None and not busy)
+
+    # --- runner events ---------------------------------------------------------------------------------
+    def _on_event(self, ev) -> None:
+        if isinstance(ev, pt.Progress) and ev.metrics:
+            self.curve.append(ev.step, ev.metrics)
+            if ev.text:
+                self.status.setText(ev.text + "  " + "  ".join(f"{k} {v:.3f}" for k, v in ev.metrics.items()))
+        elif isinstance(ev, pt.Confusion):
+            self.confusion.set_matrix(ev.matrix, ev.class_names)
+        elif isinstance(ev, pt.Weights):
+            self.set_model(pt.build_model(ev.state, ev.model_config), ev.class_names,
+                           f"Model: training ({len(ev.class_names)} classes), live weights")
+
+    def _on_finished(self, result) -> None:
+        if isinstance(result, pt.Trained):
+            self.trained = result
+            self.confusion.set_matrix(result.confusion, result.class_names)
+            m = result.metrics
+            self.set_model(pt.build_model(result.state, result.model_config), result.class_names,
+                           f"Model: trained here on {result.source}, test accuracy {m['test_accuracy']:.1%} "
+                           f"in {m['train_seconds']:.0f} s ({m['samples_per_s']:.0f} clouds/s)")
+        elif isinstance(result, pt.PointSetDataset):
+            self.folder_data = result
+            self.data_label.setText(f"Data: {result.source}: {len(result.class_names)} classes, "
+                                    f"{len(result.train_x):,} train / {len(result.test_x):,} test clouds "
+                                    "(press Train)")
+        self._update_buttons()
+
+    # --- clouds ----------------------------------------------------------------------------------------
+    def set_cloud(self, points: np.ndarray, name: str = "") -> bool:
+        """Normalise, resample and classify a cloud; False (with a message) when it cannot be used."""
+        try:
+            prepared, notes = pt.prepare_cloud(points, self.config.points, self.seed)
+        except ValueError as e:
+            self.banner.show_message(f"{name + ': ' if name else ''}{e}", "error")
+            return False
+        if notes:
+            self.status.setText("; ".join(notes))
+        self.cloud = prepared
+        self.cloud_prepared.emit(prepared)
+        self._classify(prepared)
+        return True
+
+    def shuffle(self) -> None:
+        """Reorder the points at random and classify again (the probabilities must not move)."""
+        if self.cloud is None:
+            return
+        self.cloud = self.cloud[np.random.default_rng().permutation(len(self.cloud))]
+        self._classify(self.cloud)
+
+    def _classify(self, points: np.ndarray) -> None:
+        if self.model is None:
+            self.view.set_cloud(points, reset_camera=True)
+            self.critical_label.setText("no model yet: press Train or Load model")
+            return
+        result = pt.classify(self.model, points, self.class_names)
+        same = self.result is not None and len(self.result.points) == len(points) and \
+            np.array_equal(np.sort(self.result.points, axis=0), np.sort(points, axis=0))
+        self.result = result
+        self.view.set_cloud(points, reset_camera=not same)
+        self.view.set_highlight(result.critical, color=(1.0, 0.15, 0.1, 1.0), size=7.0)
+        self.bars.set_values(result.class_names, result.probabilities, highlight=result.predicted)
+        self.critical_label.setText(
+            f"<b>{result.class_names[result.predicted]}</b> ({result.probabilities.max():.0%}); "
+            f"critical points: <b>{len(result.critical)}</b> of {len(points):,} "
+            f"(D = {self.model.cfg.global_widths[-1]})")
+        self.classified.emit(result)
+
+    # --- dialogs ---------------------------------------------------------------------------------------
+    def _folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a dataset folder (one sub-folder per class)")
+        if path:
+            self.open_folder(path)
+
+    def open_folder(self, path: str | Path) -> None:
+        self.banner.clear()
+        self._pending = "folder"
+        self.runner.start(partial(pt.load_folder, Path(path), self.config.points, self.seed),
+                          label=f"reading {Path(path).name}")
+
+    def _save_dialog(self) -> None:
+        if self.trained is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save PointNet", "pointnet.safetensors", "safetensors (*.safetensors)")
+        if path:
+            try:
+                pt.save_model(path, self.trained)
+                self.status.setText(f"saved to {path}")
+            except (OSError, ValueError) as e:
+                self.banner.show_message(f"could not save: {e}", "error")
+
+    def _load_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load PointNet", "", "safetensors (*.safetensors)")
+        if path:
+            self.load_model(path)
+
+
+def _idea(html: str) -> QLabel:
+    from lab_app.qt.tab_base import TopicTab
+
+    return TopicTab.idea_label(html)

@@ -1,0 +1,344 @@
+"""PointNet work of the 3D tab (no Qt): train on a point-set dataset with live metrics, classify a
+cloud with its critical points, save and load the trained model.
+
+``train`` is a task generator for the TaskRunner: it yields Progress (loss, train/test accuracy),
+a ``Confusion`` snapshot after every evaluation and a ``Weights`` snapshot (so the tab can classify
+the cloud on screen with the model as it is now), and returns a ``Trained`` result.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lab_app.core.control import Control
+from lab_app.core.device import seed_everything
+from lab_app.core.events import Event, Message, Progress
+from lab_app.data.pointsets import read_folder_dataset, resample
+from lab_app.data.shapes import PointSetDataset, ShapesConfig, make_shapes, random_rotations
+from lab_app.io.checkpoint import load_checkpoint, save_checkpoint
+from lab_app.io.errors import LoadError
+from models.pointnet import PointNet, PointNetConfig, pointnet_loss
+
+MODEL_NAME = "pointnet"
+DATASETS = ("Shapes", "Shapes (hard)")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training knobs (ParamPanel builds the controls; all of them restart training)."""
+
+    dataset: str = field(default="Shapes", metadata={
+        "label": "Dataset", "choices": list(DATASETS),
+        "tip": "Shapes: 11 procedural classes, rotated about the up axis, scaled and jittered. "
+               "Hard: any 3D rotation, 30% cut from one side, 2% outliers. Or open a folder."})
+    epochs: int = field(default=3, metadata={"label": "Epochs", "min": 1, "max": 60})
+    batch_size: int = field(default=32, metadata={"label": "Batch size", "min": 4, "max": 128, "step": 4})
+    lr: float = field(default=3e-3, metadata={"label": "Learning rate", "min": 1e-4, "max": 3e-2, "log": True})
+    global_width: int = field(default=256, metadata={
+        "label": "Global feature D", "min": 32, "max": 1024, "step": 32,
+        "tip": "Width of the max-pooled feature: at most D critical points"})
+    dropout: float = field(default=0.3, metadata={"label": "Dropout", "min": 0.0, "max": 0.8, "step": 0.05})
+    input_transform: bool = field(default=True, metadata={
+        "label": "Input transform (T-Net 3x3)", "tip": "Learn a 3x3 alignment of the input cloud"})
+    feature_transform: bool = field(default=True, metadata={
+        "label": "Feature transform (T-Net)", "tip": "Learn a feature alignment, kept near-orthogonal "
+                                                     "by ||I - AA^T||^2"})
+    rotation: str = field(default="up", metadata={
+        "label": "Random rotation", "choices": ["none", "up", "so3"],
+        "tip": "Rotation applied afresh to every training batch (on top of the dataset's own)"})
+    points: int = 1024
+    train_points: int = 512          # random subset of each cloud's points per training step (0: all)
+    report_every: int = 4            # steps between Progress events
+    eval_clouds: int = 352           # test clouds scored after each epoch but the last (all at the end)
+    seed: int = 0
+
+    def model_config(self, num_classes: int, points: int) -> PointNetConfig:
+        d = int(self.global_width)
+        return PointNetConfig(num_classes=num_classes, points=points, global_widths=(max(32, d // 2), d),
+                              dropout=self.dropout, input_transform=self.input_transform,
+                              feature_transform=self.feature_transform)
+
+
+def shapes_dataset(cfg: TrainConfig) -> PointSetDataset:
+    """The dataset named by ``cfg.dataset`` (the built-in ones; folders come from pointsets)."""
+    base = ShapesConfig(points=cfg.points, seed=cfg.seed)
+    if cfg.dataset == "Shapes (hard)":
+        base = base.hard()
+    elif cfg.dataset != "Shapes":
+        raise ValueError(f"unknown dataset {cfg.dataset!r}")
+    return make_shapes(base)
+
+
+# --- events and results ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Confusion(Event):
+    """Rows: true class, columns: predicted class (counts on the evaluated test clouds)."""
+
+    coalesce = True
+    matrix: np.ndarray
+    class_names: tuple[str, ...]
+    epoch: int
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class Weights(Event):
+    """The model as it is now (numpy copies), to classify the cloud on screen while training goes on."""
+
+    coalesce = True
+    state: dict
+    model_config: dict
+    class_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Trained:
+    state: dict                  # name -> torch tensor (CPU copies)
+    model_config: dict
+    class_names: tuple[str, ...]
+    metrics: dict[str, float]
+    confusion: np.ndarray
+    train_config: dict = field(default_factory=dict)
+    source: str = ""
+    history: list = field(default_factory=list)   # [step, {metric: value}] as the curves were drawn
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
+    return np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+
+
+# --- training ----------------------------------------------------------------------------------------
+
+
+def make_batch(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, rotation: str,
+               rng: np.random.Generator, points: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gather a batch, keep a random ``points`` of each cloud's points (0: all) and rotate every
+    cloud afresh (one bmm for the batch).
+
+    Training on random halves of the clouds is an augmentation (the max-pool sees a different subset
+    every time) and halves the cost of a step; the model is evaluated on all points."""
+    xb = x[idx]
+    if 0 < points < xb.shape[1]:
+        keep = torch.from_numpy(np.argsort(rng.random((len(idx), xb.shape[1])), axis=1)[:, :points])
+        xb = torch.gather(xb, 1, keep[:, :, None].expand(-1, -1, 3))
+    if rotation != "none":
+        rot = torch.from_numpy(random_rotations(len(idx), rng, rotation))
+        xb = torch.bmm(xb, rot.transpose(1, 2))
+    return xb, y[idx]
+
+
+def train_step(model: PointNet, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
+               reg_weight: float) -> tuple[float, int]:
+    """One optimiser step; returns (loss, correct predictions in the batch)."""
+    out = model(xb)
+    loss = pointnet_loss(out, yb, reg_weight)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item(), int((out.logits.detach().argmax(1) == yb).sum())
+
+
+@torch.no_grad()
+def predict(model: PointNet, x: torch.Tensor, batch: int = 128) -> np.ndarray:
+    model.eval()
+    preds = [model(x[i:i + batch]).logits.argmax(1) for i in range(0, len(x), batch)]
+    return torch.cat(preds).cpu().numpy()
+
+
+def make_optimizer(model: PointNet, cfg: TrainConfig, total_steps: int):
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    # One cycle: a short warm-up, then cosine decay to ~0; reaches high accuracy in few epochs.
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(1, total_steps),
+                                                pct_start=0.15)
+    return opt, sched
+
+
+def train(cfg: TrainConfig, data: PointSetDataset | None, ctl: Control):
+    """Train a PointNet on ``data`` (None: the dataset ``cfg`` names). Yields events; returns Trained."""
+    if data is None:
+        yield Progress(0, 0, text=f"generating {cfg.dataset}")
+        data = shapes_dataset(cfg)
+        ctl.checkpoint()
+    data.check_trainable()
+    k = len(data.class_names)
+    rng = seed_everything(cfg.seed)
+    model_cfg = cfg.model_config(k, data.points)
+    model = PointNet(model_cfg).to(ctl.device)
+    x_train = torch.from_numpy(data.train_x).to(ctl.device)
+    y_train = torch.from_numpy(data.train_y.astype(np.int64)).to(ctl.device)
+    x_test = torch.from_numpy(data.test_x).to(ctl.device)
+    bs = min(cfg.batch_size, len(x_train))
+    steps_per_epoch = max(1, len(x_train) // bs)
+    total = cfg.epochs * steps_per_epoch
+    opt, sched = make_optimizer(model, cfg, total)
+    # A fixed, class-balanced-by-construction subset of the test set for the evaluations mid-run.
+    sub = np.sort(np.random.default_rng(cfg.seed).permutation(len(x_test))[: cfg.eval_clouds])
+    yield Message(f"training PointNet on {data.source}: {len(x_train):,} train / {len(x_test):,} test "
+                  f"clouds, {k} classes, {data.points} points each")
+    t0 = time.perf_counter()
+    step, samples, loss_sum, correct_sum, seen = 0, 0, 0.0, 0, 0
+    test_acc = 0.0
+    history: list = []
+    confusion = np.zeros((k, k), np.int64)
+    for epoch in range(cfg.epochs):
+        model.train()
+        order = torch.from_numpy(rng.permutation(len(x_train)))
+        for b in range(steps_per_epoch):
+            ctl.checkpoint()
+            xb, yb = make_batch(x_train, y_train, order[b * bs:(b + 1) * bs], cfg.rotation, rng,
+                                cfg.train_points)
+            loss, correct = train_step(model, opt, xb, yb, model_cfg.reg_weight)
+            sched.step()
+            step += 1
+            samples += len(yb)
+            loss_sum, correct_sum, seen = loss_sum + loss * len(yb), correct_sum + correct, seen + len(yb)
+            if step % cfg.report_every == 0 or step == total:
+                metrics = {"loss": loss_sum / seen, "train_acc": correct_sum / seen}
+                history.append([step, metrics])
+                yield Progress(step, total, metrics, text=f"epoch {epoch + 1}/{cfg.epochs}")
+                loss_sum, correct_sum, seen = 0.0, 0, 0
+        last = epoch == cfg.epochs - 1
+        idx = np.arange(len(x_test)) if last else sub
+        pred = predict(model, x_test[torch.from_numpy(idx)])
+        confusion = confusion_matrix(data.test_y[idx], pred, k)
+        test_acc = float(np.trace(confusion) / max(1, confusion.sum()))
+        history.append([step, {"test_acc": test_acc}])
+        yield Progress(step, total, {"test_acc": test_acc}, text=f"epoch {epoch + 1}: test accuracy "
+                                                                  f"{test_acc:.1%}")
+        yield Confusion(confusion, data.class_names, epoch + 1, test_acc)
+        yield Weights({n: t.detach().cpu().numpy().copy() for n, t in model.state_dict().items()},
+                      model_cfg.to_dict(), data.class_names)
+    seconds = time.perf_counter() - t0
+    state = {n: t.detach().cpu().clone() for n, t in model.state_dict().items()}
+    metrics = {"test_accuracy": test_acc, "train_seconds": seconds, "samples_per_s": samples / seconds,
+               "epochs": cfg.epochs, "steps": step}
+    return Trained(state, model_cfg.to_dict(), data.class_names, metrics, confusion, asdict(cfg), data.source,
+                   history)
+
+
+# --- a trained model: build, classify, save, load ------------------------------------------------------
+
+
+def build_model(state: dict, model_config: dict) -> PointNet:
+    """A PointNet in eval mode with ``state`` loaded (numpy arrays or tensors)."""
+    cfg = PointNetConfig.from_dict(model_config)
+    model = PointNet(cfg)
+    tensors = {n: torch.as_tensor(v) for n, v in state.items()}
+    model.load_state_dict(tensors)
+    return model.eval()
+
+
+@dataclass(frozen=True)
+class Classification:
+    points: np.ndarray           # (N, 3) the normalised cloud the model saw
+    probabilities: np.ndarray    # (classes,)
+    critical: np.ndarray         # sorted distinct indices into ``points``
+    class_names: tuple[str, ...]
+
+    @property
+    def predicted(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+
+@torch.no_grad()
+def classify(model: PointNet, points: np.ndarray, class_names: tuple[str, ...]) -> Classification:
+    """Probabilities and critical points of one prepared cloud (N, 3)."""
+    model.eval()
+    out = model(torch.from_numpy(np.ascontiguousarray(points, np.float32))[None])
+    probs = torch.softmax(out.logits[0].double(), dim=0).numpy()
+    critical = np.unique(out.critical[0].numpy())
+    return Classification(points, probs, critical, tuple(class_names))
+
+
+def save_model(path: str | Path, trained: Trained, card: dict[str, Any] | None = None) -> Path:
+    config = {**trained.model_config, "class_names": list(trained.class_names)}
+    card = {"metrics": trained.metrics, "train_config": trained.train_config, "data": trained.source,
+            "history": trained.history, "confusion": np.asarray(trained.confusion).tolist(), **(card or {})}
+    return save_checkpoint(path, trained.state, model=MODEL_NAME, config=config, card=card)
+
+
+def load_model(path: str | Path) -> tuple[PointNet, tuple[str, ...], dict, dict]:
+    """(model, class names, model config, card). LoadError for another model or weights that do not fit."""
+    state, config, card = load_checkpoint(path, model=MODEL_NAME)
+    names = tuple(config.pop("class_names", ()))
+    try:
+        model = build_model(state, config)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise LoadError(path, f"the weights do not fit the PointNet config they came with ({e})") from None
+    if len(names) != model.cfg.num_classes:
+        raise LoadError(path, f"{len(names)} class names for a model of {model.cfg.num_classes} classes")
+    return model, names, config, card
+
+
+def trained_from(model: PointNet, class_names, card: dict | None = None) -> Trained:
+    """A Trained record for a loaded model (its card's metrics, curves and confusion matrix)."""
+    card = card or {}
+    state = {n: t.detach().cpu().clone() for n, t in model.state_dict().items()}
+    confusion = np.asarray(card.get("confusion", []), dtype=np.int64).reshape(-1, len(class_names)) \
+        if card.get("confusion") else np.zeros((0, len(class_names)), np.int64)
+    return Trained(state, model.cfg.to_dict(), tuple(class_names), dict(card.get("metrics", {})), confusion,
+                   dict(card.get("train_config", {})), str(card.get("data", "")), list(card.get("history", [])))
+
+
+def benchmark_config(hard: bool = False) -> TrainConfig:
+    """The configuration the benchmarks and the shipped checkpoint use."""
+    cfg = TrainConfig(epochs=2)
+    return replace(cfg, dataset="Shapes (hard)", rotation="so3", epochs=5) if hard else cfg
+
+
+# --- input clouds --------------------------------------------------------------------------------------
+
+
+def prepare_cloud(points: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    """A cloud as the model wants it: finite points, centred on the centroid, inside the unit sphere,
+    exactly ``n`` points. Returns (points (n, 3) float32, notes for the user). ValueError when the
+    cloud cannot be classified (no finite point, all points identical)."""
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise ValueError(f"a cloud must be (N, 3) points, got shape {pts.shape}")
+    notes = []
+    finite = np.isfinite(pts).all(axis=1)
+    if not finite.all():
+        notes.append(f"{int((~finite).sum()):,} points with NaN/Inf coordinates ignored")
+        pts = pts[finite]
+    if len(pts) == 0:
+        raise ValueError("the cloud has no point with finite coordinates: nothing to classify")
+    pts = pts - pts.mean(axis=0)
+    radius = float(np.sqrt((pts * pts).sum(axis=1)).max())
+    if radius <= 1e-9:
+        raise ValueError(f"all {len(pts):,} points are at the same place: a single location has no shape "
+                         "to classify")
+    pts /= radius
+    rng = np.random.default_rng(seed)
+    if len(pts) < n:
+        notes.append(f"{len(pts):,} points, fewer than the model's {n:,}: resampled to {n:,} with repeats")
+    elif len(pts) > n:
+        notes.append(f"{len(pts):,} points, randomly sampled down to the model's {n:,}")
+    return resample(pts, n, rng).astype(np.float32), notes
+
+
+def load_folder(root: str | Path, points: int, seed: int, ctl: Control):
+    """Task: read a ModelNet-style or class-per-folder dataset, with progress and cancel."""
+    root = Path(root)
+    yield Progress(0, 0, text=f"scanning {root.name}")
+    gen = read_folder_dataset(root, points, seed)
+    while True:
+        ctl.checkpoint()
+        try:
+            done, total = next(gen)
+        except StopIteration as stop:
+            data = stop.value
+            break
+        yield Progress(done, total, text=f"reading {root.name}: {done:,}/{total:,} files")
+    for note in data.notes:
+        yield Message(f"{root.name}: {note}", "warning")
+    data.check_trainable()
+    return data

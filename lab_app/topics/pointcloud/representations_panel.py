@@ -1,0 +1,157 @@
+"""The 3D tab's representations part: the same object as multi-view depth images (with view
+pooling), a voxel grid, points, and a k-nearest-neighbour graph, side by side. Each panel is a 2D
+pyqtgraph plot through one fixed oblique camera and redraws live when its slider moves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGridLayout, QLabel, QSlider, QVBoxLayout, QWidget
+
+from lab_app.qt.widgets.export import export_widget_png
+from lab_app.topics.pointcloud import representations as rep
+
+IDEA = (
+    "<b>Four ways to feed one object to a network.</b> <i>Views</i>: render K depth images and pool a "
+    "CNN's per-view features with max (MVCNN). <i>Voxels</i>: an r&times;r&times;r occupancy grid for 3D "
+    "convolutions; memory and compute grow with r<sup>3</sup> while the surface fills only ~r<sup>2</sup> "
+    "cells. <i>Points</i>: the raw set (PointNet). <i>Graph</i>: join each point to its k nearest "
+    "neighbours (DGCNN, graph/mesh networks).")
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def _slider(lo: int, hi: int, value: int) -> QSlider:
+    s = QSlider(Qt.Orientation.Horizontal)
+    s.setRange(lo, hi)
+    s.setValue(value)
+    return s
+
+
+class RepresentationsPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.points: np.ndarray | None = None
+        self.multiview: rep.MultiView | None = None
+        self.voxels: rep.Voxels | None = None
+        self.edges = np.zeros((0, 2), np.int64)
+
+        idea = QLabel(IDEA)
+        idea.setWordWrap(True)
+        idea.setStyleSheet("QLabel { background:#1d2330; color:#dfe6f3; padding:6px; border-radius:4px; }")
+        self.glw = pg.GraphicsLayoutWidget()
+        self.view_plot = self._plot(0, "Multi-view depth (K views + pooled)")
+        self.voxel_plot = self._plot(1, "Voxels")
+        self.point_plot = self._plot(2, "Points")
+        self.graph_plot = self._plot(3, "k-NN graph")
+        self.view_image = pg.ImageItem(axisOrder="row-major")
+        self.view_image.setLookupTable(pg.colormap.get("magma").getLookupTable(nPts=256))
+        self.view_plot.addItem(self.view_image)
+        self.voxel_item = pg.ScatterPlotItem(symbol="s", pxMode=False, pen=pg.mkPen(20, 20, 30, 160))
+        self.voxel_plot.addItem(self.voxel_item)
+        self.point_item = pg.ScatterPlotItem(size=3, pen=None)
+        self.point_plot.addItem(self.point_item)
+        self.edge_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen(120, 170, 230, 110, width=1))
+        self.graph_plot.addItem(self.edge_item)
+        self.node_item = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(240, 240, 250))
+        self.graph_plot.addItem(self.node_item)
+
+        self.views_slider = _slider(1, 12, 6)
+        self.res_slider = _slider(4, 64, 16)
+        self.k_slider = _slider(1, 24, 6)
+        self.views_label, self.voxel_label, self.point_label, self.graph_label = (QLabel() for _ in range(4))
+        controls = QGridLayout()
+        for col, (name, slider, label) in enumerate((
+                ("Views K", self.views_slider, self.views_label), ("Resolution r", self.res_slider, self.voxel_label),
+                (None, None, self.point_label), ("Neighbours k", self.k_slider, self.graph_label))):
+            if slider is not None:
+                controls.addWidget(QLabel(name), 0, 2 * col)
+                controls.addWidget(slider, 0, 2 * col + 1)
+            label.setWordWrap(True)
+            label.setAlignment(Qt.AlignmentFlag.AlignTop)
+            controls.addWidget(label, 1, 2 * col, 1, 2)
+        self.views_slider.valueChanged.connect(self._update_views)
+        self.res_slider.valueChanged.connect(self._update_voxels)
+        self.k_slider.valueChanged.connect(self._update_graph)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(idea)
+        lay.addWidget(self.glw, 1)
+        lay.addLayout(controls)
+
+    def _plot(self, col: int, title: str) -> pg.PlotItem:
+        p = self.glw.addPlot(row=0, col=col, title=title)
+        p.setAspectLocked(True)
+        p.hideAxis("left")
+        p.hideAxis("bottom")
+        p.setMouseEnabled(x=False, y=False)
+        p.hideButtons()
+        return p
+
+    # --- data ------------------------------------------------------------------------------------------
+    def set_cloud(self, points: np.ndarray) -> None:
+        """Show a normalised cloud (N, 3) in all four representations."""
+        self.points = np.asarray(points, np.float32)
+        self.xy, self.depth = rep.project(self.points)
+        order = np.argsort(self.depth)           # far first: near points paint over far ones
+        shade = (60 + 195 * self.depth[order]).astype(np.uint8)
+        brushes = np.stack([shade, (shade * 0.8).astype(np.uint8), np.full_like(shade, 90), np.full_like(shade, 255)], 1)
+        self.point_item.setData(pos=self.xy[order], brush=[pg.mkBrush(*c) for c in brushes])
+        self.point_label.setText(f"{len(self.points):,} points x 3 floats = {_human_bytes(self.points.nbytes)}; "
+                                 "unordered, no grid")
+        self.node_item.setData(pos=self.xy)
+        for p in (self.point_plot, self.graph_plot, self.voxel_plot):
+            p.setRange(xRange=(-1.05, 1.05), yRange=(-1.05, 1.05), padding=0)
+        self._update_views()
+        self._update_voxels()
+        self._update_graph()
+
+    def _update_views(self, *_):
+        if self.points is None:
+            return
+        k = self.views_slider.value()
+        self.multiview = mv = rep.multi_view(self.points, k)
+        images = np.concatenate([mv.depths, mv.pooled[None]])
+        columns = int(np.ceil(np.sqrt(len(images))))
+        self.view_image.setImage(rep.tile(images, columns), levels=(-0.2, 1.0), autoLevels=False)
+        h, w = self.view_image.image.shape
+        self.view_plot.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
+        self.view_plot.getViewBox().invertY(True)
+        self.views_label.setText(f"{k} views of {mv.depths.shape[1]}x{mv.depths.shape[2]} every "
+                                 f"{360 / k:.0f} deg; last tile: view pooling (max over the {k})")
+
+    def _update_voxels(self, *_):
+        if self.points is None:
+            return
+        r = self.res_slider.value()
+        self.voxels = vox = rep.voxelize(self.points, r)
+        xy, depth = rep.project(vox.centres())
+        order = np.argsort(depth)
+        shade = (70 + 185 * depth[order]).astype(np.uint8)
+        self.voxel_item.setData(pos=xy[order], size=vox.size * 1.05,
+                                brush=[pg.mkBrush(int(s * 0.5), int(s * 0.8), int(s), 255) for s in shade])
+        gflop = 2 * vox.conv_flops() / 1e9
+        self.voxel_label.setText(
+            f"r = {r}: {vox.occupied:,} of {vox.cells:,} cells occupied ({vox.occupied / vox.cells:.1%}); "
+            f"dense grid {_human_bytes(vox.dense_bytes())}; one 3x3x3 conv 32->32: {gflop:.2f} GFLOP (~r^3)")
+
+    def _update_graph(self, *_):
+        if self.points is None:
+            return
+        k = self.k_slider.value()
+        self.edges = rep.knn_edges(self.points, k)
+        seg = self.xy[self.edges.reshape(-1)]
+        self.edge_item.setData(seg[:, 0], seg[:, 1])
+        self.graph_label.setText(f"k = {k}: {len(self.edges):,} edges between {len(self.points):,} points "
+                                 "(KD-tree)")
+
+    def export_png(self, path):
+        return export_widget_png(self, path)
