@@ -158,7 +158,9 @@ class EmbeddingView(LatentScatter):
 
     def set_words(self, xy: np.ndarray, words: list[str], labels: np.ndarray, class_names: list[str]) -> None:
         self.words = list(words)
-        self.setData(xy, labels, class_names)
+        # follow: PCA's scale changes while training, so re-range each frame (this also keeps points
+        # away from the view's edge, where LatentScatter's 3 px stamps overflow its canvas: see report)
+        self.setData(xy, labels, class_names, follow=True)
         self._place_labels()
 
     def mark_words(self, indices: list[int]) -> None:
