@@ -35,7 +35,7 @@ CLASS_COLORS: np.ndarray = np.array(
 UNLABELLED_COLOR = (90, 90, 90)  # labels < 0 ("noise", "unknown")
 
 HOVER_RADIUS_PX = 8.0
-STAMP_PAD = 2  # the largest stamp (4 px) reaches 2 px from its centre
+STAMP_PAD = 3  # >= hi - lo of the largest stamp (4 px: offsets -1..2), see render_now
 
 
 def class_color(index: int) -> tuple[int, int, int]:
@@ -234,13 +234,18 @@ class LatentScatter(QWidget):
         py = np.subtract(self._xy[:, 1], y0, dtype=np.float64) * (height / (y1 - y0))
         # NaN and inf compare False, so non-finite points drop out here; so do points far outside
         # (deep zoom), before the int cast could overflow.
-        visible = np.flatnonzero((px >= -pad) & (px < width + pad) & (py >= -pad) & (py < height + pad))
+        # Keep the points whose stamp touches the view: offsets span [lo, hi], so a point at pixel p
+        # covers p+lo .. p+hi. With STAMP_PAD >= hi - lo every stamp index stays inside the canvas.
+        offsets = stamp_offsets(self._point_size)
+        lo = min(min(o) for o in offsets)
+        hi = max(max(o) for o in offsets)
+        visible = np.flatnonzero((px >= -hi) & (px < width - lo) & (py >= -hi) & (py < height - lo))
         col = (px[visible] + pad).astype(np.int32)  # truncation == floor: the values are >= 0 here
         row = (py[visible] + pad).astype(np.int32)
         base = row * padded_w + col
         colors = self._point_rgba[visible]
         canvas = self._canvas.reshape(-1)
-        for dx, dy in stamp_offsets(self._point_size):
+        for dx, dy in offsets:
             canvas[base + (dy * padded_w + dx)] = colors
         self._buffer.view(np.uint32)[:, :, 0] = self._canvas[pad:-pad, pad:-pad]
 

@@ -141,3 +141,26 @@ def pg_point(x, y):
     from PySide6.QtCore import QPointF
 
     return QPointF(x, y)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4])
+def test_points_at_every_edge_render_without_index_errors(qtbot, size):
+    """Points just inside and just outside each edge used to write past the canvas for size >= 2."""
+    from lab_app.qt.widgets.latent_scatter import LatentScatter
+
+    w = LatentScatter(point_size=size)
+    qtbot.addWidget(w)
+    w.resize(300, 200)
+    w.show()
+    w.setData(np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([0, 1]))
+    w.view_box.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.0)
+    w.render_now()
+    (x0, x1), (y0, y1) = w.view_box.viewRange()
+    eps = 1e-6 * (x1 - x0)
+    edge = np.array([[x0 - eps, y0], [x1 - eps, y1 - eps], [x1 + eps, y0], [x0, y1 + eps],
+                     [x1 - eps, y0 + (y1 - y0) / 2], [x0 + (x1 - x0) / 2, y1 - eps]])
+    w.setData(edge, np.arange(len(edge)) % 3)
+    w.view_box.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.0)
+    w.render_now()
+    rgba = w.rendered_rgba()
+    assert rgba[..., 3].any(), "edge points inside the view must be drawn"
