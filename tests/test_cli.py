@@ -58,8 +58,10 @@ def test_sigterm_while_the_demo_runs_exits_cleanly(tmp_path):
     output = "".join(lines) + rest
     assert proc.returncode == 0, output
     assert not any(sign in output for sign in CRASH_SIGNS), output
+    from lab_app.registry import TOPICS
+
     settings = (tmp_path / "settings" / "lab.ini").read_text()
-    assert "last_tab=pointcloud" in settings
+    assert f"last_tab={TOPICS[0].id}" in settings  # the window opens on the first tab
 
 
 def test_open_a_file_from_the_command_line_then_quit(tmp_path):
