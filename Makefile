@@ -27,6 +27,10 @@ $(VENV)/.stamp-test: pyproject.toml | $(PY)
 	$(PIP) install --quiet -e ".[test]" $(QUIET)
 	@touch $@ $(VENV)/.stamp-run
 
+$(VENV)/.stamp-bench: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[test,bench]" $(QUIET)
+	@touch $@ $(VENV)/.stamp-test $(VENV)/.stamp-run
+
 syscheck: | $(PY)
 	@$(PY) -m lab_app.syscheck
 
@@ -42,7 +46,7 @@ test: $(VENV)/.stamp-test
 test-fast: $(VENV)/.stamp-test
 	QT_QPA_PLATFORM=offscreen $(PYTEST) -p no:xvfb -m "not gl and not slow" -q
 
-bench: $(VENV)/.stamp-test
+bench: $(VENV)/.stamp-bench
 	@for b in $$($(PY) -m benchmarks list); do echo "== $$b"; $(PY) -m benchmarks $$b --json --repeat 3 || true; done
 
 screenshots: $(VENV)/.stamp-run
