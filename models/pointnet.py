@@ -4,6 +4,7 @@ Method
 ------
 Input: a cloud X in R^{N x 3}, one row per point, in no particular order.
 
+0. (Optional, ``canonical_pose``) rotate the cloud into its principal axes (closed form, PCA).
 1. Input transform: a small PointNet (the T-Net) predicts a 3x3 matrix A from X; X <- X A.
 2. Shared per-point MLP h_1: every point is mapped alone, R^3 -> R^{c_1} (the same weights for all points).
 3. Feature transform: a second T-Net predicts a c_1 x c_1 matrix B; features F <- F B.
@@ -47,6 +48,7 @@ class PointNetConfig:
     feature_transform: bool = True
     tnet_widths: tuple[int, ...] = (16, 32, 64)    # the T-Nets' own per-point widths (then a max-pool)
     reg_weight: float = 1e-3                  # w_reg of the orthogonality regulariser
+    canonical_pose: bool = False              # rotate each cloud into its principal axes first (PCA)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,6 +82,22 @@ def _per_point(mlp: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Apply a row-wise MLP to every point: (B, N, C) -> (B, N, C')."""
     b, n, c = x.shape
     return mlp(x.reshape(b * n, c)).reshape(b, n, -1)
+
+
+@torch.no_grad()
+def principal_axes_pose(x: torch.Tensor) -> torch.Tensor:
+    """Express each centred cloud (B, N, 3) in the eigenvectors of its covariance C = X^T X / N,
+    each axis signed so the third moment sum_i y_i^3 is positive.
+
+    A closed-form alignment: any rotation of the input gives the same output (up to ties between
+    equal eigenvalues, e.g. the symmetry axis of a cylinder), and it is symmetric in the points.
+    Under full 3D rotations it does what the learned input T-Net finds hard to learn."""
+    c = x - x.mean(dim=1, keepdim=True)
+    cov = c.transpose(1, 2) @ c / x.shape[1]                          # (B, 3, 3)
+    _, axes = torch.linalg.eigh(cov.double())                         # columns, ascending eigenvalues
+    y = c @ axes.to(x.dtype)                                          # (B, N, 3)
+    sign = torch.sign(y.pow(3).sum(dim=1, keepdim=True))
+    return y * torch.where(sign == 0, torch.ones_like(sign), sign)
 
 
 class TNet(nn.Module):
@@ -130,7 +148,7 @@ class PointNet(nn.Module):
         self.head = nn.Sequential(*head)
 
     def forward(self, points: torch.Tensor) -> PointNetOutput:
-        x = points                                                    # (B, N, 3)
+        x = principal_axes_pose(points) if self.cfg.canonical_pose else points   # (B, N, 3)
         if self.input_tnet is not None:
             x = torch.bmm(x, self.input_tnet(x))                      # (B, N, 3)
         f = _per_point(self.local_mlp, x)                             # (B, N, c1)

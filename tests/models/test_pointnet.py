@@ -91,3 +91,15 @@ def test_a_batch_is_overfit():
     model.eval()
     with torch.no_grad():
         assert (model(x).logits.argmax(1) == y).all()
+
+
+def test_principal_axes_pose_undoes_rotations():
+    from models.pointnet import principal_axes_pose
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 500, 3) * torch.tensor([3.0, 1.5, 0.5]) + torch.tensor([0.0, 0.0, 0.3])
+    x = x + 0.5 * x.pow(2)   # skewed along every axis, so the signs are well defined
+    q, _ = torch.linalg.qr(torch.randn(3, 3))
+    q = q * torch.sign(torch.linalg.det(q))
+    a, b = principal_axes_pose(x), principal_axes_pose(x @ q.T)
+    assert torch.allclose(a, b, atol=1e-4)

@@ -49,6 +49,10 @@ class TrainConfig:
     feature_transform: bool = field(default=True, metadata={
         "label": "Feature transform (T-Net)", "tip": "Learn a feature alignment, kept near-orthogonal "
                                                      "by ||I - AA^T||^2"})
+    canonical_pose: bool = field(default=False, metadata={
+        "label": "Align to principal axes (PCA)",
+        "tip": "Rotate every cloud into the eigenvectors of its covariance before the network: "
+               "a closed-form answer to arbitrary 3D rotations"})
     rotation: str = field(default="up", metadata={
         "label": "Random rotation", "choices": ["none", "up", "so3"],
         "tip": "Rotation applied afresh to every training batch (on top of the dataset's own)"})
@@ -62,7 +66,7 @@ class TrainConfig:
         d = int(self.global_width)
         return PointNetConfig(num_classes=num_classes, points=points, global_widths=(max(32, d // 2), d),
                               dropout=self.dropout, input_transform=self.input_transform,
-                              feature_transform=self.feature_transform)
+                              feature_transform=self.feature_transform, canonical_pose=self.canonical_pose)
 
 
 def shapes_dataset(cfg: TrainConfig) -> PointSetDataset:
@@ -291,7 +295,7 @@ def trained_from(model: PointNet, class_names, card: dict | None = None) -> Trai
 def benchmark_config(hard: bool = False) -> TrainConfig:
     """The configuration the benchmarks and the shipped checkpoint use."""
     cfg = TrainConfig(epochs=2)
-    return replace(cfg, dataset="Shapes (hard)", rotation="so3", epochs=5) if hard else cfg
+    return replace(cfg, dataset="Shapes (hard)", rotation="so3", canonical_pose=True, epochs=5) if hard else cfg
 
 
 # --- input clouds --------------------------------------------------------------------------------------
