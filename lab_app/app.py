@@ -25,6 +25,7 @@ from lab_app.io import file_kind
 from lab_app.io.kinds import known_extensions
 from lab_app.qt.settings import add_recent_file, open_settings, recent_files
 from lab_app.qt.tab_base import LabContext, TopicTab
+from lab_app.qt.worker import TaskRunner
 from lab_app.registry import TOPICS, tab_for_kind
 
 log = logging.getLogger(__name__)
@@ -50,17 +51,18 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tab_by_id: dict[str, TopicTab] = {}
+        self._active_runner: dict[TopicTab, TaskRunner] = {}  # what the status bar shows, per tab
         for spec in TOPICS:
             tab = spec.load_class()(self.ctx)
             self.tab_by_id[spec.id] = tab
             self.tabs.addTab(tab, spec.title)
             tab.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
-            r = tab.runner
-            r.started.connect(lambda label, t=tab: self._on_started(t, label))
-            r.progress.connect(lambda ev, t=tab: self._on_progress(t, ev))
-            r.busy_changed.connect(lambda busy, t=tab: self._on_busy(t, busy))
-            r.paused_changed.connect(lambda paused, why, t=tab: self._on_paused(t, paused, why))
-            r.errored.connect(lambda msg: self.statusBar().showMessage(msg, 10000))
+            for r in tab.runners():
+                r.started.connect(lambda label, t=tab, r=r: self._on_started(t, r, label))
+                r.progress.connect(lambda ev, t=tab, r=r: self._on_progress(t, r, ev))
+                r.busy_changed.connect(lambda busy, t=tab: self._on_busy(t))
+                r.paused_changed.connect(lambda paused, why, t=tab, r=r: self._on_paused(t, r, paused, why))
+                r.errored.connect(lambda msg: self.statusBar().showMessage(msg, 10000))
         self.setCentralWidget(self.tabs)
         self._build_status_bar()
         self._build_menus()
@@ -149,14 +151,24 @@ class MainWindow(QMainWindow):
         self.settings.setValue("last_tab", tab.tab_id)
         if self.autostart_demo:
             tab.ensure_demo()
-        self._on_busy(tab, tab.runner.busy)
+        self._on_busy(tab)
 
-    def _on_started(self, tab: TopicTab, label: str) -> None:
+    def active_runner(self, tab: TopicTab | None = None) -> TaskRunner:
+        """The runner the status bar (progress, Pause, Cancel) is about: the tab's most recently
+        started busy runner, else its main one."""
+        tab = tab or self.current_tab()
+        runner = self._active_runner.get(tab)
+        if runner is None or not runner.busy:
+            runner = next((r for r in reversed(tab.runners()) if r.busy), tab.runner)
+        return runner
+
+    def _on_started(self, tab: TopicTab, runner: TaskRunner, label: str) -> None:
+        self._active_runner[tab] = runner
         if tab is self.current_tab():
             self.worker_label.setText(label or "working")
 
-    def _on_progress(self, tab: TopicTab, ev) -> None:
-        if tab is not self.current_tab():
+    def _on_progress(self, tab: TopicTab, runner: TaskRunner, ev) -> None:
+        if tab is not self.current_tab() or runner is not self.active_runner(tab):
             return
         if ev.total > 0:
             self.progress.setRange(0, 1000)
@@ -164,39 +176,41 @@ class MainWindow(QMainWindow):
             self.progress.setFormat(f"{ev.step}/{ev.total}")
         else:
             self.progress.setRange(0, 0)  # busy indicator
-        rate = tab.runner.steps_per_s
-        text = ev.text or tab.runner.label or "working"
+        rate = runner.steps_per_s
+        text = ev.text or runner.label or "working"
         if rate > 0:
             text += f"  ·  {rate:,.1f} steps/s"
         self.worker_label.setText(text)
 
-    def _on_busy(self, tab: TopicTab, busy: bool) -> None:
+    def _on_busy(self, tab: TopicTab) -> None:
         if tab is not self.current_tab():
             return
+        runner = self.active_runner(tab)
+        busy = runner.busy
         for w in (self.progress, self.pause_button, self.cancel_button):
             w.setVisible(busy)
         if busy:
             self.progress.setRange(0, 0)
-            self.worker_label.setText(tab.runner.label or "working")
-            self.pause_button.setText("Resume" if tab.runner.paused else "Pause")
+            self.worker_label.setText(runner.label or "working")
+            self.pause_button.setText("Resume" if runner.paused else "Pause")
         else:
             self.worker_label.setText("idle")
 
-    def _on_paused(self, tab: TopicTab, paused: bool, why: str) -> None:
-        if tab is self.current_tab():
+    def _on_paused(self, tab: TopicTab, runner: TaskRunner, paused: bool, why: str) -> None:
+        if tab is self.current_tab() and runner is self.active_runner(tab):
             self.pause_button.setText("Resume" if paused else "Pause")
             if paused:
                 self.worker_label.setText("paused" + (f": {why}" if why and why != "paused" else ""))
 
     def toggle_pause(self) -> None:
-        r = self.current_tab().runner
+        r = self.active_runner()
         if r.paused:
             r.resume()
         else:
             r.pause()
 
     def cancel_current(self) -> None:
-        self.current_tab().runner.cancel()
+        self.active_runner().cancel()
         self.statusBar().showMessage("cancelled", 4000)
 
     def set_device(self, name: str) -> None:

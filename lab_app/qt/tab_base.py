@@ -37,10 +37,9 @@ class TopicTab(QWidget):
     def __init__(self, ctx: LabContext, parent: QWidget | None = None):
         super().__init__(parent)
         self.ctx = ctx
-        self.runner = TaskRunner(self, device=ctx.device)
         self.banner = MessageBanner()
-        self.runner.errored.connect(lambda msg: self.banner.show_message(msg, "error"))
-        self.runner.message.connect(self._on_message)
+        self._runners: list[tuple[TaskRunner, bool]] = []
+        self.runner = self.add_runner()
         self.demo_started = False
         self.has_result = False  # set once the tab has drawn a real result
         self.demo_ready.connect(self._mark_result)
@@ -68,12 +67,32 @@ class TopicTab(QWidget):
             self.demo_started = True
             self.start_demo()
 
+    def add_runner(self, device: torch.device | str | None = None) -> TaskRunner:
+        """Another TaskRunner for work that must not cancel the main one (latest-wins is per runner:
+        training keeps going while a dropped file is classified). Its errors and warnings reach the
+        banner, the window's status bar follows it, and ``shutdown`` stops it. ``device`` None means
+        the lab's device, which Run > Device changes; a fixed device (e.g. "cpu") stays fixed."""
+        follows = device is None
+        runner = TaskRunner(self, device=self.ctx.device if follows else device)
+        runner.errored.connect(lambda msg: self.banner.show_message(msg, "error"))
+        runner.message.connect(self._on_message)
+        self._runners.append((runner, follows))
+        return runner
+
+    def runners(self) -> list[TaskRunner]:
+        return [r for r, _ in self._runners]
+
     def set_device(self, device: torch.device) -> None:
         self.ctx.device = device
-        self.runner.device = device
+        for runner, follows in self._runners:
+            if follows:
+                runner.device = device
 
     def shutdown(self, timeout: float = 10.0) -> bool:
-        return self.runner.shutdown(timeout)
+        ok = True
+        for runner in self.runners():
+            ok = runner.shutdown(timeout) and ok
+        return ok
 
     def _mark_result(self) -> None:
         self.has_result = True

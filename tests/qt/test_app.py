@@ -140,7 +140,9 @@ def test_settings_remember_tab_and_device(qtbot, tmp_path, monkeypatch):
     w.set_device("cpu")
     w.close()
     s = open_settings()
-    assert s.value("device") == "cpu" and s.value("last_tab") == "pointcloud"
+    from lab_app.registry import TOPICS
+
+    assert s.value("device") == "cpu" and s.value("last_tab") == TOPICS[0].id
     assert not s.value("geometry").isEmpty()
 
 
@@ -161,3 +163,28 @@ def test_cancel_from_the_status_bar(qtbot, win):
         win.cancel_button.click()
     qtbot.waitUntil(lambda: win.worker_label.text() == "idle", timeout=5000)
     assert not win.cancel_button.isVisible()
+
+
+def test_status_bar_follows_a_second_runner_and_cancels_it(qtbot, win):
+    """Work on a tab's extra runner (training beside loading) shows in the status bar, and the
+    status bar's Cancel stops that runner, not the idle main one."""
+    import time
+
+    from lab_app.core.events import Progress
+
+    def slow(ctl):
+        for i in range(100_000):
+            ctl.checkpoint()
+            time.sleep(0.005)
+            yield Progress(i, 100_000, text="training on the side")
+
+    tab = win.tab_by_id["pointcloud"]
+    win.tabs.setCurrentWidget(tab)
+    side = tab.runners()[-1]
+    assert side is not tab.runner, "the 3D tab trains PointNet on its own runner"
+    side.start(slow, label="side job")
+    qtbot.waitUntil(lambda: "training on the side" in win.worker_label.text(), timeout=5000)
+    assert win.active_runner() is side and win.cancel_button.isVisible()
+    with qtbot.waitSignal(side.cancelled, timeout=5000):
+        win.cancel_button.click()
+    qtbot.waitUntil(lambda: win.worker_label.text() == "idle", timeout=5000)

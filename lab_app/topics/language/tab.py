@@ -20,7 +20,6 @@ from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
-from lab_app.qt.worker import TaskRunner
 from lab_app.topics.language import task
 from lab_app.topics.language.views import (
     BigramHeatmap, ChainRuleBars, CountOfCountsPlot, EmbeddingView, PerplexityPlot,
@@ -50,11 +49,8 @@ class LanguageTab(TopicTab):
 
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
-        self.embed_runner = TaskRunner(self, device=ctx.device)
-        self.aux_runner = TaskRunner(self, device="cpu")
-        for runner in (self.embed_runner, self.aux_runner):
-            runner.errored.connect(lambda msg: self.banner.show_message(msg, "error"))
-            runner.message.connect(self._on_message)
+        self.embed_runner = self.add_runner()
+        self.aux_runner = self.add_runner("cpu")
         self.documents: list | None = None  # what the shown model was trained on
         self.source = "Shakespeare (4 plays)"
         self.model = None
@@ -374,11 +370,3 @@ class LanguageTab(TopicTab):
         return {**asdict(self.config), "corpus": self.source,
                 "documents": [d.name for d in self.documents] if self.documents else []}
 
-    def set_device(self, device) -> None:
-        super().set_device(device)
-        self.embed_runner.device = device
-
-    def shutdown(self, timeout: float = 10.0) -> bool:
-        ok = self.runner.shutdown(timeout)
-        ok = self.embed_runner.shutdown(timeout) and ok
-        return self.aux_runner.shutdown(timeout) and ok

@@ -84,11 +84,11 @@ class PointNetPanel(QWidget):
     classified = Signal(object)   # pt.Classification, once drawn
     cloud_prepared = Signal(object)  # (N, 3) normalised points
 
-    def __init__(self, banner, device, seed: int = 0, parent: QWidget | None = None):
+    def __init__(self, banner, runner: TaskRunner, seed: int = 0, parent: QWidget | None = None):
         super().__init__(parent)
         self.banner = banner
         self.seed = seed
-        self.runner = TaskRunner(self, device=device)
+        self.runner = runner  # the tab's second runner: training survives a dropped file
         self.model = None
         self.class_names: tuple[str, ...] = ()
         self.trained: pt.Trained | None = None
@@ -99,9 +99,8 @@ class PointNetPanel(QWidget):
         self._build()
         self.runner.event.connect(self._on_event)
         self.runner.finished.connect(self._on_finished)
-        self.runner.errored.connect(lambda msg: self.banner.show_message(msg, "error"))
-        self.runner.message.connect(lambda text, level: self.banner.show_message(text, level)
-                                    if level == "warning" else self.status.setText(text))
+        # Errors and warnings reach the banner through TopicTab.add_runner; info lines go here.
+        self.runner.message.connect(lambda text, level: level != "warning" and self.status.setText(text))
         self.runner.busy_changed.connect(self._update_buttons)
         self.runner.paused_changed.connect(lambda *_: self._update_buttons())
         self._update_buttons()

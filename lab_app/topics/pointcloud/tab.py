@@ -141,7 +141,7 @@ class PointCloudTab(TopicTab):
         split.setStretchFactor(1, 1)
         split.setSizes([360, 900])
 
-        self.pointnet = PointNetPanel(self.banner, self.ctx.device, self.ctx.seed)
+        self.pointnet = PointNetPanel(self.banner, self.add_runner(), self.ctx.seed)
         self.pointnet.classified.connect(self._on_classified)
         self.pointnet.cloud_prepared.connect(lambda pts: self.representations.set_cloud(pts))
         self.representations = RepresentationsPanel()
@@ -185,10 +185,6 @@ class PointCloudTab(TopicTab):
         self._demo_parts.add(part)
         if {"scene", "pointnet"} <= self._demo_parts:
             self.demo_ready.emit()
-
-    def shutdown(self, timeout: float = 10.0) -> bool:
-        ok = self.pointnet.runner.shutdown(timeout)
-        return super().shutdown(timeout) and ok
 
     def open_path(self, path: Path) -> None:
         self.demo_started = True
