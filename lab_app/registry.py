@@ -23,8 +23,8 @@ class TopicSpec:
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("representation", "Contrastive learning", "lab_app.topics.representation.tab:RepresentationTab", ("image",)),
-    TopicSpec("pointcloud", "3D point clouds", "lab_app.topics.pointcloud.tab:PointCloudTab", ("pointcloud",)),
     TopicSpec("language", "Language models", "lab_app.topics.language.tab:LanguageTab", ("text",)),
+    TopicSpec("pointcloud", "3D point clouds", "lab_app.topics.pointcloud.tab:PointCloudTab", ("pointcloud",)),
 )
 
 
