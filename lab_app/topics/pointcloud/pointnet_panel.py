@@ -71,9 +71,10 @@ class ConfusionView(QWidget):
                             autoLevels=False)
         if tuple(names) != self._names:
             self._names = tuple(names)
-            ticks = [list(enumerate(n[:4] for n in names))]
-            self.plot.getAxis("bottom").setTicks(ticks)
-            self.plot.getAxis("left").setTicks([list(enumerate(names))])
+            # Cell i spans [i, i + 1]: ticks at the centres. Columns get numbers (names would collide),
+            # rows get "name  i" so the numbers can be read off.
+            self.plot.getAxis("bottom").setTicks([[(i + 0.5, str(i)) for i in range(len(names))]])
+            self.plot.getAxis("left").setTicks([[(i + 0.5, f"{n}  {i}") for i, n in enumerate(names)]])
             self.plot.setRange(xRange=(0, len(names)), yRange=(0, len(names)), padding=0.02)
 
     def export_png(self, path):
