@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtWidgets import (
     QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
-    QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget,
+    QSplitter, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from lab_app.data.corpus import tokenize_line
+from lab_app.qt.layout import side_panel_split
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.loss_curve import LossCurve
@@ -98,10 +99,6 @@ class LanguageTab(TopicTab):
         self.params.restart_changed.connect(self._restart_changed)
         col.addWidget(self.params)
         col.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(360)
 
         self.sentence_edit = QLineEdit(task.DEMO_SENTENCE)
         self.sentence_edit.setPlaceholderText("Type a sentence: the chain rule is drawn word by word")
@@ -175,14 +172,9 @@ class LanguageTab(TopicTab):
         split_v.setSizes([470, 380])
         rl.addWidget(split_v, 1)
 
-        split = QSplitter()
-        split.addWidget(scroll)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        split.setSizes([370, 1000])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(split)
+        lay.addWidget(side_panel_split(side, right, 380))
 
     # --- actions ------------------------------------------------------------------------------------
     @property

@@ -16,13 +16,13 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from lab_app.io.errors import LoadError
+from lab_app.qt.layout import side_panel_split
 from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.export import export_widget_png
 from lab_app.qt.widgets.loss_curve import LossCurve
@@ -151,10 +151,6 @@ class PointNetPanel(QWidget):
             bl.addWidget(w)
         col.addWidget(box)
         col.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(420)
 
         self.view = PointCloudView(point_size=4.0, lod_points=10**9)
         self.view.setToolTip("The cloud as the model sees it (centred, unit sphere); red: critical points")
@@ -187,14 +183,9 @@ class PointNetPanel(QWidget):
         right.addWidget(upper)
         right.addWidget(lower)
         right.setSizes([520, 300])
-        split = QSplitter()
-        split.addWidget(scroll)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        split.setSizes([430, 950])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(split)
+        lay.addWidget(side_panel_split(side, right, 440))
 
     # --- model ---------------------------------------------------------------------------------------
     @property

@@ -24,13 +24,12 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from lab_app.io.pointcloud import MESH_EXTENSIONS, POINT_CLOUD_EXTENSIONS, PointCloud, save_point_cloud
+from lab_app.qt.layout import side_panel_split
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.qt.widgets.pointcloud_view import PointCloudView
@@ -130,16 +129,7 @@ class PointCloudTab(TopicTab):
         col.addWidget(knobs)
         col.addStretch(1)
 
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(340)
-
-        split = QSplitter()
-        split.addWidget(scroll)
-        split.addWidget(self.view)
-        split.setStretchFactor(1, 1)
-        split.setSizes([360, 900])
+        split = side_panel_split(side, self.view, 360)
 
         self.pointnet = PointNetPanel(self.banner, self.add_runner(), self.ctx.seed)
         self.pointnet.classified.connect(self._on_classified)
