@@ -47,8 +47,8 @@ untrained encoder.
 """
 
 MODEL_NAME = "representation-encoder"
-PROBE_NAMES = ["linear: raw pixels", "linear: random encoder", "linear: trained", "kNN: raw pixels",
-               "kNN: random encoder", "kNN: trained"]
+PROBE_NAMES = ["linear, pixels", "linear, random", "linear, trained", "kNN, pixels", "kNN, random",
+               "kNN, trained"]
 
 
 class RepresentationTab(TopicTab):
@@ -76,7 +76,7 @@ class RepresentationTab(TopicTab):
     # --- layout -----------------------------------------------------------------------------------------
     def _build(self) -> None:
         self.loss_curve = LossCurve(title="training loss")
-        self.probes = Bars(title="probe accuracy on the test split", value_format="{:.3f}")
+        self.probes = Bars(title="probe accuracy (test split)", value_format="{:.3f}")
         side = QWidget()
         col = QVBoxLayout(side)
         col.addWidget(self.idea_label(IDEA))
@@ -164,6 +164,8 @@ class RepresentationTab(TopicTab):
 
     def start_training(self, config: task.RepresentationConfig | None = None) -> None:
         cfg = config or self.config
+        if config is not None:
+            self.params.set_config(config)
         if DATASETS[cfg.dataset].needs_root and not cfg.data_root:
             if not self._choose_root():
                 return
@@ -182,7 +184,7 @@ class RepresentationTab(TopicTab):
 
     def _live_changed(self, name: str, value) -> None:
         self._live[name] = value
-        if name == "margin" and self.config.objective == "pairwise contrastive":
+        if name == "margin" and self.frame is not None and self.frame.margin is not None:
             self.histogram.set_margin(float(value))
         if name == "projection" and not self.runner.busy:
             self.status_message.emit("the 2D view changes with the next training run's frames")

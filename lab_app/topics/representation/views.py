@@ -109,8 +109,8 @@ class NeighboursPanel(QWidget):
         self.title = QLabel("<b>Hover a point</b> to see its image; <b>drop an image</b> to find its "
                             "nearest training neighbours.")
         self.title.setWordWrap(True)
-        self.query = Thumbnail(84)
-        self.neighbours = [Thumbnail(52) for _ in range(neighbours)]
+        self.query = Thumbnail(76)
+        self.neighbours = [Thumbnail(46) for _ in range(neighbours)]
         grid = QGridLayout()
         grid.setSpacing(2)
         grid.addWidget(self.query, 0, 0, 2, 1)

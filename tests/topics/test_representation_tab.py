@@ -1,0 +1,91 @@
+"""Representation tab with qtbot: training moves the scatter's points, probes and histograms are drawn,
+a dropped image finds neighbours, the encoder saves and loads, the embedding exports."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from lab_app.io import save_image
+from lab_app.qt.tab_base import LabContext
+from lab_app.topics.representation import task
+from lab_app.topics.representation.tab import RepresentationTab
+
+QUICK = dict(steps=40, batch_size=64, probe_every=40, width=4, limit=400, frame_seconds=0.0, projection="PCA")
+
+
+@pytest.fixture
+def tab(qtbot):
+    torch.set_num_threads(1)
+    t = RepresentationTab(LabContext(torch.device("cpu")))
+    qtbot.addWidget(t)
+    t.resize(1400, 900)
+    t.show()
+    yield t
+    assert t.shutdown()
+
+
+def test_training_moves_the_points_and_draws_the_panels(tab, qtbot, tmp_path):
+    frames = []
+    tab.runner.event.connect(lambda ev: frames.append(ev.xy.copy()) if isinstance(ev, task.EmbeddingFrame) else None)
+    with qtbot.waitSignal(tab.demo_ready, timeout=60_000):
+        tab.start_training(replace(tab.config, **QUICK))
+    assert len(frames) >= 2
+    moved = np.abs(frames[-1] - frames[0]).mean()
+    assert moved > 1e-3  # the embedding changed while it trained
+    xy, labels = tab.scatter.data()
+    assert np.array_equal(xy, frames[-1]) and np.array_equal(labels, tab.data.y_train[tab.shown])
+    assert tab.frames_drawn >= 2
+    pos, neg = tab.histogram.counts
+    assert pos.sum() > 0 and neg.sum() > 0 and not tab.histogram.margin_line.isVisible()
+    values = tab.probes.values()
+    scores = tab.trained.scores  # the bars show the probes of the finished run (task tests check their values)
+    assert values[2] == pytest.approx(scores["encoder"]["linear"])
+    assert values[1] == pytest.approx(scores["random encoder"]["linear"])
+    assert values[3] == pytest.approx(scores["raw pixels"]["knn"])
+    assert "alignment" in tab.numbers.text()
+
+    # Hover shows the image of the point under the mouse.
+    tab.scatter.hovered.emit(3)
+    assert tab.neighbours.query.caption.text().startswith(f"#{tab.shown[3]}:")
+
+    # A dropped image (a training digit as a dark-on-light PNG) finds that digit first.
+    i = int(tab.shown[5])
+    grey = (255 - tab.data.x_train[i, 0] * 255).astype(np.uint8)
+    path = save_image(tmp_path / "digit.png", np.repeat(grey[:, :, None], 3, 2))
+    tab.open_path(path)
+    assert tab.nearest_indices[0] == i
+    assert tab.neighbours.neighbours[0].caption.text() == tab.data.class_names[int(tab.data.y_train[i])]
+
+    # Save, load, export.
+    ckpt = tab.save_encoder(tmp_path / "enc.safetensors")
+    features = tab.trained.train_features.copy()
+    tab.load_encoder(ckpt)
+    assert np.allclose(tab.trained.train_features, features, atol=1e-5)
+    tab.scatter.export_data(tmp_path / "emb.npy")
+    table = np.load(tmp_path / "emb.npy")
+    assert table.shape == (len(tab.shown), 3)
+
+
+def test_live_margin_moves_the_line_and_mi_panel_draws(tab, qtbot):
+    cfg = replace(tab.config, objective="pairwise contrastive", **QUICK)
+    with qtbot.waitSignal(tab.demo_ready, timeout=60_000):
+        tab.start_training(cfg)
+    assert tab.histogram.margin_line.isVisible() and tab.histogram.margin_line.value() == cfg.margin
+    tab.params.control("margin").setValue(2.0)
+    assert tab.histogram.margin_line.value() == pytest.approx(2.0) and tab._live["margin"] == pytest.approx(2.0)
+
+    from lab_app.topics.representation.mi_task import MIConfig
+
+    with qtbot.waitSignal(tab.mi_runner.finished, timeout=60_000):
+        tab.start_mi(MIConfig(steps=30, report_every=5, dim=4, mi_batch=16))
+    steps, log_n = tab.mi_curve.series("log N")
+    assert len(steps) >= 5 and np.allclose(log_n, np.log(16))
+    assert len(tab.mi_curve.series("InfoNCE")[1]) == len(steps)
+
+
+def test_drop_before_training_says_what_to_do(tab, tmp_path):
+    path = save_image(tmp_path / "x.png", np.zeros((8, 8, 3), np.uint8))
+    tab.open_path(path)
+    assert "train or load an encoder first" in tab.banner.text
