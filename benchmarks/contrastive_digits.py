@@ -25,9 +25,15 @@ def run(args) -> dict:
     from lab_app.topics.representation import task
 
     threads = apply_thread_policy()
-    cfg = task.RepresentationConfig(dataset=args.dataset, objective=args.objective, steps=args.steps,
-                                    probe_every=args.steps, projection="PCA", seed=args.seed,
-                                    frame_seconds=1e9)  # no live frames: nobody is watching
+    cfg = task.RepresentationConfig(
+        dataset=args.dataset,
+        objective=args.objective,
+        steps=args.steps,
+        probe_every=args.steps,
+        projection="PCA",
+        seed=args.seed,
+        frame_seconds=1e9,
+    )  # no live frames: nobody is watching
     data = task.get_dataset(cfg)
     gen = task.train(cfg, {}, Control(), data=data)
     start = time.perf_counter()
@@ -43,9 +49,14 @@ def run(args) -> dict:
     total = time.perf_counter() - start
     s = result.scores
     return {
-        "dataset": args.dataset, "objective": args.objective, "steps": args.steps,
-        "batch_size": cfg.batch_size, "embed_dim": cfg.embed_dim, "torch_threads": threads,
-        "linear_probe_acc": round(s["encoder"]["linear"], 4), "knn_acc": round(s["encoder"]["knn"], 4),
+        "dataset": args.dataset,
+        "objective": args.objective,
+        "steps": args.steps,
+        "batch_size": cfg.batch_size,
+        "embed_dim": cfg.embed_dim,
+        "torch_threads": threads,
+        "linear_probe_acc": round(s["encoder"]["linear"], 4),
+        "knn_acc": round(s["encoder"]["knn"], 4),
         "raw_pixel_probe_acc": round(s["raw pixels"]["linear"], 4),
         "raw_pixel_knn_acc": round(s["raw pixels"]["knn"], 4),
         "random_encoder_probe_acc": round(s["random encoder"]["linear"], 4),

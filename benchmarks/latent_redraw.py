@@ -114,10 +114,12 @@ def run(args) -> dict:
     frames = frame_ms[1:] or frame_ms  # the first frame ranges the view and builds buffers
     lateness.sort()
     return {
-        "points": args.points, "frames": len(frame_ms),
+        "points": args.points,
+        "frames": len(frame_ms),
         "frame_ms": round(statistics.median(frames), 2) if frames else None,
         "frame_ms_max": round(max(frames), 2) if frames else None,
         "lateness_p99_ms": round(lateness[int(0.99 * (len(lateness) - 1))], 2) if lateness else None,
         "lateness_p50_ms": round(lateness[len(lateness) // 2], 2) if lateness else None,
-        "platform": os.environ.get("QT_QPA_PLATFORM"), "loadavg_1min": round(os.getloadavg()[0], 2),
+        "platform": os.environ.get("QT_QPA_PLATFORM"),
+        "loadavg_1min": round(os.getloadavg()[0], 2),
     }

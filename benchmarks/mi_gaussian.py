@@ -22,7 +22,6 @@ def add_arguments(parser) -> None:
 
 
 def optimal_infonce(mi: float, dim: int, batch: int, batches: int, gen) -> float:
-    import torch
 
     from models.contrastive import correlated_gaussians, infonce_bound, rho_for_mi
 
@@ -46,7 +45,13 @@ def run(args) -> dict:
 
     apply_thread_policy()
     truths = [float(v) for v in args.mi.split(",")]
-    out = {"true_mi": truths, "infonce": [], "nwj": [], "infonce_optimal_critic": [], "relative_error_infonce": []}
+    out = {
+        "true_mi": truths,
+        "infonce": [],
+        "nwj": [],
+        "infonce_optimal_critic": [],
+        "relative_error_infonce": [],
+    }
     start = time.perf_counter()
     for mi in truths:
         torch.manual_seed(0)
@@ -58,13 +63,24 @@ def run(args) -> dict:
         nce, nwj = est.evaluate(args.dim, rho, args.batch, args.eval_batches, gen)
         out["infonce"].append(round(nce, 3))
         out["nwj"].append(round(nwj, 3))
-        out["infonce_optimal_critic"].append(round(optimal_infonce(mi, args.dim, args.batch, args.eval_batches, gen), 3))
+        out["infonce_optimal_critic"].append(
+            round(optimal_infonce(mi, args.dim, args.batch, args.eval_batches, gen), 3)
+        )
         out["relative_error_infonce"].append(round(abs(nce - mi) / mi, 3))
     log_n = math.log(args.batch)
-    out.update({
-        "log_n": round(log_n, 3), "dim": args.dim, "batch": args.batch, "steps": args.steps,
-        "within_10pct_where_truth_below_logn_minus_1": all(
-            e <= 0.10 for mi, e in zip(truths, out["relative_error_infonce"], strict=True) if mi < log_n - 1),
-        "seconds": round(time.perf_counter() - start, 1), "loadavg_1min": round(os.getloadavg()[0], 2),
-    })
+    out.update(
+        {
+            "log_n": round(log_n, 3),
+            "dim": args.dim,
+            "batch": args.batch,
+            "steps": args.steps,
+            "within_10pct_where_truth_below_logn_minus_1": all(
+                e <= 0.10
+                for mi, e in zip(truths, out["relative_error_infonce"], strict=True)
+                if mi < log_n - 1
+            ),
+            "seconds": round(time.perf_counter() - start, 1),
+            "loadavg_1min": round(os.getloadavg()[0], 2),
+        }
+    )
     return out

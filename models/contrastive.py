@@ -34,12 +34,12 @@ from torch import nn
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    channels: int = 1          # image channels
-    size: int = 8              # image side (square images)
-    kind: str = "cnn"          # "cnn" or "mlp"
-    width: int = 32            # channels of the first conv layer (hidden units / 8 for the MLP)
-    feature_dim: int = 128     # representation h
-    embed_dim: int = 32        # embedding z (the projection head's output)
+    channels: int = 1  # image channels
+    size: int = 8  # image side (square images)
+    kind: str = "cnn"  # "cnn" or "mlp"
+    width: int = 32  # channels of the first conv layer (hidden units / 8 for the MLP)
+    feature_dim: int = 128  # representation h
+    embed_dim: int = 32  # embedding z (the projection head's output)
 
 
 class Encoder(nn.Module):
@@ -55,28 +55,43 @@ class Encoder(nn.Module):
         w = cfg.width
         if cfg.kind == "cnn":
             self.backbone = nn.Sequential(
-                nn.Conv2d(cfg.channels, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(),
-                nn.Conv2d(w, 2 * w, 3, stride=2, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(),
-                nn.Conv2d(2 * w, 4 * w, 3, stride=2, padding=1), nn.BatchNorm2d(4 * w), nn.ReLU(),
-                nn.AdaptiveAvgPool2d(1), nn.Flatten(),                      # (B, 4w)
-                nn.Linear(4 * w, cfg.feature_dim), nn.BatchNorm1d(cfg.feature_dim), nn.ReLU(),
+                nn.Conv2d(cfg.channels, w, 3, padding=1),
+                nn.BatchNorm2d(w),
+                nn.ReLU(),
+                nn.Conv2d(w, 2 * w, 3, stride=2, padding=1),
+                nn.BatchNorm2d(2 * w),
+                nn.ReLU(),
+                nn.Conv2d(2 * w, 4 * w, 3, stride=2, padding=1),
+                nn.BatchNorm2d(4 * w),
+                nn.ReLU(),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(),  # (B, 4w)
+                nn.Linear(4 * w, cfg.feature_dim),
+                nn.BatchNorm1d(cfg.feature_dim),
+                nn.ReLU(),
             )
         elif cfg.kind == "mlp":
             hidden = 8 * w
             self.backbone = nn.Sequential(
-                nn.Flatten(), nn.Linear(cfg.channels * cfg.size * cfg.size, hidden), nn.BatchNorm1d(hidden),
-                nn.ReLU(), nn.Linear(hidden, cfg.feature_dim), nn.BatchNorm1d(cfg.feature_dim), nn.ReLU(),
+                nn.Flatten(),
+                nn.Linear(cfg.channels * cfg.size * cfg.size, hidden),
+                nn.BatchNorm1d(hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, cfg.feature_dim),
+                nn.BatchNorm1d(cfg.feature_dim),
+                nn.ReLU(),
             )
         else:
             raise ValueError(f"unknown encoder kind {cfg.kind!r} (choose 'cnn' or 'mlp')")
-        self.head = nn.Sequential(nn.Linear(cfg.feature_dim, cfg.feature_dim), nn.ReLU(),
-                                  nn.Linear(cfg.feature_dim, cfg.embed_dim))
+        self.head = nn.Sequential(
+            nn.Linear(cfg.feature_dim, cfg.feature_dim), nn.ReLU(), nn.Linear(cfg.feature_dim, cfg.embed_dim)
+        )
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)                                             # (B, feature_dim)
+        return self.backbone(x)  # (B, feature_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))                                  # (B, embed_dim)
+        return self.head(self.backbone(x))  # (B, embed_dim)
 
 
 # ------------------------------------------------------------------------------------ augmentations
@@ -98,10 +113,11 @@ def augment(x: torch.Tensor, strength: float, generator: torch.Generator | None 
     s = float(strength)
     angle = uniform(-1, 1, b) * math.radians(20) * s
     scale = 1 + uniform(-1, 1, b) * 0.15 * s
-    shift = uniform(-1, 1, b, 2) * 0.3 * s                                 # in [-1, 1] grid units
+    shift = uniform(-1, 1, b, 2) * 0.3 * s  # in [-1, 1] grid units
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
-                         torch.stack([sin, cos, shift[:, 1]], 1)], 1)        # (B, 2, 3)
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    )  # (B, 2, 3)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     out = F.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
     contrast = 1 + uniform(-1, 1, b, 1, 1, 1) * 0.3 * s
@@ -117,7 +133,7 @@ def contrastive_loss(z1: torch.Tensor, z2: torch.Tensor, same: torch.Tensor, mar
     """Pairwise contrastive loss, exactly L = 1/(2N) sum_i [y_i d_i^2 + (1 - y_i) max(m - d_i, 0)^2].
 
     z1, z2 (N, D) embeddings of the two sides of N pairs; same (N,) 1 for matching pairs, 0 else."""
-    d = torch.linalg.vector_norm(z1 - z2, dim=1)                            # (N,)
+    d = torch.linalg.vector_norm(z1 - z2, dim=1)  # (N,)
     y = same.to(d.dtype)
     per_pair = y * d.pow(2) + (1 - y) * torch.clamp(margin - d, min=0).pow(2)
     return per_pair.sum() / (2 * len(d))
@@ -138,8 +154,8 @@ def info_nce_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> tor
     """NT-Xent: mean over the 2N views of -log softmax over the other 2N - 1 of the positive's
     cosine similarity / temperature. z1, z2 (N, D) two views of the same N images."""
     n = len(z1)
-    z = F.normalize(torch.cat([z1, z2]), dim=1)                             # (2N, D)
-    logits = z @ z.T / temperature                                          # (2N, 2N)
+    z = F.normalize(torch.cat([z1, z2]), dim=1)  # (2N, D)
+    logits = z @ z.T / temperature  # (2N, 2N)
     logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
     positive = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
     return F.cross_entropy(logits, positive)
@@ -148,12 +164,14 @@ def info_nce_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> tor
 def info_nce_of_pairs(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
     """The InfoNCE mutual-information bound of N view pairs, log N - CE(z1 -> z2): in [0, log N]."""
     z1, z2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
-    logits = z1 @ z2.T / temperature                                        # (N, N)
+    logits = z1 @ z2.T / temperature  # (N, N)
     ce = F.cross_entropy(logits, torch.arange(len(z1), device=z1.device))
     return math.log(len(z1)) - ce
 
 
-def rotate_batch(x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def rotate_batch(
+    x: torch.Tensor, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Each image rotated by k * 90 degrees, k uniform in {0, 1, 2, 3}: (rotated, k). x (B, C, S, S)."""
     k = torch.randint(0, 4, (x.shape[0],), generator=generator, device=x.device)
     rotated = torch.stack([torch.rot90(x, r, dims=(2, 3)) for r in range(4)])  # (4, B, C, S, S)
@@ -218,13 +236,18 @@ class SeparableCritic(nn.Module):
         super().__init__()
 
         def mlp() -> nn.Sequential:
-            return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                                 nn.Linear(hidden, embed))
+            return nn.Sequential(
+                nn.Linear(dim, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, embed),
+            )
 
         self.g, self.h = mlp(), mlp()
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.g(x) @ self.h(y).T                                      # (N, N): S_ij = T(x_i, y_j)
+        return self.g(x) @ self.h(y).T  # (N, N): S_ij = T(x_i, y_j)
 
 
 def infonce_bound(scores: torch.Tensor) -> torch.Tensor:

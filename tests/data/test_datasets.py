@@ -48,7 +48,10 @@ def test_image_folder(tmp_path):
     for cls, value in (("cats", 30), ("dogs", 220)):
         (tmp_path / cls).mkdir()
         for i in range(5):
-            save_image(tmp_path / cls / f"{i}.png", np.full((20, 30, 3), value, np.uint8) + rng.integers(0, 5, (20, 30, 3)).astype(np.uint8))
+            save_image(
+                tmp_path / cls / f"{i}.png",
+                np.full((20, 30, 3), value, np.uint8) + rng.integers(0, 5, (20, 30, 3)).astype(np.uint8),
+            )
     (tmp_path / "cats" / "broken.png").write_bytes(b"not a png")
     d = load_folder(tmp_path, size=16, grayscale=True, seed=0)
     assert d.class_names == ("cats", "dogs")

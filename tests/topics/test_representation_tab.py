@@ -28,7 +28,9 @@ def tab(qtbot):
 
 def test_training_moves_the_points_and_draws_the_panels(tab, qtbot, tmp_path):
     frames = []
-    tab.runner.event.connect(lambda ev: frames.append(ev.xy.copy()) if isinstance(ev, task.EmbeddingFrame) else None)
+    tab.runner.event.connect(
+        lambda ev: frames.append(ev.xy.copy()) if isinstance(ev, task.EmbeddingFrame) else None
+    )
     with qtbot.waitSignal(tab.demo_ready, timeout=60_000):
         tab.start_training(replace(tab.config, **QUICK))
     assert len(frames) >= 2
@@ -40,7 +42,9 @@ def test_training_moves_the_points_and_draws_the_panels(tab, qtbot, tmp_path):
     pos, neg = tab.histogram.counts
     assert pos.sum() > 0 and neg.sum() > 0 and not tab.histogram.margin_line.isVisible()
     values = tab.probes.values()
-    scores = tab.trained.scores  # the bars show the probes of the finished run (task tests check their values)
+    scores = (
+        tab.trained.scores
+    )  # the bars show the probes of the finished run (task tests check their values)
     assert values[2] == pytest.approx(scores["encoder"]["linear"])
     assert values[1] == pytest.approx(scores["random encoder"]["linear"])
     assert values[3] == pytest.approx(scores["raw pixels"]["knn"])
@@ -74,7 +78,9 @@ def test_live_margin_moves_the_line_and_mi_panel_draws(tab, qtbot):
         tab.start_training(cfg)
     assert tab.histogram.margin_line.isVisible() and tab.histogram.margin_line.value() == cfg.margin
     tab.params.control("margin").setValue(2.0)
-    assert tab.histogram.margin_line.value() == pytest.approx(2.0) and tab._live["margin"] == pytest.approx(2.0)
+    assert tab.histogram.margin_line.value() == pytest.approx(2.0) and tab._live["margin"] == pytest.approx(
+        2.0
+    )
 
     from lab_app.topics.representation.mi_task import MIConfig
 

@@ -56,8 +56,16 @@ def test_short_infonce_run_beats_the_random_encoder(small_digits):
 
 @pytest.mark.parametrize("objective", ["pairwise contrastive", "rotation pretext"])
 def test_other_objectives_run_and_report_their_geometry(small_digits, objective):
-    cfg = task.RepresentationConfig(objective=objective, steps=12, batch_size=64, probe_every=100, width=4,
-                                    embed_dim=2, margin=1.5, projection="PCA")
+    cfg = task.RepresentationConfig(
+        objective=objective,
+        steps=12,
+        batch_size=64,
+        probe_every=100,
+        width=4,
+        embed_dim=2,
+        margin=1.5,
+        projection="PCA",
+    )
     events, result = run(task.train(cfg, {"margin": 2.5}, Control(), data=small_digits))
     frame = [e for e in events if isinstance(e, task.EmbeddingFrame)][-1]
     if objective == "pairwise contrastive":
@@ -74,7 +82,9 @@ def test_nearest_neighbours_of_a_training_image(small_digits):
     model, _ = task.load_encoder(result.state_dict, result.config, small_digits)
     query = task.embed_image(model, small_digits.x_train[7])
     assert task.nearest(result.train_features, query, 3)[0] == 7  # an image is its own nearest neighbour
-    rgb = np.repeat((255 - small_digits.x_train[7, 0] * 255).astype(np.uint8)[:, :, None], 3, 2)  # dark on light
+    rgb = np.repeat(
+        (255 - small_digits.x_train[7, 0] * 255).astype(np.uint8)[:, :, None], 3, 2
+    )  # dark on light
     seen = task.image_for(rgb, small_digits)
     assert seen.shape == (1, 8, 8) and np.allclose(seen, small_digits.x_train[7], atol=0.02)  # inverted back
 

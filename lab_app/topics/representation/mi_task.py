@@ -28,15 +28,37 @@ STAIRCASE = (1.0, 2.0, 4.0, 6.0, 8.0)
 
 @dataclass
 class MIConfig:
-    mode: str = field(default="staircase", metadata={
-        "label": "True MI", "choices": ("staircase", "fixed"), "live": True,
-        "tip": "staircase: the true MI steps through 1, 2, 4, 6, 8 nats; fixed: the slider below"})
-    true_mi: float = field(default=2.0, metadata={
-        "label": "Fixed MI (nats)", "min": 0.1, "max": 10.0, "step": 0.1, "live": True,
-        "tip": "I(X;Y) = -d/2 log(1 - rho^2) of the Gaussians the critics see (fixed mode)"})
-    mi_batch: int = field(default=128, metadata={
-        "label": "MI batch N", "min": 8, "max": 1024, "step": 8, "live": True,
-        "tip": "pairs per batch: InfoNCE can never report more than log N"})
+    mode: str = field(
+        default="staircase",
+        metadata={
+            "label": "True MI",
+            "choices": ("staircase", "fixed"),
+            "live": True,
+            "tip": "staircase: the true MI steps through 1, 2, 4, 6, 8 nats; fixed: the slider below",
+        },
+    )
+    true_mi: float = field(
+        default=2.0,
+        metadata={
+            "label": "Fixed MI (nats)",
+            "min": 0.1,
+            "max": 10.0,
+            "step": 0.1,
+            "live": True,
+            "tip": "I(X;Y) = -d/2 log(1 - rho^2) of the Gaussians the critics see (fixed mode)",
+        },
+    )
+    mi_batch: int = field(
+        default=128,
+        metadata={
+            "label": "MI batch N",
+            "min": 8,
+            "max": 1024,
+            "step": 8,
+            "live": True,
+            "tip": "pairs per batch: InfoNCE can never report more than log N",
+        },
+    )
     dim: int = 20
     steps: int = 3000
     stair_steps: int = 300
@@ -108,6 +130,9 @@ def estimate_mi(cfg: MIConfig, live: dict, ctl: Control) -> Iterator[Event]:
         ema_nce = nce if ema_nce is None else 0.9 * ema_nce + 0.1 * nce
         ema_nwj = nwj if ema_nwj is None else 0.9 * ema_nwj + 0.1 * nwj
         if step % cfg.report_every == 0 or step == cfg.steps - 1:
-            yield Progress(step, cfg.steps, {"true MI": truth, "InfoNCE": ema_nce, "NWJ": ema_nwj,
-                                             "log N": math.log(batch)})
+            yield Progress(
+                step,
+                cfg.steps,
+                {"true MI": truth, "InfoNCE": ema_nce, "NWJ": ema_nwj, "log N": math.log(batch)},
+            )
     return MIDone(truth, ema_nce or 0.0, ema_nwj or 0.0, math.log(max(batch, 1)))

@@ -71,7 +71,9 @@ def knn_probe(f_train, y_train, f_test, y_test, k: int = 5) -> float:
     return float(clf.score(f_test, y_test))
 
 
-def project_2d(z: np.ndarray, method: str = "PCA", previous: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+def project_2d(
+    z: np.ndarray, method: str = "PCA", previous: np.ndarray | None = None, seed: int = 0
+) -> np.ndarray:
     """(N, D) -> (N, 2) float32. D == 2 is shown as is. PCA's axes have arbitrary signs, so each axis is
     flipped to agree with the previous frame: the cloud moves, it does not jump to its mirror image.
     t-SNE starts from the previous layout when there is one, for the same reason."""
@@ -84,8 +86,9 @@ def project_2d(z: np.ndarray, method: str = "PCA", previous: np.ndarray | None =
         init = previous if previous is not None and previous.shape == (len(z), 2) else "pca"
         if isinstance(init, np.ndarray):  # t-SNE wants a small initial spread
             init = (init - init.mean(0)) / (init.std(0) + 1e-8) * 1e-4
-        xy = TSNE(2, perplexity=min(30.0, (len(z) - 1) / 3), init=init, random_state=seed,
-                  max_iter=500).fit_transform(z)
+        xy = TSNE(
+            2, perplexity=min(30.0, (len(z) - 1) / 3), init=init, random_state=seed, max_iter=500
+        ).fit_transform(z)
         return xy.astype(np.float32)
     centred = z - z.mean(0)
     # The top-2 right singular vectors of the centred data are the principal axes.

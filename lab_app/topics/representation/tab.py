@@ -12,13 +12,20 @@ import numpy as np
 import torch._dynamo  # noqa: F401  (see the note below)
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter,
-    QVBoxLayout, QWidget,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
 )
 
 from lab_app.core.events import Progress
 from lab_app.data.datasets import DATASETS
 from lab_app.io import LoadError, load_checkpoint, load_image, save_checkpoint
+from lab_app.qt.layout import side_panel_split
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.latent_scatter import LatentScatter
@@ -36,9 +43,11 @@ from lab_app.topics.representation.views import DistanceHistogram, NeighboursPan
 IDEA = """
 <b>Learning a representation without labels.</b> Two augmented views of one image should land close
 together, views of different images far apart.<br>
-<b>Pairwise (Siamese)</b>: L = 1/(2N) &Sigma; [ y d<sup>2</sup> + (1&minus;y) max(m &minus; d, 0)<sup>2</sup> ],
+<b>Pairwise (Siamese)</b>:
+L = 1/(2N) &Sigma; [ y d<sup>2</sup> + (1&minus;y) max(m &minus; d, 0)<sup>2</sup> ],
 d = ||z &minus; z'||, m the margin.<br>
-<b>InfoNCE</b>: &minus;log e<sup>s(z,z<sup>+</sup>)/&tau;</sup> / &Sigma;<sub>k</sub> e<sup>s(z,z<sub>k</sub>)/&tau;</sup>:
+<b>InfoNCE</b>:
+&minus;log e<sup>s(z,z<sup>+</sup>)/&tau;</sup> / &Sigma;<sub>k</sub> e<sup>s(z,z<sub>k</sub>)/&tau;</sup>:
 pick the positive among 2N&minus;2 negatives. log N &minus; L is a lower bound on the mutual information
 I(view<sub>1</sub>; view<sub>2</sub>), so it can never exceed <b>log N</b> (right: the ceiling).<br>
 <b>Rotation pretext</b>: labels made from the data itself (which of 4 rotations?).<br>
@@ -47,8 +56,14 @@ untrained encoder.
 """
 
 MODEL_NAME = "representation-encoder"
-PROBE_NAMES = ["linear, pixels", "linear, random", "linear, trained", "kNN, pixels", "kNN, random",
-               "kNN, trained"]
+PROBE_NAMES = [
+    "linear, pixels",
+    "linear, random",
+    "linear, trained",
+    "kNN, pixels",
+    "kNN, random",
+    "kNN, trained",
+]
 
 
 class RepresentationTab(TopicTab):
@@ -60,10 +75,10 @@ class RepresentationTab(TopicTab):
         super().__init__(ctx, parent)
         self.mi_runner = TaskRunner(self, device="cpu")
         self.mi_runner.errored.connect(lambda msg: self.banner.show_message(msg, "error"))
-        self.data = None            # the ImageDataset being trained on
+        self.data = None  # the ImageDataset being trained on
         self.shown = np.zeros(0, np.int64)  # indices of x_train in the scatter
         self.trained: task.Trained | None = None
-        self.encoder = None         # a frozen copy of the last trained / loaded encoder, for queries
+        self.encoder = None  # a frozen copy of the last trained / loaded encoder, for queries
         self.frame: task.EmbeddingFrame | None = None
         self.frames_drawn = 0
         self._live: dict = {}
@@ -90,9 +105,14 @@ class RepresentationTab(TopicTab):
         QVBoxLayout(box).addWidget(self.params)
         col.addWidget(box)
         buttons = QGridLayout()
-        actions = [("Train", self.start_training), ("Stop", self.runner.cancel),
-                   ("Data folder...", self._choose_root), ("Save encoder...", self._save_dialog),
-                   ("Load encoder...", self._load_dialog), ("Export embedding...", self._export_dialog)]
+        actions = [
+            ("Train", self.start_training),
+            ("Stop", self.runner.cancel),
+            ("Data folder...", self._choose_root),
+            ("Save encoder...", self._save_dialog),
+            ("Load encoder...", self._load_dialog),
+            ("Export embedding...", self._export_dialog),
+        ]
         for i, (text, slot) in enumerate(actions):
             b = QPushButton(text)
             b.clicked.connect(slot)
@@ -104,14 +124,10 @@ class RepresentationTab(TopicTab):
         self.loss_curve.setMinimumHeight(170)
         col.addWidget(self.loss_curve)
         col.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(400)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-
         self.scatter = LatentScatter(point_size=3)
-        self.scatter.plot_item.setTitle("embedding of the training set (coloured by class, unseen in training)")
+        self.scatter.plot_item.setTitle(
+            "embedding of the training set (coloured by class, unseen in training)"
+        )
         self.scatter.hovered.connect(self._on_hover)
         self.histogram = DistanceHistogram()
         self.neighbours = NeighboursPanel()
@@ -143,11 +159,7 @@ class RepresentationTab(TopicTab):
         rl.addWidget(self.banner)
         rl.addWidget(grid, 1)
 
-        split = QSplitter()
-        split.addWidget(scroll)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        split.setSizes([400, 1200])
+        split = side_panel_split(side, right, side_width=420)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)
@@ -173,8 +185,16 @@ class RepresentationTab(TopicTab):
         self.banner.clear()
         self.loss_curve.clear()
         self._live = {"margin": cfg.margin, "temperature": cfg.temperature, "projection": cfg.projection}
-        reuse = self.data if (self.data is not None and self.data.name == cfg.dataset and not cfg.data_root
-                              and cfg.limit is None) else None
+        reuse = (
+            self.data
+            if (
+                self.data is not None
+                and self.data.name == cfg.dataset
+                and not cfg.data_root
+                and cfg.limit is None
+            )
+            else None
+        )
         self.runner.start(partial(task.train, cfg, self._live, data=reuse), label="training encoder")
 
     def start_mi(self, config: mi_task.MIConfig | None = None) -> None:
@@ -195,7 +215,9 @@ class RepresentationTab(TopicTab):
             self.start_mi()
 
     def _choose_root(self) -> bool:
-        path = QFileDialog.getExistingDirectory(self, "Folder with the dataset (torchvision files or class sub-folders)")
+        path = QFileDialog.getExistingDirectory(
+            self, "Folder with the dataset (torchvision files or class sub-folders)"
+        )
         if not path:
             return False
         self.params.set_config(replace(self.config, data_root=path))
@@ -219,10 +241,14 @@ class RepresentationTab(TopicTab):
         self.frame = frame
         labels = self.data.y_train[self.shown]
         self.scatter.setData(frame.xy, labels, list(self.data.class_names), follow=True)
-        self.scatter.plot_item.setTitle(f"embedding of the training set, {frame.projection}, step {frame.step}")
+        self.scatter.plot_item.setTitle(
+            f"embedding of the training set, {frame.projection}, step {frame.step}"
+        )
         self.histogram.set_distances(frame.positive_d, frame.negative_d, frame.margin)
-        self.numbers.setText(f"alignment  {frame.alignment:.3f}  (lower: views agree)\n"
-                             f"uniformity {frame.uniformity:.3f}  (lower: spread on the sphere)")
+        self.numbers.setText(
+            f"alignment  {frame.alignment:.3f}  (lower: views agree)\n"
+            f"uniformity {frame.uniformity:.3f}  (lower: spread on the sphere)"
+        )
         self.frames_drawn += 1
 
     def _draw_probes(self, scores: dict) -> None:
@@ -238,7 +264,9 @@ class RepresentationTab(TopicTab):
         if isinstance(result, task.Trained) and self.data is not None:
             self.trained = result
             self.encoder, _ = task.load_encoder(result.state_dict, result.config, self.data)
-            self.status_message.emit(f"trained: linear probe {result.scores.get('encoder', {}).get('linear', 0):.3f}")
+            self.status_message.emit(
+                f"trained: linear probe {result.scores.get('encoder', {}).get('linear', 0):.3f}"
+            )
             if len(self.data.x_test):  # a test image and its neighbours, until the user drops one
                 self.show_query(self.data.x_test[0], "a test image")
             self.demo_ready.emit()
@@ -255,8 +283,9 @@ class RepresentationTab(TopicTab):
         """A dropped image: embed it with the current encoder and show its nearest training images."""
         path = Path(path)
         if self.encoder is None or self.trained is None or self.data is None:
-            self.banner.show_message(f"{path.name}: train or load an encoder first, then drop the image again",
-                                     "warning")
+            self.banner.show_message(
+                f"{path.name}: train or load an encoder first, then drop the image again", "warning"
+            )
             return
         try:
             rgb = load_image(path)
@@ -278,28 +307,39 @@ class RepresentationTab(TopicTab):
     def save_encoder(self, path) -> Path:
         if self.trained is None:
             raise ValueError("nothing to save yet: train or load an encoder first")
-        return save_checkpoint(path, self.trained.state_dict, MODEL_NAME, self.trained.config,
-                               card={"scores": self.trained.scores, "dataset": self.data.info if self.data else ""})
+        return save_checkpoint(
+            path,
+            self.trained.state_dict,
+            MODEL_NAME,
+            self.trained.config,
+            card={"scores": self.trained.scores, "dataset": self.data.info if self.data else ""},
+        )
 
     def load_encoder(self, path) -> None:
         """Load a saved encoder; its dataset is loaded (in the worker) when it is not the current one."""
         state, config, card = load_checkpoint(path, model=MODEL_NAME)
-        cfg = task.RepresentationConfig(**{k: v for k, v in config.items()
-                                           if k in task.RepresentationConfig.__dataclass_fields__})
+        cfg = task.RepresentationConfig(
+            **{k: v for k, v in config.items() if k in task.RepresentationConfig.__dataclass_fields__}
+        )
         data = self.data if self.data is not None and self.data.name == cfg.dataset else task.get_dataset(cfg)
         model, cfg = task.load_encoder(state, config, data)
-        from lab_app.topics.representation.probes import encode
         import torch
+
+        from lab_app.topics.representation.probes import encode
 
         features = encode(model, torch.from_numpy(data.x_train))
         self.data, self.encoder = data, model
         self.trained = task.Trained(config, state, features, card.get("scores", {}))
         self.params.set_config(cfg)
         self.dataset_label.setText(data.info)
-        self.status_message.emit(f"loaded encoder from {Path(path).name}: drop an image to find its neighbours")
+        self.status_message.emit(
+            f"loaded encoder from {Path(path).name}: drop an image to find its neighbours"
+        )
 
     def _save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save encoder", "encoder.safetensors", "safetensors (*.safetensors)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save encoder", "encoder.safetensors", "safetensors (*.safetensors)"
+        )
         if path:
             try:
                 self.status_message.emit(f"saved encoder to {self.save_encoder(path)}")
@@ -315,7 +355,9 @@ class RepresentationTab(TopicTab):
                 self.banner.show_message(str(e), "error")
 
     def _export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export embedding", "embedding.csv", "CSV (*.csv);;NumPy (*.npy)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export embedding", "embedding.csv", "CSV (*.csv);;NumPy (*.npy)"
+        )
         if path:
             try:
                 self.scatter.export_data(path)
@@ -325,8 +367,14 @@ class RepresentationTab(TopicTab):
 
     # --- TopicTab -------------------------------------------------------------------------------------
     def views(self):
-        return {"embedding": self.scatter, "mutual information": self.mi_curve, "distances": self.histogram,
-                "loss": self.loss_curve, "probes": self.probes, "neighbours": self.neighbours}
+        return {
+            "embedding": self.scatter,
+            "mutual information": self.mi_curve,
+            "distances": self.histogram,
+            "loss": self.loss_curve,
+            "probes": self.probes,
+            "neighbours": self.neighbours,
+        }
 
     def run_config(self):
         return {**asdict(self.config), "mi": asdict(self.mi_params.config)}

@@ -25,11 +25,11 @@ from lab_app.core.events import Event, Progress
 from lab_app.data.datasets import ImageDataset, load_dataset
 from lab_app.topics.representation.probes import (
     encode,
-    linear_probe,
     knn_probe,
     limit_blas_threads,
-    warm_imports,
+    linear_probe,
     project_2d,
+    warm_imports,
 )
 from models.contrastive import (
     Encoder,
@@ -53,82 +53,141 @@ LIVE_NOW = "Acts on the running training at once (and on the plots), no restart.
 
 @dataclass
 class RepresentationConfig:
-    dataset: str = field(default="digits", metadata={
-        "label": "Dataset", "choices": DATASET_CHOICES,
-        "tip": "digits and mnist5k are built in; the torchvision sets and 'folder' read a folder you choose"})
-    objective: str = field(default="InfoNCE", metadata={
-        "label": "Objective", "choices": OBJECTIVES,
-        "tip": "InfoNCE: one positive among 2N-2 negatives; pairwise: Siamese pairs with a margin; "
-               "rotation: predict which of 4 rotations was applied (labels made from the data)"})
-    margin: float = field(default=1.0, metadata={
-        "label": "Margin m", "min": 0.1, "max": 5.0, "step": 0.1, "live": True,
-        "tip": "pairwise loss: negatives closer than m are pushed apart. " + LIVE_NOW})
-    temperature: float = field(default=0.2, metadata={
-        "label": "Temperature", "min": 0.02, "max": 2.0, "log": True, "live": True,
-        "tip": "InfoNCE: small = sharp softmax, hard negatives dominate. " + LIVE_NOW})
-    batch_size: int = field(default=256, metadata={
-        "label": "Batch size N", "min": 16, "max": 512, "step": 16,
-        "tip": "InfoNCE: each image sees 2N-2 negatives"})
-    embed_dim: int = field(default=32, metadata={
-        "label": "Embedding dim", "min": 2, "max": 128,
-        "tip": "2: the plot shows the embedding itself; more: its 2D projection"})
-    augment_strength: float = field(default=1.0, metadata={
-        "label": "Augmentation", "min": 0.0, "max": 2.0, "step": 0.1,
-        "tip": "how different the two views are: shifts, rotation, scale, contrast, noise"})
+    dataset: str = field(
+        default="digits",
+        metadata={
+            "label": "Dataset",
+            "choices": DATASET_CHOICES,
+            "tip": "digits and mnist5k are built in; the torchvision sets and 'folder' read a folder "
+            "you choose",
+        },
+    )
+    objective: str = field(
+        default="InfoNCE",
+        metadata={
+            "label": "Objective",
+            "choices": OBJECTIVES,
+            "tip": "InfoNCE: one positive among 2N-2 negatives; pairwise: Siamese pairs with a margin; "
+            "rotation: predict which of 4 rotations was applied (labels made from the data)",
+        },
+    )
+    margin: float = field(
+        default=1.0,
+        metadata={
+            "label": "Margin m",
+            "min": 0.1,
+            "max": 5.0,
+            "step": 0.1,
+            "live": True,
+            "tip": "pairwise loss: negatives closer than m are pushed apart. " + LIVE_NOW,
+        },
+    )
+    temperature: float = field(
+        default=0.2,
+        metadata={
+            "label": "Temperature",
+            "min": 0.02,
+            "max": 2.0,
+            "log": True,
+            "live": True,
+            "tip": "InfoNCE: small = sharp softmax, hard negatives dominate. " + LIVE_NOW,
+        },
+    )
+    batch_size: int = field(
+        default=256,
+        metadata={
+            "label": "Batch size N",
+            "min": 16,
+            "max": 512,
+            "step": 16,
+            "tip": "InfoNCE: each image sees 2N-2 negatives",
+        },
+    )
+    embed_dim: int = field(
+        default=32,
+        metadata={
+            "label": "Embedding dim",
+            "min": 2,
+            "max": 128,
+            "tip": "2: the plot shows the embedding itself; more: its 2D projection",
+        },
+    )
+    augment_strength: float = field(
+        default=1.0,
+        metadata={
+            "label": "Augmentation",
+            "min": 0.0,
+            "max": 2.0,
+            "step": 0.1,
+            "tip": "how different the two views are: shifts, rotation, scale, contrast, noise",
+        },
+    )
     steps: int = field(default=200, metadata={"label": "Steps", "min": 20, "max": 5000, "step": 10})
-    projection: str = field(default="t-SNE at the end", metadata={
-        "label": "2D view", "choices": PROJECTIONS, "live": True,
-        "tip": "frames during training are a PCA of the embedding (fast, linear); t-SNE (a few seconds) "
-               "shows the neighbourhoods of the final embedding. " + LIVE_NOW})
-    width: int = 16             # channels of the encoder's first conv layer
+    projection: str = field(
+        default="t-SNE at the end",
+        metadata={
+            "label": "2D view",
+            "choices": PROJECTIONS,
+            "live": True,
+            "tip": "frames during training are a PCA of the embedding (fast, linear); t-SNE (a few seconds) "
+            "shows the neighbourhoods of the final embedding. " + LIVE_NOW,
+        },
+    )
+    width: int = 16  # channels of the encoder's first conv layer
     encoder: str = "cnn"
     feature_dim: int = 128
     lr: float = 2e-3
-    probe_every: int = 100      # steps between linear/kNN probes (and at the end)
+    probe_every: int = 100  # steps between linear/kNN probes (and at the end)
     frame_seconds: float = 0.5  # at most one embedding frame per this many seconds of training
-    frame_points: int = 5000    # training images shown in the scatter (a seeded subset beyond)
-    data_root: str = ""         # folder for the torchvision sets / the image folder
-    limit: int | None = None    # at most this many images (tests, quick runs)
+    frame_points: int = 5000  # training images shown in the scatter (a seeded subset beyond)
+    data_root: str = ""  # folder for the torchvision sets / the image folder
+    limit: int | None = None  # at most this many images (tests, quick runs)
     seed: int = 0
 
 
 @dataclass(frozen=True)
 class DatasetReady(Event):
     dataset: ImageDataset
-    shown: np.ndarray           # indices of x_train drawn in the scatter
+    shown: np.ndarray  # indices of x_train drawn in the scatter
 
 
 @dataclass(frozen=True)
 class EmbeddingFrame(Event):
     coalesce = True
     step: int
-    xy: np.ndarray              # (M, 2) layout of the shown training images
+    xy: np.ndarray  # (M, 2) layout of the shown training images
     projection: str
-    positive_d: np.ndarray      # distances between two views of one image
-    negative_d: np.ndarray      # distances between views of different images
+    positive_d: np.ndarray  # distances between two views of one image
+    negative_d: np.ndarray  # distances between views of different images
     alignment: float
     uniformity: float
-    margin: float | None        # drawn on the histogram for the pairwise loss
+    margin: float | None  # drawn on the histogram for the pairwise loss
 
 
 @dataclass(frozen=True)
 class ProbeScores(Event):
     step: int
-    scores: dict                # "linear"/"knn" of "encoder"/"raw pixels"/"random encoder"
+    scores: dict  # "linear"/"knn" of "encoder"/"raw pixels"/"random encoder"
 
 
 @dataclass(frozen=True)
 class Trained(Event):
     config: dict
-    state_dict: dict            # CPU tensors
+    state_dict: dict  # CPU tensors
     train_features: np.ndarray  # (N, F) L2-normalised features of x_train, for nearest neighbours
     scores: dict
 
 
 def encoder_config(cfg: RepresentationConfig, data: ImageDataset) -> EncoderConfig:
     c, h, _ = data.image_shape
-    return EncoderConfig(channels=c, size=h, kind=cfg.encoder, width=cfg.width, feature_dim=cfg.feature_dim,
-                         embed_dim=cfg.embed_dim)
+    return EncoderConfig(
+        channels=c,
+        size=h,
+        kind=cfg.encoder,
+        width=cfg.width,
+        feature_dim=cfg.feature_dim,
+        embed_dim=cfg.embed_dim,
+    )
 
 
 def get_dataset(cfg: RepresentationConfig) -> ImageDataset:
@@ -146,7 +205,9 @@ def objective_loss(cfg, model, head, x, gen) -> torch.Tensor:
         return info_nce_loss(model(augment(x, s, gen)), model(augment(x, s, gen)), cfg.temperature)
     if cfg.objective == "pairwise contrastive":
         partner, same = siamese_pairs(len(x), gen)
-        return contrastive_loss(model(augment(x, s, gen)), model(augment(x[partner], s, gen)), same, cfg.margin)
+        return contrastive_loss(
+            model(augment(x, s, gen)), model(augment(x[partner], s, gen)), same, cfg.margin
+        )
     rotated, k = rotate_batch(augment(x, s, gen), gen)
     return rotation_loss(head, model.features(rotated), k)
 
@@ -170,12 +231,15 @@ def pair_geometry(cfg, model, x: torch.Tensor, gen) -> tuple[np.ndarray, np.ndar
 
 def probe_scores(model, data: ImageDataset, x_train: torch.Tensor, x_test: torch.Tensor) -> dict:
     f_train, f_test = encode(model, x_train), encode(model, x_test)
-    return {"linear": linear_probe(f_train, data.y_train, f_test, data.y_test),
-            "knn": knn_probe(f_train, data.y_train, f_test, data.y_test)}
+    return {
+        "linear": linear_probe(f_train, data.y_train, f_test, data.y_test),
+        "knn": knn_probe(f_train, data.y_train, f_test, data.y_test),
+    }
 
 
-def train(cfg: RepresentationConfig, live: dict | None, ctl: Control, data: ImageDataset | None = None
-          ) -> Iterator[Event]:
+def train(
+    cfg: RepresentationConfig, live: dict | None, ctl: Control, data: ImageDataset | None = None
+) -> Iterator[Event]:
     """Train an encoder on ``data`` (loaded from cfg.dataset when None) for cfg.steps steps."""
     warm_imports()
     limit_blas_threads()
@@ -191,14 +255,22 @@ def train(cfg: RepresentationConfig, live: dict | None, ctl: Control, data: Imag
     x_test = torch.from_numpy(data.x_test)
     model = Encoder(encoder_config(cfg, data))
     head = RotationHead(cfg.feature_dim)
-    params = list(model.parameters()) + (list(head.parameters()) if cfg.objective == "rotation pretext" else [])
+    params = list(model.parameters()) + (
+        list(head.parameters()) if cfg.objective == "rotation pretext" else []
+    )
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=1e-5)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(cfg.steps, 2), pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=max(cfg.steps, 2), pct_start=0.1
+    )
 
-    raw = {"linear": linear_probe(data.x_train.reshape(n, -1), data.y_train, data.x_test.reshape(len(x_test), -1),
-                                  data.y_test),
-           "knn": knn_probe(data.x_train.reshape(n, -1), data.y_train, data.x_test.reshape(len(x_test), -1),
-                            data.y_test)}
+    raw = {
+        "linear": linear_probe(
+            data.x_train.reshape(n, -1), data.y_train, data.x_test.reshape(len(x_test), -1), data.y_test
+        ),
+        "knn": knn_probe(
+            data.x_train.reshape(n, -1), data.y_train, data.x_test.reshape(len(x_test), -1), data.y_test
+        ),
+    }
     baselines = {"raw pixels": raw, "random encoder": probe_scores(model, data, x_train, x_test)}
     yield ProbeScores(0, dict(baselines))
 
@@ -221,7 +293,9 @@ def train(cfg: RepresentationConfig, live: dict | None, ctl: Control, data: Imag
         frame_due = time.monotonic() - last_frame >= cfg.frame_seconds
         if step % 10 == 0 or evaluate or frame_due:
             pos, neg, align, unif = pair_geometry(now, model, geometry_batch, gen)
-            yield Progress(step, cfg.steps, {"loss": float(loss.detach()), "alignment": align, "uniformity": unif})
+            yield Progress(
+                step, cfg.steps, {"loss": float(loss.detach()), "alignment": align, "uniformity": unif}
+            )
         if evaluate:
             scores = {**baselines, "encoder": probe_scores(model, data, x_train, x_test)}
             yield ProbeScores(step, dict(scores))
@@ -231,8 +305,16 @@ def train(cfg: RepresentationConfig, live: dict | None, ctl: Control, data: Imag
             z = embedding_of(now, model, x_train[torch.from_numpy(shown)])
             xy = project_2d(z, method, previous_xy if method == "PCA" else None, cfg.seed)
             previous_xy = xy
-            yield EmbeddingFrame(step, xy, method, pos, neg, align, unif,
-                                 now.margin if now.objective == "pairwise contrastive" else None)
+            yield EmbeddingFrame(
+                step,
+                xy,
+                method,
+                pos,
+                neg,
+                align,
+                unif,
+                now.margin if now.objective == "pairwise contrastive" else None,
+            )
             last_frame = time.monotonic()
 
     features = encode(model, x_train)

@@ -29,12 +29,26 @@ class DistanceHistogram(QWidget):
         plot.setLabel("bottom", "distance")
         plot.setLabel("left", "pairs")
         plot.addLegend(offset=(-10, 10))
-        self.positive = plot.plot(name="positive (same image)", stepMode="center", fillLevel=0,
-                                  pen=pg.mkPen(POSITIVE_COLOR, width=2), brush=pg.mkBrush(*POSITIVE_COLOR, 90))
-        self.negative = plot.plot(name="negative (other image)", stepMode="center", fillLevel=0,
-                                  pen=pg.mkPen(NEGATIVE_COLOR, width=2), brush=pg.mkBrush(*NEGATIVE_COLOR, 90))
-        self.margin_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("w", width=2, style=Qt.PenStyle.DashLine),
-                                           label="margin", labelOpts={"position": 0.9, "color": "w"})
+        self.positive = plot.plot(
+            name="positive (same image)",
+            stepMode="center",
+            fillLevel=0,
+            pen=pg.mkPen(POSITIVE_COLOR, width=2),
+            brush=pg.mkBrush(*POSITIVE_COLOR, 90),
+        )
+        self.negative = plot.plot(
+            name="negative (other image)",
+            stepMode="center",
+            fillLevel=0,
+            pen=pg.mkPen(NEGATIVE_COLOR, width=2),
+            brush=pg.mkBrush(*NEGATIVE_COLOR, 90),
+        )
+        self.margin_line = pg.InfiniteLine(
+            angle=90,
+            pen=pg.mkPen("w", width=2, style=Qt.PenStyle.DashLine),
+            label="margin",
+            labelOpts={"position": 0.9, "color": "w"},
+        )
         plot.addItem(self.margin_line)
         self.margin_line.hide()
         layout = QVBoxLayout(self)
@@ -71,8 +85,9 @@ def image_pixmap(image: np.ndarray, side: int = 72) -> QPixmap:
     rgb = np.ascontiguousarray(arr[:3].transpose(1, 2, 0))
     h, w, _ = rgb.shape
     qimg = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()  # copy: own the pixels
-    return QPixmap.fromImage(qimg).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
-                                          Qt.TransformationMode.FastTransformation)
+    return QPixmap.fromImage(qimg).scaled(
+        side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+    )
 
 
 class Thumbnail(QWidget):
@@ -106,8 +121,10 @@ class NeighboursPanel(QWidget):
 
     def __init__(self, neighbours: int = 8, parent: QWidget | None = None):
         super().__init__(parent)
-        self.title = QLabel("<b>Hover a point</b> to see its image; <b>drop an image</b> to find its "
-                            "nearest training neighbours.")
+        self.title = QLabel(
+            "<b>Hover a point</b> to see its image; <b>drop an image</b> to find its "
+            "nearest training neighbours."
+        )
         self.title.setWordWrap(True)
         self.query = Thumbnail(76)
         self.neighbours = [Thumbnail(46) for _ in range(neighbours)]
