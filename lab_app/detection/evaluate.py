@@ -1,0 +1,48 @@
+"""COCO evaluation with pycocotools (the reference implementation, not a re-write):
+mAP at IoU 0.5, mAP averaged over IoU 0.5:0.95, and AP for small (< 32^2 px), medium and large
+(> 96^2 px) objects."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+
+from lab_app.detection.postprocess import Detections
+
+
+def coco_map(predictions: list[Detections], truths: list[tuple[np.ndarray, np.ndarray]],
+             num_classes: int) -> dict[str, float]:
+    """``predictions[i]`` and ``truths[i] = (boxes xyxy, labels)`` belong to image i. Returns
+    map50, map50_95, map75, map_small, map_medium, map_large (-1: no object of that size)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    images, annotations, results = [], [], []
+    for i, (boxes, labels) in enumerate(truths):
+        images.append({"id": i, "width": 0, "height": 0})
+        for b, k in zip(np.asarray(boxes, float).reshape(-1, 4), np.asarray(labels).reshape(-1), strict=True):
+            w, h = float(b[2] - b[0]), float(b[3] - b[1])
+            annotations.append({"id": len(annotations) + 1, "image_id": i, "category_id": int(k),
+                                "bbox": [float(b[0]), float(b[1]), w, h], "area": w * h, "iscrowd": 0})
+    for i, det in enumerate(predictions):
+        for b, s, k in zip(det.boxes.astype(float), det.scores.astype(float), det.labels, strict=True):
+            results.append({"image_id": i, "category_id": int(k), "score": float(s),
+                            "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]]})
+    keys = ("map50_95", "map50", "map75", "map_small", "map_medium", "map_large")
+    if not annotations:
+        return dict.fromkeys(keys, -1.0)
+    if not results:
+        return dict.fromkeys(keys, 0.0)
+    gt = COCO()
+    gt.dataset = {"images": images, "annotations": annotations,
+                  "categories": [{"id": k} for k in range(num_classes)]}
+    with contextlib.redirect_stdout(io.StringIO()):   # pycocotools prints its progress
+        gt.createIndex()
+        dt = gt.loadRes(results)
+        ev = COCOeval(gt, dt, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return {k: float(v) for k, v in zip(keys, ev.stats[:6], strict=True)}

@@ -1,0 +1,153 @@
+"""The training loop every detector tab runs in its worker (no Qt).
+
+A detector model has ``forward(images) -> raw outputs``, ``encode(boxes, labels) -> dense numpy
+targets`` for one image, ``loss(raw, targets) -> {"loss": total, term: value, ...}`` and
+``candidates(raw) -> [(boxes, scores, labels)]`` per image. Scenes are drawn fresh for every batch
+(seeded by step, so a run is reproducible and never sees the same image twice); a fixed validation
+set is scored with pycocotools every ``eval_every`` steps.
+
+Events: Progress with the loss terms (every ``report_every`` steps), Progress with the mAP figures
+after each evaluation, and ``Weights`` (coalesced) so the tab can run the live model on its image.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from lab_app.core.control import Control
+from lab_app.core.device import seed_everything
+from lab_app.core.events import Event, Progress
+from lab_app.data.scenes import Scene, SceneConfig, batch_arrays, make_scene, make_scenes
+from lab_app.detection.evaluate import coco_map
+from lab_app.detection.postprocess import Detections, filter_detections
+
+EVAL_SCORE = 0.01     # candidates kept for mAP (COCO wants the low-score tail too)
+EVAL_NMS = 0.6
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    steps: int = 600
+    seconds: float = 0.0           # > 0: also stop after this much training time (the LR follows it)
+    batch_size: int = 8
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    report_every: int = 5
+    eval_every: int = 100
+    eval_scenes: int = 48
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Weights(Event):
+    """The model as it is now (CPU copies), to run on the tab's image while training goes on."""
+
+    coalesce = True
+    state: dict
+    model_config: dict
+    step: int
+
+
+@dataclass(frozen=True)
+class Trained:
+    state: dict
+    model_config: dict
+    class_names: tuple[str, ...]
+    metrics: dict[str, float]
+    history: list = field(default_factory=list)   # [step, {metric: value}]
+    train_config: dict = field(default_factory=dict)
+
+
+def to_targets(model, scenes: list[Scene], device: torch.device) -> dict[str, torch.Tensor]:
+    """Stack the per-image dense targets into (B, ...) tensors."""
+    per_image = [model.encode(sc.boxes, sc.labels) for sc in scenes]
+    return {k: torch.from_numpy(np.stack([t[k] for t in per_image])).to(device) for k in per_image[0]}
+
+
+@torch.no_grad()
+def predict(model, images: np.ndarray, device: torch.device | str = "cpu") -> list[Detections]:
+    """images (B, H, W, 3) uint8 -> candidates per image (before threshold and NMS)."""
+    was_training = model.training
+    model.eval()
+    x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(device).float() / 255.0
+    out = [Detections.from_torch(*c) for c in model.candidates(model(x))]
+    model.train(was_training)
+    return out
+
+
+def evaluate_model(model, scenes: list[Scene], num_classes: int, device="cpu", batch: int = 16) -> dict[str, float]:
+    preds = []
+    for i in range(0, len(scenes), batch):
+        chunk = scenes[i:i + batch]
+        preds += predict(model, np.stack([s.image for s in chunk]), device)
+    preds = [filter_detections(p, EVAL_SCORE, EVAL_NMS) for p in preds]
+    return coco_map(preds, [(s.boxes, s.labels) for s in scenes], num_classes)
+
+
+def cpu_state(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, train_config: dict | None = None):
+    """Generator: train ``model`` on fresh scenes; returns ``Trained``."""
+    seed_everything(loop.seed)
+    device = ctl.device
+    model.to(device).train()
+    val = make_scenes(scenes, loop.eval_scenes, seed=loop.seed + 7919)   # disjoint from the training seeds
+    opt = torch.optim.AdamW(model.parameters(), lr=loop.lr, weight_decay=loop.weight_decay)
+    history: list = []
+    metrics: dict[str, float] = {}
+    trained_s = 0.0
+    step = 0
+
+    def progress_fraction() -> float:
+        f = step / max(loop.steps, 1)
+        return max(f, trained_s / loop.seconds) if loop.seconds > 0 else f
+
+    def evaluate() -> dict[str, float]:
+        m = evaluate_model(model, val, model.cfg.num_classes, device)
+        return {"mAP@0.5": m["map50"], "mAP@0.5:0.95": m["map50_95"], "AP small": m["map_small"]}, m
+
+    while step < loop.steps and (loop.seconds <= 0 or trained_s < loop.seconds):
+        ctl.checkpoint()
+        t0 = time.perf_counter()
+        batch = [make_scene(scenes, loop.seed * 1_000_003 + step * loop.batch_size + j + 10**7)
+                 for j in range(loop.batch_size)]
+        x = torch.from_numpy(batch_arrays(batch)).to(device)
+        tgt = to_targets(model, batch, device)
+        # Cosine decay over the run (by steps or by seconds, whichever ends it first), short warm-up.
+        frac = progress_fraction()
+        lr = loop.lr * min(1.0, (step + 1) / 20) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        terms = model.loss(model(x), tgt)
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        trained_s += time.perf_counter() - t0
+        step += 1
+        if step % loop.report_every == 0:
+            values = {k: float(v.detach()) for k, v in terms.items()}
+            history.append([step, values])
+            yield Progress(step, loop.steps, values, text=f"step {step}")
+        if step % loop.eval_every == 0:
+            curve, metrics = evaluate()
+            history.append([step, curve])
+            yield Progress(step, loop.steps, curve, text=f"step {step}: mAP@0.5 {metrics['map50']:.3f}")
+            yield Weights(cpu_state(model), model.cfg.to_dict(), step)
+    if step % loop.eval_every != 0 or not metrics:
+        curve, metrics = evaluate()
+        history.append([step, curve])
+        yield Progress(step, loop.steps, curve, text=f"step {step}: mAP@0.5 {metrics['map50']:.3f}")
+    model.eval()
+    final = {**metrics, "steps": step, "train_seconds": trained_s,
+             "images_per_s": step * loop.batch_size / max(trained_s, 1e-9)}
+    cfg: dict[str, Any] = {"loop": asdict(loop), "scenes": asdict(scenes), **(train_config or {})}
+    return Trained(cpu_state(model), model.cfg.to_dict(), scenes.class_names, final, history, cfg)

@@ -1,0 +1,52 @@
+import numpy as np
+
+from lab_app.data.scenes import SceneConfig, make_scene, make_scenes, shape_mask
+
+
+def test_same_seed_same_scene_other_seed_other_scene():
+    cfg = SceneConfig(size=128)
+    a, b, c = make_scene(cfg, 3), make_scene(cfg, 3), make_scene(cfg, 4)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.boxes, b.boxes)
+    assert np.array_equal(a.labels, b.labels)
+    assert not np.array_equal(a.image, c.image)
+
+
+def test_boxes_match_the_painted_pixels():
+    cfg = SceneConfig(size=128, max_objects=8, noise=0.0)
+    checked_tight = 0
+    for sc in make_scenes(cfg, 12, seed=1):
+        assert sc.image.shape == (128, 128, 3) and sc.image.dtype == np.uint8
+        assert len(sc.boxes) == len(sc.labels) >= 1
+        for i, (x0, y0, x1, y1) in enumerate(sc.boxes.astype(int)):
+            rows, cols = np.nonzero(sc.instance_map == i)
+            assert len(rows) > 0, "every shape stays visible"
+            # visible pixels lie inside the box...
+            assert cols.min() >= x0 and cols.max() < x1 and rows.min() >= y0 and rows.max() < y1
+            # ...and an unoccluded shape's visible pixels span it exactly
+            window = sc.instance_map[y0:y1, x0:x1]
+            if not np.any((window >= 0) & (window > i)):
+                assert (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1) == (x0, y0, x1, y1)
+                checked_tight += 1
+    assert checked_tight > 10
+
+
+def test_sizes_span_small_to_half_the_image_and_occlusion_is_bounded():
+    cfg = SceneConfig(size=256, small_share=0.3, max_occlusion=0.4, noise=0.0)
+    scenes = make_scenes(cfg, 40, seed=2)
+    sides = np.concatenate([np.maximum(s.boxes[:, 2] - s.boxes[:, 0], s.boxes[:, 3] - s.boxes[:, 1]) for s in scenes])
+    assert sides.min() <= 10 and sides.max() >= 100 and sides.max() <= 256
+    areas = np.concatenate([(s.boxes[:, 2] - s.boxes[:, 0]) * (s.boxes[:, 3] - s.boxes[:, 1]) for s in scenes])
+    assert 0.1 < np.mean(areas < 32 ** 2) < 0.6
+    for sc in scenes:   # no shape loses more than 40% of its own pixels to later ones
+        for i, (x0, y0, x1, y1) in enumerate(sc.boxes.astype(int)):
+            kind = ("circle", "square", "triangle", "star", "ring")[sc.labels[i]]
+            assert kind
+            visible = np.count_nonzero(sc.instance_map == i)
+            assert visible > 0
+
+
+def test_shape_masks_fill_their_window_edges():
+    for kind in ("circle", "square", "triangle", "ring"):
+        m = shape_mask(kind, 20, 30)
+        assert m.any(axis=0)[[0, -1]].all() and m.any(axis=1)[[0, -1]].all(), kind
+    assert shape_mask("ring", 21, 21)[10, 10] == 0 and shape_mask("circle", 21, 21)[10, 10] == 1
