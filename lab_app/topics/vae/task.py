@@ -1,0 +1,248 @@
+"""VAE on images (no Qt): train an MLP VAE on digits / mnist5k and report its latent space live.
+
+``train`` yields the dataset once, Progress points (loss, elbo, recon, kl per example), coalescable
+LatentFrame snapshots (the test set's posterior means in 2D, the decoded manifold over that plane,
+reconstructions, per-unit activity) and IWEstimate events (importance-weighted log-likelihood of the
+test set). beta is read from ``live`` every step, so changing it continues from the current weights.
+Returns a Trained result (config, state dict, scores)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from lab_app.core.control import Control
+from lab_app.core.device import seed_everything
+from lab_app.core.events import Event, Progress
+from lab_app.data.datasets import ImageDataset, load_dataset
+from models.vae import VAE, VAEConfig, active_units, elbo, iw_log_likelihood, vae_loss
+
+DATASET_CHOICES = ("digits", "mnist5k", "mnist", "fashion_mnist")
+
+
+@dataclass
+class VaeTaskConfig:
+    dataset: str = field(default="digits", metadata={
+        "label": "Dataset", "choices": DATASET_CHOICES,
+        "tip": "digits (8x8) and mnist5k (28x28) are built in; mnist/fashion_mnist need their torchvision folder"})
+    beta: float = field(default=1.0, metadata={
+        "label": "beta", "min": 0.0, "max": 8.0, "step": 0.1, "live": True,
+        "tip": "weight of the KL term. Acts on the running training at once; after a run, continues "
+               "training from the current weights"})
+    latent_dim: int = field(default=2, metadata={
+        "label": "Latent dim", "min": 1, "max": 64,
+        "tip": "2: the plot is the latent space itself; more: a PCA projection of the posterior means"})
+    width: int = field(default=256, metadata={
+        "label": "Hidden width", "min": 16, "max": 1024, "step": 16, "tip": "encoder widths: width, width/2"})
+    epochs: int = field(default=60, metadata={"label": "Epochs", "min": 1, "max": 500})
+    lr: float = field(default=2e-3, metadata={"label": "Learning rate", "min": 1e-4, "max": 1e-2, "log": True})
+    batch_size: int = 128
+    iw_k: int = 100                # samples of the importance-weighted estimate (0: none)
+    iw_every: int = 20             # epochs between IW estimates (and at the end)
+    iw_points: int = 500           # test images in the IW estimate during training (all at the end)
+    manifold: int = 15             # the manifold mosaic is manifold x manifold decoded images
+    recon_count: int = 10
+    frame_seconds: float = 0.5
+    data_root: str = ""
+    limit: int | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DatasetReady(Event):
+    dataset: ImageDataset
+
+
+@dataclass(frozen=True)
+class LatentFrame(Event):
+    coalesce = True
+    step: int
+    epoch: int
+    xy: np.ndarray                 # (M, 2) test-set posterior means in the plotted plane
+    plane: tuple                   # (origin (J,), axes (2, J)): z = origin + x * axes[0] + y * axes[1]
+    extent: tuple                  # (x0, x1, y0, y1) covered by the manifold mosaic
+    manifold: np.ndarray           # (G*H, G*W) decoded images over the plane, row 0 at the bottom (y0)
+    originals: np.ndarray          # (R, H, W)
+    reconstructions: np.ndarray    # (R, H, W)
+    activity: np.ndarray           # (J,) Cov_x E[z_j | x]
+    active: int
+
+
+@dataclass(frozen=True)
+class IWEstimate(Event):
+    step: int
+    k: int
+    nll: float                     # -mean log p(x) in nats, test images
+    elbo: float                    # mean test ELBO (nats) on the same images
+
+
+@dataclass(frozen=True)
+class Trained(Event):
+    config: dict
+    state_dict: dict
+    scores: dict
+
+
+def model_config(cfg: VaeTaskConfig, data: ImageDataset) -> VAEConfig:
+    c, h, w = data.image_shape
+    return VAEConfig(input_dim=c * h * w, latent_dim=cfg.latent_dim, hidden=(cfg.width, max(cfg.width // 2, 8)))
+
+
+def build_model(cfg: VaeTaskConfig, data: ImageDataset, state: dict | None = None) -> VAE:
+    model = VAE(model_config(cfg, data))
+    if state is not None:
+        model.load_state_dict(state)
+    return model
+
+
+def get_dataset(cfg: VaeTaskConfig) -> ImageDataset:
+    return load_dataset(cfg.dataset, cfg.data_root or None, seed=cfg.seed, limit=cfg.limit)
+
+
+def latent_plane(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The plane the scatter shows: the first two axes for a 2D latent, else the top-2 principal
+    axes of the posterior means (signs fixed so frames do not flip)."""
+    j = mu.shape[1]
+    if j == 1:
+        return np.zeros(1, np.float32), np.array([[1.0], [0.0]], np.float32)
+    if j == 2:
+        return np.zeros(2, np.float32), np.eye(2, dtype=np.float32)
+    origin = mu.mean(0)
+    _, _, vt = np.linalg.svd(mu - origin, full_matrices=False)
+    axes = vt[:2] * np.sign(vt[:2, :1] + 1e-12)
+    return origin.astype(np.float32), axes.astype(np.float32)
+
+
+def to_plane(mu: np.ndarray, plane) -> np.ndarray:
+    origin, axes = plane
+    xy = (mu - origin) @ axes.T
+    return xy if mu.shape[1] > 1 else np.stack([xy[:, 0], np.zeros(len(mu), np.float32)], 1)
+
+
+def from_plane(xy: np.ndarray, plane) -> np.ndarray:
+    origin, axes = plane
+    return (origin + np.asarray(xy, np.float32) @ axes).astype(np.float32)
+
+
+@torch.no_grad()
+def decode_images(model: VAE, z: np.ndarray, shape: tuple) -> np.ndarray:
+    """z (N, J) -> (N, H, W) mean images (first channel)."""
+    c, h, w = shape
+    return model.mean(torch.from_numpy(np.asarray(z, np.float32))).reshape(-1, c, h, w)[:, 0].numpy()
+
+
+def mosaic(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """(rows*cols, H, W) -> (rows*H, cols*W), image i at row i // cols, column i % cols."""
+    _, h, w = images.shape
+    return images.reshape(rows, cols, h, w).transpose(0, 2, 1, 3).reshape(rows * h, cols * w)
+
+
+def manifold_of(model: VAE, plane, extent, g: int, shape) -> np.ndarray:
+    """Decode a g x g grid over the plane; row 0 of the result is the bottom (y = y0), so an
+    ImageItem placed at the extent shows each image where its z lies."""
+    x0, x1, y0, y1 = extent
+    xs, ys = np.linspace(x0, x1, g), np.linspace(y0, y1, g)
+    gx, gy = np.meshgrid(xs, ys)                                       # row = y index
+    imgs = decode_images(model, from_plane(np.stack([gx.ravel(), gy.ravel()], 1), plane), shape)
+    imgs = imgs[:, ::-1, :]                                            # each image upright with y up
+    return mosaic(imgs, g, g)
+
+
+@torch.no_grad()
+def latent_frame(model: VAE, x_test: torch.Tensor, originals: torch.Tensor, step: int, epoch: int,
+                 cfg: VaeTaskConfig, shape) -> LatentFrame:
+    model.eval()
+    mu = torch.cat([model.encode(b)[0] for b in x_test.split(2000)]).numpy()
+    plane = latent_plane(mu)
+    xy = to_plane(mu, plane)
+    lo, hi = np.percentile(xy, 1, 0), np.percentile(xy, 99, 0)
+    half = max(float((hi - lo).max()) / 2 * 1.1, 1.0)
+    c = (lo + hi) / 2
+    extent = (float(c[0] - half), float(c[0] + half), float(c[1] - half), float(c[1] + half))
+    recon = model.mean(model.encode(originals)[0])
+    count, activity = active_units(model, x_test)
+    model.train()
+    c_, h, w = shape
+    return LatentFrame(step, epoch, xy.astype(np.float32), plane, extent,
+                       manifold_of(model, plane, extent, cfg.manifold, shape),
+                       originals.reshape(-1, c_, h, w)[:, 0].numpy(), recon.reshape(-1, c_, h, w)[:, 0].numpy(),
+                       activity.numpy(), count)
+
+
+def iw_estimate(model: VAE, x: torch.Tensor, k: int, step: int, seed: int = 0) -> IWEstimate:
+    model.eval()
+    ll = iw_log_likelihood(model, x, k, generator=torch.Generator().manual_seed(seed))
+    e = elbo(model, x)["elbo"]
+    model.train()
+    return IWEstimate(step, k, float(-ll.mean()), e)
+
+
+def train(cfg: VaeTaskConfig, live: dict | None, ctl: Control, data: ImageDataset | None = None,
+          init_state: dict | None = None) -> Iterator[Event]:
+    """Train for cfg.epochs epochs (from ``init_state`` when given: beta changed after a run)."""
+    seed_everything(cfg.seed)
+    data = data if data is not None else get_dataset(cfg)
+    ctl.checkpoint()
+    yield DatasetReady(data)
+    shape = data.image_shape
+    x_train = torch.from_numpy(data.x_train.reshape(len(data.x_train), -1))
+    x_test = torch.from_numpy(data.x_test.reshape(len(data.x_test), -1))
+    originals = x_test[: cfg.recon_count]
+    model = build_model(cfg, data, init_state)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    n, batch = len(x_train), min(cfg.batch_size, len(x_train))
+    per_epoch = (n + batch - 1) // batch
+    total = cfg.epochs * per_epoch
+    step, last_frame, scores = 0, 0.0, {}
+    for epoch in range(1, cfg.epochs + 1):
+        order = torch.randperm(n, generator=gen)
+        for b in range(per_epoch):
+            ctl.checkpoint()
+            step += 1
+            beta = float(live.get("beta", cfg.beta)) if live else cfg.beta
+            loss, terms = vae_loss(model, x_train[order[b * batch:(b + 1) * batch]], beta)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if step % 10 == 0 or step == total:
+                yield Progress(step, total, terms, text=f"epoch {epoch}/{cfg.epochs}")
+            if time.monotonic() - last_frame >= cfg.frame_seconds:
+                yield latent_frame(model, x_test, originals, step, epoch, cfg, shape)
+                last_frame = time.monotonic()
+        if cfg.iw_k and (epoch % cfg.iw_every == 0 or epoch == cfg.epochs):
+            ctl.checkpoint()
+            subset = x_test if epoch == cfg.epochs else x_test[: cfg.iw_points]
+            est = iw_estimate(model, subset, cfg.iw_k, step, cfg.seed)
+            scores = {"iw_nll_nats": est.nll, "test_elbo_nats": est.elbo, "iw_k": est.k, "iw_images": len(subset)}
+            yield est
+    frame = latent_frame(model, x_test, originals, step, cfg.epochs, cfg, shape)
+    yield frame
+    scores["active_units"] = frame.active
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return Trained(asdict(cfg), state, scores)
+
+
+def image_for(image_rgb: np.ndarray, data: ImageDataset) -> np.ndarray:
+    """A dropped uint8 (H, W, 3) image as the model expects: (C*H*W,) float in [0, 1], at the
+    dataset's size; light-background images are inverted (digits are light on dark)."""
+    from PIL import Image
+
+    c, h, w = data.image_shape
+    im = Image.fromarray(image_rgb).convert("L").resize((w, h), Image.BILINEAR)
+    arr = np.asarray(im, np.float32) / 255.0
+    if arr.mean() > 0.5 and data.x_train.mean() < 0.5:
+        arr = 1.0 - arr
+    return np.repeat(arr[None], c, 0).reshape(-1)
+
+
+@torch.no_grad()
+def interpolate(model: VAE, a: np.ndarray, b: np.ndarray, shape, steps: int = 10) -> np.ndarray:
+    """Decode the straight line between the posterior means of images a and b: (steps, H, W)."""
+    mu = model.encode(torch.from_numpy(np.stack([a, b]).astype(np.float32)))[0].numpy()
+    t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
+    return decode_images(model, (1 - t) * mu[0] + t * mu[1], shape)
