@@ -62,9 +62,9 @@ def run(args) -> dict:
 
     from lab_app.qt.widgets.latent_scatter import LatentScatter
     from lab_app.qt.worker import TaskRunner
-    from lab_app.topics.representation.probes import limit_blas_threads
+    from lab_app.core.device import apply_thread_policy
 
-    limit_blas_threads()
+    apply_thread_policy()
     app = QApplication.instance() or QApplication([])
     scatter = LatentScatter(point_size=2)
     scatter.resize(900, 650)

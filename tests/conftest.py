@@ -14,6 +14,12 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 OFFSCREEN = os.environ.get("QT_QPA_PLATFORM") == "offscreen"
 
+# The app's thread policy for the whole test session (torch and BLAS): on 2 cores, default
+# threading made single tests up to 20x slower.
+from lab_app.core.device import apply_thread_policy  # noqa: E402
+
+apply_thread_policy()
+
 
 def pytest_collection_modifyitems(config, items):
     if not OFFSCREEN:

@@ -55,3 +55,16 @@ def test_runtime_info_mentions_versions():
     info = dev.runtime_info()
     text = "\n".join(info.lines())
     assert torch.__version__ in text and "CPU cores" in text
+
+
+def test_thread_policy_also_limits_blas():
+    from threadpoolctl import threadpool_info
+
+    before = torch.get_num_threads()
+    try:
+        dev.apply_thread_policy(1)
+        blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        assert blas, "numpy should expose its BLAS through threadpoolctl"
+        assert all(p["num_threads"] == 1 for p in blas)
+    finally:
+        torch.set_num_threads(before)

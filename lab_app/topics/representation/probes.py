@@ -30,15 +30,6 @@ def warm_imports() -> None:
         torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # imports torch._dynamo once
 
 
-def limit_blas_threads() -> None:
-    """One BLAS/OpenMP thread for numpy and scikit-learn, process-wide. Measured on the 2-core machine
-    under load: OpenBLAS with 2 threads made a 1437 x 32 SVD take 420 ms instead of 2 ms and a linear
-    probe 5.2 s instead of 0.15 s (its threads spin against torch's and the UI's)."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1)
-
-
 @torch.no_grad()
 def encode(model, x: torch.Tensor, batch: int = 2048) -> np.ndarray:
     """L2-normalised features h of x (N, C, H, W), in eval mode (BatchNorm uses running stats)."""

@@ -20,13 +20,12 @@ import numpy as np
 import torch
 
 from lab_app.core.control import Control
-from lab_app.core.device import seed_everything
+from lab_app.core.device import apply_thread_policy, seed_everything
 from lab_app.core.events import Event, Progress
 from lab_app.data.datasets import ImageDataset, load_dataset
 from lab_app.topics.representation.probes import (
     encode,
     knn_probe,
-    limit_blas_threads,
     linear_probe,
     project_2d,
     warm_imports,
@@ -242,7 +241,7 @@ def train(
 ) -> Iterator[Event]:
     """Train an encoder on ``data`` (loaded from cfg.dataset when None) for cfg.steps steps."""
     warm_imports()
-    limit_blas_threads()
+    apply_thread_policy()  # also in the runner's thread; here for benchmarks and tests
     rng = seed_everything(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     data = data if data is not None else get_dataset(cfg)
