@@ -24,6 +24,7 @@ class TopicSpec:
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("representation", "Contrastive learning", "lab_app.topics.representation.tab:RepresentationTab", ("image",)),
     TopicSpec("language", "Language models", "lab_app.topics.language.tab:LanguageTab", ("text",)),
+    TopicSpec("reparam", "Reparameterization", "lab_app.topics.reparam.tab:ReparamTab", ()),
     TopicSpec("transforms", "GAN vs VAE (2D)", "lab_app.topics.transforms.tab:TransformsTab", ()),
     TopicSpec("vae", "VAE", "lab_app.topics.vae.tab:VaeTab", ("image",)),
     TopicSpec("pointcloud", "3D point clouds", "lab_app.topics.pointcloud.tab:PointCloudTab", ("pointcloud",)),
