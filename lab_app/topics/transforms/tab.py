@@ -87,9 +87,9 @@ class TransformsTab(TopicTab):
 
         self.target_plot = PaintPlot()
         self.target_plot.painted.connect(self._on_painted)
-        self.gan_view = ModelView("GAN: samples g(z), warped Z grid, D(x) behind", GAN_COLOR)
-        self.vae_view = ModelView("VAE: samples g(z), warped Z grid, posteriors", VAE_COLOR)
-        self.distance_curve = LossCurve(title="energy distance to the target (lower is better)", log_y=True)
+        self.gan_view = ModelView("GAN: g(z), warped Z grid, D(x)", GAN_COLOR)
+        self.vae_view = ModelView("VAE: g(z), warped Z grid, q(z|x)", VAE_COLOR)
+        self.distance_curve = LossCurve(title="energy distance to the target", log_y=True)
         self.loss_curve = LossCurve(title="training losses")
         self.kl_panel = KLPanel()
         top = QSplitter()
@@ -180,7 +180,7 @@ class TransformsTab(TopicTab):
             view = self.gan_view if ev.model == "gan" else self.vae_view
             view.set_target(ev.data, ev.extent)
             if ev.model == "gan" and self.config.target != "painted":
-                self.target_plot.show_points(ev.data)
+                self.target_plot.show_points(ev.data, ev.extent)
         elif isinstance(ev, task.TransformFrame):
             view = self.gan_view if ev.name == "gan" else self.vae_view
             view.set_frame(ev.samples, ev.grid, ev.field, ev.ellipses, ev.anchors)

@@ -214,7 +214,7 @@ def train_vae(cfg: TransformsConfig, live: dict | None, ctl: Control, painted: n
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def fit_kl(separation: float, width: float = 0.5) -> KLResult:
+def fit_kl(separation: float, ctl: Control | None = None, width: float = 0.5) -> KLResult:
     """Fit one Gaussian to 1/2 N(-m, w^2) + 1/2 N(m, w^2) by forward and by reverse KL."""
     forward, _ = fit("forward", separation, width)
     reverse, _ = fit("reverse", separation, width)

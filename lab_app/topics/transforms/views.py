@@ -65,7 +65,10 @@ class ModelView(QWidget):
         self.grid_item.setData(x, y, connect=connect)
         if field is not None:
             self.field = field
-            self.field_item.setImage(field, autoLevels=False, levels=(0.0, 1.0))
+            # symmetric about 1/2 (D undecided), stretched so a trained, nearly undecided D still shows
+            r = max(float(np.abs(field - 0.5).max()), 0.05)
+            self.field_item.setImage(field, autoLevels=False, levels=(0.5 - r, 0.5 + r))
+            self.field_range = (0.5 - r, 0.5 + r)
         if ellipses is not None:
             ex, ey, ec = polylines(ellipses)
             self.ellipse_item.setData(ex, ey, connect=ec)
@@ -86,7 +89,7 @@ class PaintPlot(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget(title="target (paint: choose 'painted', press and drag)")
+        self.plot_widget = pg.PlotWidget(title="target (or paint your own)")
         self.view_box = self.plot_widget.getPlotItem().getViewBox()
         self.view_box.setAspectLocked(True)
         self.view_box.setRange(xRange=(-3, 3), yRange=(-3, 3), padding=0)
@@ -107,8 +110,10 @@ class PaintPlot(QWidget):
             self.view_box.setRange(xRange=(-3, 3), yRange=(-3, 3), padding=0)
             self.item.setData(pos=np.array(self.points, np.float32).reshape(-1, 2))
 
-    def show_points(self, data: np.ndarray) -> None:
+    def show_points(self, data: np.ndarray, extent: tuple | None = None) -> None:
         self.item.setData(pos=data)
+        if extent is not None:
+            self.view_box.setRange(xRange=extent[:2], yRange=extent[2:], padding=0)
 
     def add_point(self, x: float, y: float) -> None:
         self.points.append((x, y))
