@@ -105,7 +105,7 @@ class ReparamTab(TopicTab):
         scroll = QScrollArea()
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(380)
+        scroll.setMinimumWidth(440)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.estimator_plots = EstimatorPlots()
@@ -115,13 +115,13 @@ class ReparamTab(TopicTab):
         tp = self.tau_plot.getPlotItem()
         tp.setLogMode(x=True, y=True)
         tp.setLabel("bottom", "tau")
-        tp.addLegend(offset=(-10, 10))
+        tp.addLegend(offset=(10, -10))  # bottom left, clear of both curves
         tp.showGrid(x=True, y=True, alpha=0.2)
         self.bias_item = tp.plot(name="bias |E g - exact|", pen=pg.mkPen((255, 127, 14), width=2))
         self.var_item = tp.plot(name="variance (trace)", pen=pg.mkPen((31, 119, 180), width=2))
         self.tau_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("w", style=Qt.PenStyle.DashLine))
         tp.addItem(self.tau_line)
-        self.freq_plot = pg.PlotWidget(title="class frequencies: p (white), Gumbel-max (green), mean relaxed (yellow)")
+        self.freq_plot = pg.PlotWidget(title="p (white), Gumbel-max frequency (green), mean relaxed (yellow)")
         self.freq_plot.getPlotItem().setLabel("bottom", "class")
         self.freq_bars = [pg.BarGraphItem(x=[0], height=[0], width=0.27, brush=c)
                           for c in ((220, 220, 220), (44, 160, 44), (230, 200, 40))]
@@ -149,7 +149,7 @@ class ReparamTab(TopicTab):
         split.addWidget(scroll)
         split.addWidget(right)
         split.setStretchFactor(1, 1)
-        split.setSizes([380, 1220])
+        split.setSizes([440, 1160])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)
@@ -261,6 +261,7 @@ class ReparamTab(TopicTab):
         for bar, offset, heights in zip(self.freq_bars, (-0.28, 0.0, 0.28),
                                         (self.samples.probs, self.samples.frequencies, self.samples.soft_mean)):
             bar.setOpts(x=k + offset, height=heights)
+        self.freq_plot.setXRange(-0.6, cfg.classes - 0.4, padding=0)
         self.tau_line.setValue(np.log10(cfg.tau))
         self._redraw_bias_variance()
 

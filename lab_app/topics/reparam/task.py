@@ -58,7 +58,7 @@ class EstimatorFrame(Event):
 
     names: tuple[str, ...]
     edges: np.ndarray                   # (B+1,) shared bin edges
-    counts: tuple[np.ndarray, ...]      # (B,) per estimator, as densities
+    counts: tuple[np.ndarray, ...]      # (B,) per estimator, as densities (central 96% binned)
     means: np.ndarray                   # (E,)
     variances: np.ndarray               # (E,) single-sample variance
     exact: float                        # dL/dtheta_0
@@ -113,7 +113,7 @@ def histogram_frame(cfg: EstimatorConfig, f, logits: np.ndarray, tau: float, rng
     names = tuple(estimates)
     stacked = np.stack([estimates[n] for n in names])                        # (E, n)
     finite = stacked[np.isfinite(stacked)]
-    lo, hi = np.percentile(finite, [0.5, 99.5]) if finite.size else (-1.0, 1.0)
+    lo, hi = np.percentile(finite, [2.0, 98.0]) if finite.size else (-1.0, 1.0)
     lo, hi = min(lo, exact), max(hi, exact)
     if hi - lo < 1e-9:                          # all estimates equal (e.g. a constant f): widen
         lo, hi = lo - 1.0, hi + 1.0
