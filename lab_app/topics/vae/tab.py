@@ -192,7 +192,7 @@ class VaeTab(TopicTab):
         kind = "latent plane z1, z2" if len(frame.activity) <= 2 else "PCA plane of the posterior means"
         self.scatter.plot_item.setTitle(f"test set, {kind} (epoch {frame.epoch}); click to decode")
         self.manifold.set_image(frame.manifold, frame.extent)
-        self.recon.set_image(np.concatenate([strip(frame.originals), strip(frame.reconstructions)], 0))
+        self.recon.set_image(strip(np.concatenate([frame.originals, frame.reconstructions]), rows=2))
         j = len(frame.activity)
         names = [f"z{i + 1}" for i in range(j)] if j <= 20 else [str(i + 1) if i % 5 == 0 else "" for i in range(j)]
         self.units.set_values(names, frame.activity)
