@@ -1,0 +1,161 @@
+"""Anchor-free detection tab's work (no Qt): train a CenterNet on procedural scenes, run it on any
+image (letterboxed to the model's square), show the targets a drawn box creates, save and load."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lab_app.core.control import Control
+from lab_app.data.scenes import CLASS_NAMES, SceneConfig
+from lab_app.detection.postprocess import Detections, Letterbox, letterbox
+from lab_app.detection.training import LoopConfig, Trained, cpu_state, train_detector
+from lab_app.io.checkpoint import load_checkpoint, save_checkpoint
+from lab_app.io.errors import LoadError
+from models.centernet import CenterNet, CenterNetConfig, encode_centernet, gaussian_radius
+
+MODEL_NAME = "anchorfree"
+CHECKPOINT = Path(__file__).resolve().parents[3] / "resources" / "checkpoints" / "anchorfree.safetensors"
+
+
+@dataclass(frozen=True)
+class AnchorFreeConfig:
+    """Knobs of the tab. Live ones re-filter or redraw the last result; the others restart training."""
+
+    score_threshold: float = field(default=0.3, metadata={
+        "label": "Confidence", "min": 0.0, "max": 1.0, "step": 0.01, "live": True,
+        "tip": "Show peaks whose heatmap value is at least this"})
+    nms_iou: float = field(default=1.0, metadata={
+        "label": "NMS IoU (1 = off)", "min": 0.1, "max": 1.0, "step": 0.05, "live": True,
+        "tip": "CenterNet needs no NMS: the 3x3 max-pool already keeps one peak per object. Lower this "
+               "to see what NMS would still remove"})
+    heat_opacity: float = field(default=0.55, metadata={
+        "label": "Heatmap opacity", "min": 0.0, "max": 1.0, "step": 0.05, "live": True})
+    classes: int = field(default=3, metadata={"label": "Classes", "min": 1, "max": len(CLASS_NAMES),
+                                               "tip": "circle, square, triangle, star, ring (the first k)"})
+    max_objects: int = field(default=8, metadata={"label": "Objects per image (max)", "min": 1, "max": 20})
+    small_share: float = field(default=0.25, metadata={
+        "label": "Share of small objects", "min": 0.0, "max": 1.0, "step": 0.05,
+        "tip": "Objects under 32 x 32 pixels (COCO's 'small')"})
+    width: int = field(default=32, metadata={"label": "Network width", "min": 8, "max": 64, "step": 8})
+    steps: int = field(default=1500, metadata={"label": "Training steps", "min": 50, "max": 20000, "step": 50})
+    lr: float = field(default=3e-3, metadata={"label": "Learning rate", "min": 1e-4, "max": 1e-2, "log": True})
+    batch_size: int = 8
+    image_size: int = 256
+    eval_every: int = 100
+    eval_scenes: int = 48
+    seconds: float = 0.0
+    seed: int = 0
+
+    def scenes(self) -> SceneConfig:
+        return SceneConfig(size=self.image_size, classes=self.classes, max_objects=self.max_objects,
+                           small_share=self.small_share)
+
+    def model_config(self) -> CenterNetConfig:
+        return CenterNetConfig(num_classes=self.classes, width=self.width, input_size=self.image_size)
+
+    def loop(self) -> LoopConfig:
+        return LoopConfig(steps=self.steps, seconds=self.seconds, batch_size=self.batch_size, lr=self.lr,
+                          eval_every=self.eval_every, eval_scenes=self.eval_scenes, seed=self.seed)
+
+
+def build_model(model_config: dict, state: dict | None = None) -> CenterNet:
+    model = CenterNet(CenterNetConfig(**model_config))
+    if state is not None:
+        model.load_state_dict(state)
+    return model.eval()
+
+
+def train(cfg: AnchorFreeConfig, _data, ctl: Control):
+    """Task generator: train a CenterNet from scratch (see lab_app.detection.training)."""
+    model = CenterNet(cfg.model_config())
+    return (yield from train_detector(model, cfg.loop(), cfg.scenes(), ctl, {"tab": asdict(cfg)}))
+
+
+# --- inference ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inference:
+    image: np.ndarray             # the photo as given (H, W, 3) uint8
+    letterbox: Letterbox
+    candidates: Detections        # in the photo's pixels, before threshold / NMS
+    heatmap: np.ndarray           # (C, h, w) peak probabilities over the model's square input
+    peaks: np.ndarray             # (K, 3) class, row, col of the candidates on the heatmap grid
+    class_names: tuple[str, ...]
+
+
+@torch.no_grad()
+def detect(model: CenterNet, image: np.ndarray, class_names, ctl: Control | None = None) -> Inference:
+    """Run the model on any uint8 (H, W, 3) image: letterbox, heatmaps, peaks, boxes in photo pixels."""
+    square, lb = letterbox(image, model.cfg.input_size)
+    x = torch.from_numpy(square.transpose(2, 0, 1).copy()).float().unsqueeze(0) / 255.0
+    out = model(x)
+    heat = torch.sigmoid(out["heatmap"])
+    boxes, scores, labels = model.candidates(out)[0]
+    h, w = heat.shape[2:]
+    r = model.cfg.stride
+    centres = ((boxes[:, :2] + boxes[:, 2:]) / 2 / r).floor().long()
+    peaks = np.stack([labels.numpy(), centres[:, 1].clamp(0, h - 1).numpy(), centres[:, 0].clamp(0, w - 1).numpy()], 1)
+    det = Detections.from_torch(boxes, scores, labels)
+    det = Detections(lb.to_image(det.boxes), det.scores, det.labels)
+    return Inference(image, lb, det, heat[0].numpy(), peaks, tuple(class_names))
+
+
+def detect_task(model, image, class_names, ctl: Control):
+    """Task-generator wrapper of ``detect`` for a runner (no events, one result)."""
+    ctl.checkpoint()
+    return detect(model, image, class_names, ctl)
+    yield  # pragma: no cover  (makes this a generator)
+
+
+# --- what a drawn box teaches ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoxTargets:
+    heatmap: np.ndarray       # (h, w) the Gaussian this box writes into its class channel
+    cell: tuple[int, int]     # (col, row) of the centre cell on the stride-R grid
+    offset: tuple[float, float]
+    size: tuple[float, float]
+    radius: int
+    stride: int
+
+
+def box_targets(box_image: np.ndarray, lb: Letterbox, cfg: CenterNetConfig) -> BoxTargets:
+    """The CenterNet targets a box drawn on the photo (photo pixels) creates on the model's grid."""
+    b = np.asarray(box_image, np.float32).reshape(1, 4) * lb.scale
+    b = b.clip(0, cfg.input_size - 1e-3)
+    t = encode_centernet(b, np.zeros(1, np.int64), replace(cfg, num_classes=1))
+    r = cfg.stride
+    row, col = np.unravel_index(int(np.argmax(t["mask"])), t["mask"].shape)
+    w, h = (b[0, 2] - b[0, 0]) / r, (b[0, 3] - b[0, 1]) / r
+    return BoxTargets(t["heatmap"][0], (int(col), int(row)), tuple(float(v) for v in t["offset"][:, row, col]),
+                      tuple(float(v) for v in t["size"][:, row, col]), int(gaussian_radius(h, w)), r)
+
+
+# --- save / load --------------------------------------------------------------------------------------
+
+
+def save_model(path, trained: Trained, card: dict | None = None) -> Path:
+    meta = {"class_names": list(trained.class_names), "metrics": trained.metrics,
+            "train_config": trained.train_config, "history": trained.history, **(card or {})}
+    return save_checkpoint(path, trained.state, MODEL_NAME, trained.model_config, meta)
+
+
+def load_model(path) -> tuple[CenterNet, tuple[str, ...], dict]:
+    state, config, card = load_checkpoint(path, MODEL_NAME)
+    try:
+        model = build_model(config, state)
+    except (TypeError, RuntimeError) as e:
+        raise LoadError(path, f"the weights do not fit the model its card describes ({e})") from None
+    names = tuple(card.get("class_names") or CLASS_NAMES[: model.cfg.num_classes])
+    return model, names, card
+
+
+def trained_from(model, names, card) -> Trained:
+    return Trained(cpu_state(model), model.cfg.to_dict(), tuple(names), card.get("metrics", {}),
+                   card.get("history", []), card.get("train_config", {}))

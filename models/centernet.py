@@ -1,0 +1,202 @@
+"""CenterNet ("Objects as Points", Zhou et al. 2019), small enough to train on a CPU in minutes.
+
+An object is its centre point. The network outputs, at stride R = 4:
+- a heatmap Y_hat in [0, 1]^(C x H/R x W/R): one channel per class, peaks at object centres;
+- an offset O_hat (2 x H/R x W/R): the sub-pixel part lost by rounding p / R to a cell;
+- a size S_hat (2 x H/R x W/R): box width and height in input pixels / R.
+
+Training targets: for a box with centre p and size (w, h), the cell p~ = floor(p / R) gets a
+Gaussian bump Y = exp(-((x - p~x)^2 + (y - p~y)^2) / (2 sigma^2)), sigma = (2 r + 1) / 6, where the
+radius r is CornerNet's rule: the largest shift of both corners that keeps IoU >= 0.7 with the box.
+Overlapping bumps of one class take the element-wise max.
+
+Loss (N objects):
+    L_k   = -1/N sum { (1 - Y_hat)^2 log Y_hat                 where Y = 1
+                      (1 - Y)^4 Y_hat^2 log(1 - Y_hat)         elsewhere }     (penalty-reduced focal)
+    L_off = 1/N sum_p |O_hat_p~ - (p / R - p~)|
+    L_size = 1/N sum_p |S_hat_p~ - (w, h) / R|
+    L = L_k + L_off + 0.1 L_size
+
+Decoding needs no NMS: a peak is a heatmap value equal to the max of its 3 x 3 neighbourhood
+(a 3 x 3 max-pool), and the top K peaks become boxes centred at (p~ + O_hat) R of size S_hat R.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class CenterNetConfig:
+    num_classes: int = 5
+    width: int = 32            # channels at stride 4 (w/2 at stride 2, 2w at 8, 3w at 16)
+    input_size: int = 256
+    stride: int = 4            # output stride R
+    size_weight: float = 0.1
+    max_peaks: int = 100
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class TinyUNet(nn.Module):
+    """Encoder down to stride 16, then a top-down path back to stride 4 with lateral additions (a
+    one-branch FPN): deep context for big objects, fine cells for small ones. Widths w/2, w, 2w, 3w
+    at strides 2, 4, 8, 16; out: (B, w, H/4, W/4). Kept thin: it trains on one CPU core."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        w = width
+        self.s2 = conv_bn(3, w // 2, 2)                                          # /2
+        self.s4 = nn.Sequential(conv_bn(w // 2, w, 2), conv_bn(w, w))            # /4
+        self.s8 = nn.Sequential(conv_bn(w, 2 * w, 2), conv_bn(2 * w, 2 * w))     # /8
+        self.s16 = nn.Sequential(conv_bn(2 * w, 3 * w, 2), conv_bn(3 * w, 3 * w))  # /16
+        self.lat16 = nn.Conv2d(3 * w, 2 * w, 1)
+        self.top8 = conv_bn(2 * w, 2 * w)
+        self.lat8 = nn.Conv2d(2 * w, w, 1)
+        self.top4 = conv_bn(w, w)
+        self.out_channels = w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c4 = self.s4(self.s2(x))                          # (B, w, H/4, W/4)
+        c8 = self.s8(c4)                                  # (B, 2w, H/8, W/8)
+        c16 = self.s16(c8)                                # (B, 3w, H/16, W/16)
+        p8 = self.top8(F.interpolate(self.lat16(c16), scale_factor=2.0, mode="nearest") + c8)
+        return self.top4(F.interpolate(self.lat8(p8), scale_factor=2.0, mode="nearest") + c4)
+
+
+def head(cin: int, cout: int, bias: float = 0.0) -> nn.Sequential:
+    """1 x 1 convolutions only: the spatial context comes from the backbone (cheap at stride 4)."""
+    last = nn.Conv2d(cin, cout, 1)
+    nn.init.constant_(last.bias, bias)
+    return nn.Sequential(nn.Conv2d(cin, cin, 1), nn.ReLU(inplace=True), last)
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) in [0, 1] -> roughly zero-mean unit-variance input."""
+    return (images - 0.5) / 0.25
+
+
+class CenterNet(nn.Module):
+    name = "centernet"
+
+    def __init__(self, cfg: CenterNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = TinyUNet(cfg.width)
+        c = self.backbone.out_channels
+        self.heatmap = head(c, cfg.num_classes, bias=-2.19)  # sigmoid(-2.19) = 0.1: the focal-loss prior
+        self.offset = head(c, 2)
+        self.size = head(c, 2)
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """images (B, 3, H, W) in [0, 1] -> heatmap logits (B, C, h, w), offset and size (B, 2, h, w)."""
+        f = self.backbone(normalise(images))
+        return {"heatmap": self.heatmap(f), "offset": self.offset(f), "size": self.size(f)}
+
+    # --- targets ------------------------------------------------------------------------------------
+    def encode(self, boxes: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+        return encode_centernet(boxes, labels, self.cfg)
+
+    def loss(self, out: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return centernet_loss(out, tgt, self.cfg.size_weight)
+
+    def candidates(self, out: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        return decode_centernet(torch.sigmoid(out["heatmap"]), out["offset"], out["size"], self.cfg.stride,
+                                self.cfg.max_peaks)
+
+
+def gaussian_radius(h: float, w: float, min_overlap: float = 0.7) -> float:
+    """CornerNet's radius: the smallest of the three corner-shift cases that keep IoU >= min_overlap."""
+    b1, c1 = h + w, w * h * (1 - min_overlap) / (1 + min_overlap)
+    r1 = (b1 + math.sqrt(b1 ** 2 - 4 * c1)) / 2
+    b2, c2 = 2 * (h + w), (1 - min_overlap) * w * h
+    r2 = (b2 + math.sqrt(b2 ** 2 - 16 * c2)) / 2
+    a3, b3, c3 = 4 * min_overlap, -2 * min_overlap * (h + w), (min_overlap - 1) * w * h
+    r3 = (b3 + math.sqrt(b3 ** 2 - 4 * a3 * c3)) / 2
+    return min(r1, r2, r3)
+
+
+def draw_gaussian(heat: np.ndarray, cx: int, cy: int, radius: int) -> None:
+    """heat = max(heat, exp(-d^2 / (2 sigma^2))) around (cx, cy), sigma = (2 r + 1) / 6, in place."""
+    sigma = (2 * radius + 1) / 6
+    ys, xs = np.ogrid[-radius:radius + 1, -radius:radius + 1]
+    g = np.exp(-(xs * xs + ys * ys) / (2 * sigma * sigma)).astype(np.float32)
+    h, w = heat.shape
+    x0, x1 = max(0, cx - radius), min(w, cx + radius + 1)
+    y0, y1 = max(0, cy - radius), min(h, cy + radius + 1)
+    patch = g[y0 - cy + radius:y1 - cy + radius, x0 - cx + radius:x1 - cx + radius]
+    np.maximum(heat[y0:y1, x0:x1], patch, out=heat[y0:y1, x0:x1])
+
+
+def encode_centernet(boxes: np.ndarray, labels: np.ndarray, cfg: CenterNetConfig) -> dict[str, np.ndarray]:
+    """Dense targets at stride R: heatmap (C, h, w), offset and size (2, h, w), mask (h, w) (1 at centres)."""
+    r = cfg.stride
+    n = cfg.input_size // r
+    heat = np.zeros((cfg.num_classes, n, n), np.float32)
+    offset = np.zeros((2, n, n), np.float32)
+    size = np.zeros((2, n, n), np.float32)
+    mask = np.zeros((n, n), np.float32)
+    for (x0, y0, x1, y1), k in zip(np.asarray(boxes, np.float32).reshape(-1, 4), labels, strict=True):
+        w, h = (x1 - x0) / r, (y1 - y0) / r
+        cx, cy = (x0 + x1) / 2 / r, (y0 + y1) / 2 / r
+        ix, iy = min(int(cx), n - 1), min(int(cy), n - 1)
+        radius = max(0, int(gaussian_radius(h, w)))
+        draw_gaussian(heat[int(k)], ix, iy, radius)
+        offset[:, iy, ix] = (cx - ix, cy - iy)
+        size[:, iy, ix] = (w, h)
+        mask[iy, ix] = 1.0
+    return {"heatmap": heat, "offset": offset, "size": size, "mask": mask}
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Penalty-reduced pixel-wise focal loss (alpha = 2, beta = 4), summed (normalise outside)."""
+    p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
+    pos = target.eq(1).float()
+    pos_term = -((1 - p) ** 2) * torch.log(p) * pos
+    neg_term = -((1 - target) ** 4) * (p ** 2) * torch.log(1 - p) * (1 - pos)
+    return (pos_term + neg_term).sum()
+
+
+def centernet_loss(out: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor], size_weight: float = 0.1
+                   ) -> dict[str, torch.Tensor]:
+    n = tgt["mask"].sum().clamp(min=1.0)
+    mask = tgt["mask"].unsqueeze(1)                          # (B, 1, h, w)
+    heat = focal_loss(out["heatmap"], tgt["heatmap"]) / n
+    off = (F.l1_loss(out["offset"], tgt["offset"], reduction="none") * mask).sum() / n
+    size = (F.l1_loss(out["size"], tgt["size"], reduction="none") * mask).sum() / n
+    return {"loss": heat + off + size_weight * size, "heatmap": heat, "offset": off, "size": size}
+
+
+def peaks(heat: torch.Tensor) -> torch.Tensor:
+    """Keep a heatmap value only where it is the max of its 3 x 3 neighbourhood (zero elsewhere)."""
+    return heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat).float()
+
+
+def decode_centernet(heat: torch.Tensor, offset: torch.Tensor, size: torch.Tensor, stride: int, k: int = 100
+                     ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """heat (B, C, h, w) probabilities -> per image (boxes (K, 4) xyxy pixels, scores (K,), labels (K,))."""
+    b, c, h, w = heat.shape
+    flat = peaks(heat).reshape(b, -1)                        # (B, C*h*w)
+    scores, idx = flat.topk(min(k, flat.shape[1]))
+    labels = idx // (h * w)
+    cell = idx % (h * w)
+    ys, xs = (cell // w).float(), (cell % w).float()
+    out = []
+    for i in range(b):
+        ox, oy = offset[i, 0].reshape(-1)[cell[i]], offset[i, 1].reshape(-1)[cell[i]]
+        sw, sh = size[i, 0].reshape(-1)[cell[i]], size[i, 1].reshape(-1)[cell[i]]
+        cx, cy = xs[i] + ox, ys[i] + oy
+        boxes = torch.stack([cx - sw / 2, cy - sh / 2, cx + sw / 2, cy + sh / 2], dim=1) * stride
+        out.append((boxes, scores[i], labels[i]))
+    return out

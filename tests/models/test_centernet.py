@@ -1,0 +1,65 @@
+import numpy as np
+import torch
+
+from lab_app.data.scenes import SceneConfig, make_scenes
+from models.centernet import (
+    CenterNet,
+    CenterNetConfig,
+    centernet_loss,
+    decode_centernet,
+    encode_centernet,
+    gaussian_radius,
+    peaks,
+)
+
+
+def _targets_as_outputs(t):
+    """Perfect predictions: the encoded targets themselves (heatmap as probabilities)."""
+    return (torch.from_numpy(t["heatmap"])[None], torch.from_numpy(t["offset"])[None],
+            torch.from_numpy(t["size"])[None])
+
+
+def test_encode_then_decode_gives_back_the_ground_truth_boxes():
+    cfg = CenterNetConfig(num_classes=5, input_size=256, stride=4)
+    for sc in make_scenes(SceneConfig(size=256, max_objects=6), 8, seed=3):
+        t = encode_centernet(sc.boxes, sc.labels, cfg)
+        centres = (sc.boxes[:, :2] + sc.boxes[:, 2:]) / 2 // 4
+        distinct = len({(int(k), int(x), int(y)) for k, (x, y) in zip(sc.labels, centres, strict=True)})
+        boxes, scores, labels = decode_centernet(*_targets_as_outputs(t), stride=4, k=50)[0]
+        keep = scores >= 1.0 - 1e-6            # exactly the centre cells hold 1
+        assert int(keep.sum()) == distinct
+        found = {tuple(np.round(b, 3)) + (int(k),) for b, k in zip(boxes[keep].numpy(), labels[keep].numpy(), strict=True)}
+        for b, k in zip(sc.boxes, sc.labels, strict=True):
+            if distinct == len(sc.boxes):
+                assert tuple(np.round(b, 3)) + (int(k),) in found
+
+
+def test_gaussian_radius_grows_with_size_and_keeps_iou():
+    r_small, r_big = gaussian_radius(4, 4), gaussian_radius(40, 40)
+    assert 0 < r_small < r_big
+    # CornerNet's closed form (as in the official code): a shrunk box of side 40 - r still
+    # overlaps the original with IoU (40 - r)^2 / 40^2 >= 0.7 - shrinking, not shifting, is its worst case
+    assert (40 - r_big) ** 2 / 1600 >= 0.5 and r_big < 20
+    assert abs(gaussian_radius(40, 40) - 2 * gaussian_radius(20, 20)) < 1e-6   # scale-equivariant
+
+
+def test_maxpool_peaks_keep_only_local_maxima():
+    heat = torch.zeros(1, 1, 5, 5)
+    heat[0, 0, 2, 2], heat[0, 0, 2, 3], heat[0, 0, 0, 0] = 0.9, 0.5, 0.3
+    p = peaks(heat)
+    assert p[0, 0, 2, 2] == 0.9 and p[0, 0, 2, 3] == 0 and p[0, 0, 0, 0] == 0.3
+
+
+def test_loss_is_lowest_for_the_targets_and_the_model_has_the_right_shapes():
+    cfg = CenterNetConfig(num_classes=3, width=8, input_size=64)
+    model = CenterNet(cfg)
+    out = model(torch.rand(2, 3, 64, 64))
+    assert out["heatmap"].shape == (2, 3, 16, 16) and out["size"].shape == (2, 2, 16, 16)
+    boxes = np.array([[8, 8, 24, 30]], np.float32)
+    t = {k: torch.from_numpy(v)[None] for k, v in encode_centernet(boxes, np.array([1]), cfg).items()}
+    logits = torch.logit(t["heatmap"].clamp(1e-4, 1 - 1e-4))
+    perfect = centernet_loss({"heatmap": logits, "offset": t["offset"], "size": t["size"]}, t)
+    wrong = centernet_loss({"heatmap": torch.zeros_like(logits), "offset": t["offset"] + 0.5,
+                            "size": t["size"] + 1}, t)
+    assert perfect["loss"] < 0.05 and perfect["offset"] == 0 and perfect["size"] == 0
+    assert wrong["loss"] > 10 * perfect["loss"]

@@ -1,0 +1,62 @@
+import numpy as np
+
+from lab_app.core.control import Control
+from lab_app.core.events import Progress
+from lab_app.detection.training import Trained, Weights
+from lab_app.topics.anchorfree import task
+
+
+def _run(gen):
+    events = []
+    try:
+        while True:
+            events.append(next(gen))
+    except StopIteration as stop:
+        return events, stop.value
+
+
+def test_short_training_beats_the_untrained_model_and_saves_and_loads(tmp_path):
+    cfg = task.AnchorFreeConfig(classes=1, max_objects=2, small_share=0.0, width=16, steps=120, lr=5e-3,
+                                batch_size=4, image_size=128, eval_every=60, eval_scenes=16)
+    untrained = task.build_model(cfg.model_config().to_dict())
+    from lab_app.data.scenes import make_scenes
+    from lab_app.detection.training import evaluate_model
+
+    val = make_scenes(cfg.scenes(), cfg.eval_scenes, seed=cfg.seed + 7919)
+    baseline = evaluate_model(untrained, val, 1)["map50"]
+    events, trained = _run(task.train(cfg, None, Control()))
+    assert isinstance(trained, Trained) and trained.metrics["steps"] == 120
+    losses = [e.metrics["loss"] for e in events if isinstance(e, Progress) and "loss" in e.metrics]
+    assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
+    assert any(isinstance(e, Weights) for e in events)
+    assert trained.metrics["map50"] > baseline + 0.1
+    path = task.save_model(tmp_path / "cn.safetensors", trained)
+    model, names, card = task.load_model(path)
+    assert names == ("circle",) and abs(card["metrics"]["map50"] - trained.metrics["map50"]) < 1e-9
+
+    # the loaded model runs on any image size, boxes come back in the photo's pixels
+    photo = np.zeros((300, 500, 3), np.uint8)
+    res = task.detect(model, photo, names)
+    assert res.heatmap.shape == (1, 32, 32) and res.letterbox.scale == 128 / 500
+    assert len(res.candidates) > 0 and res.candidates.boxes[:, 2].max() <= 500
+
+
+def test_drawn_box_targets_name_the_centre_cell_and_sizes():
+    from lab_app.detection.postprocess import letterbox
+
+    _, lb = letterbox(np.zeros((512, 512, 3), np.uint8), 256)   # scale 0.5
+    t = task.box_targets(np.array([100, 60, 180, 100]), lb, task.AnchorFreeConfig().model_config())
+    # model-input box (50, 30, 90, 50): centre (70, 40) / 4 = (17.5, 10)
+    assert t.cell == (17, 10) and t.offset == (0.5, 0.0) and t.size == (10.0, 5.0)
+    assert t.heatmap[10, 17] == 1.0 and t.heatmap.max() == 1.0 and t.heatmap[0, 0] == 0
+
+
+def test_bad_checkpoint_is_refused_with_a_message(tmp_path):
+    import pytest
+
+    from lab_app.io.errors import LoadError
+
+    bad = tmp_path / "x.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(LoadError):
+        task.load_model(bad)
