@@ -105,23 +105,22 @@ class ReparamTab(TopicTab):
         scroll = QScrollArea()
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(440)
+        scroll.setMinimumWidth(400)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.estimator_plots = EstimatorPlots()
         self.simplex = SimplexView()
         self.simplex.probs_dragged.connect(self._logits_dragged)
-        self.tau_plot = pg.PlotWidget(title="relaxed gradient vs tau (dL/dtheta)")
+        self.tau_plot = pg.PlotWidget(title="relaxed gradient: bias (orange), variance (blue)")
         tp = self.tau_plot.getPlotItem()
         tp.setLogMode(x=True, y=True)
         tp.setLabel("bottom", "tau")
-        tp.addLegend(offset=(10, -10))  # bottom left, clear of both curves
         tp.showGrid(x=True, y=True, alpha=0.2)
         self.bias_item = tp.plot(name="bias |E g - exact|", pen=pg.mkPen((255, 127, 14), width=2))
         self.var_item = tp.plot(name="variance (trace)", pen=pg.mkPen((31, 119, 180), width=2))
         self.tau_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("w", style=Qt.PenStyle.DashLine))
         tp.addItem(self.tau_line)
-        self.freq_plot = pg.PlotWidget(title="p (white), Gumbel-max frequency (green), mean relaxed (yellow)")
+        self.freq_plot = pg.PlotWidget(title="p (white), Gumbel-max (green), mean soft (yellow)")
         self.freq_plot.getPlotItem().setLabel("bottom", "class")
         self.freq_bars = [pg.BarGraphItem(x=[0], height=[0], width=0.27, brush=c)
                           for c in ((220, 220, 220), (44, 160, 44), (230, 200, 40))]
@@ -134,7 +133,9 @@ class ReparamTab(TopicTab):
         page1 = QSplitter()
         page1.addWidget(self.estimator_plots)
         page1.addWidget(simplex_col)
-        page1.setSizes([640, 520])
+        page1.setSizes([520, 420])
+        for w in (self.estimator_plots, simplex_col, self.simplex, self.tau_plot, self.freq_plot):
+            w.setMinimumWidth(200)  # let the splitter fit the window instead of overflowing it
         page1.setChildrenCollapsible(False)
 
         self.subtabs = QTabWidget()
@@ -149,7 +150,7 @@ class ReparamTab(TopicTab):
         split.addWidget(scroll)
         split.addWidget(right)
         split.setStretchFactor(1, 1)
-        split.setSizes([440, 1160])
+        split.setSizes([400, 1200])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)

@@ -139,8 +139,8 @@ class SimplexView(_Exportable):
         self._moving = True
         self.target.setPos(*task.simplex_xy(samples.probs[None])[0])
         self._moving = False
-        what = "straight-through forward values (one-hot)" if hard else f"Gumbel-Softmax samples, tau = {tau:.3g}"
-        self.plot_widget.getPlotItem().setTitle(f"{what}; yellow x: their mean")
+        what = "straight-through: one-hot forward values" if hard else f"Gumbel-Softmax samples, tau = {tau:.3g}"
+        self.plot_widget.getPlotItem().setTitle(f"{what} (x: mean)")
 
     def drawn_xy(self) -> np.ndarray:
         x, y = self.scatter.getData()
