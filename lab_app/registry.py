@@ -27,6 +27,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("reparam", "Reparameterization", "lab_app.topics.reparam.tab:ReparamTab", ()),
     TopicSpec("transforms", "GAN vs VAE (2D)", "lab_app.topics.transforms.tab:TransformsTab", ()),
     TopicSpec("vae", "VAE", "lab_app.topics.vae.tab:VaeTab", ("image",)),
+    TopicSpec("anchorfree", "Anchor-free detection", "lab_app.topics.anchorfree.tab:AnchorFreeTab", ("image",)),
     TopicSpec("pointcloud", "3D point clouds", "lab_app.topics.pointcloud.tab:PointCloudTab", ("pointcloud",)),
 )
 
