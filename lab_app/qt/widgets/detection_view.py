@@ -31,7 +31,9 @@ class DetectionView(QWidget):
         self.boxes = ImageBoxes()
         vb = self.view_box = self.boxes.view_box
         self.heat_item = pg.ImageItem(axisOrder="row-major")
-        self.heat_item.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256, alpha=False))
+        lut = pg.colormap.get("inferno").getLookupTable(nPts=256, alpha=True)
+        lut[:, 3] = np.sqrt(np.linspace(0, 1, 256)) * 255   # cold = transparent: the image shows through
+        self.heat_item.setLookupTable(lut)
         self.heat_item.setZValue(5)
         self.heat_item.setOpacity(0.55)
         vb.addItem(self.heat_item, ignoreBounds=True)

@@ -3,43 +3,21 @@
 The main view shows the image, the class heatmaps over it, the picked peaks (3x3 max-pool) and the
 boxes decoded from them; the confidence and NMS sliders re-filter the last run without running the
 model again. "Draw a box" shows the heatmap, offset and size targets a ground-truth box creates.
-A dropped or opened photo goes through the current model (letterboxed to its square input)."""
+A dropped or opened photo goes through the current model (letterboxed to its square input).
+Everything else (training, save/load, photos) is the shared DetectorTab."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from functools import partial
-from pathlib import Path
-
 import numpy as np
 from PySide6.QtCore import QRectF
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFileDialog,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QScrollArea,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel
 
-from lab_app.core.events import Progress
-from lab_app.data.scenes import make_scene
-from lab_app.detection.training import Trained, Weights
-from lab_app.io.errors import LoadError
-from lab_app.io.image import IMAGE_EXTENSIONS, load_image
-from lab_app.qt.tab_base import TopicTab
-from lab_app.qt.widgets.detection_view import DetectionView
-from lab_app.qt.widgets.loss_curve import LossCurve
-from lab_app.qt.widgets.param_panel import ParamPanel
+from lab_app.qt.detector_tab import DetectorTab
 from lab_app.topics.anchorfree import task
 
 IDEA = """
 <b>Anchor-free: an object is a point.</b> CenterNet predicts, per class, a heatmap
-<i>&Ycirc;</i> &isin; [0,1] at stride <i>R</i>=4 whose peaks are object centres, plus an offset
+<i>Ŷ</i> &isin; [0,1] at stride <i>R</i>=4 whose peaks are object centres, plus an offset
 (the sub-cell part of <i>p</i>/<i>R</i>) and the box size at each peak. Training paints a Gaussian
 exp(&minus;|<i>x</i>&minus;<i>p</i>|&sup2;/2&sigma;&sup2;) at every centre (radius: the largest shift that keeps
 IoU &ge; 0.7) and uses a focal loss that forgives near misses by (1&minus;<i>Y</i>)<sup>4</sup>.<br>
@@ -47,333 +25,62 @@ IoU &ge; 0.7) and uses a focal loss that forgives near misses by (1&minus;<i>Y</
 (a max-pool), and each peak is one box. Draw a box to see the targets it creates.
 """
 
-DEMO_SCENE_SEED = 424_242
 
-
-class AnchorFreeTab(TopicTab):
+class AnchorFreeTab(DetectorTab):
     tab_id = "anchorfree"
     title = "Anchor-free detection"
-    accepts = ("image",)
+    task = task
+    IDEA = IDEA
+    model_title = "CenterNet"
 
-    def __init__(self, ctx, parent=None):
-        super().__init__(ctx, parent)
-        self.infer_runner = self.add_runner()   # runs the model on the image while training goes on
-        self.model = None
-        self.class_names: tuple[str, ...] = ()
-        self.trained: Trained | None = None
-        self.image: np.ndarray | None = None
-        self.image_name = ""
-        self.result: task.Inference | None = None
-        self.drawn_box: np.ndarray | None = None
-        self._demo_pending = False
-        self._build()
-        self.runner.event.connect(self._on_train_event)
-        self.runner.finished.connect(self._on_trained)
-        self.runner.busy_changed.connect(self._update_buttons)
-        self.runner.paused_changed.connect(lambda *_: self._update_buttons())
-        self.infer_runner.finished.connect(self._on_inference)
-        self._update_buttons()
-
-    # --- layout ---------------------------------------------------------------------------------------
-    def _build(self) -> None:
-        side = QWidget()
-        col = QVBoxLayout(side)
-        col.addWidget(self.idea_label(IDEA))
-        self.params = ParamPanel(task.AnchorFreeConfig())
-        self.params.live_changed.connect(self._live_changed)
-        col.addWidget(self.params)
+    def add_controls(self, layout) -> None:
         row = QHBoxLayout()
         row.addWidget(QLabel("Heatmap of"))
         self.class_combo = QComboBox()
-        self.class_combo.currentIndexChanged.connect(lambda *_: self._draw_heatmap())
+        self.class_combo.setToolTip("One class's heatmap, or the max over all classes")
+        self.class_combo.currentIndexChanged.connect(lambda *_: self.draw_overlays())
         row.addWidget(self.class_combo, 1)
-        col.addLayout(row)
+        layout.addLayout(row)
 
-        box = QGroupBox("Model")
-        bl = QVBoxLayout(box)
-        row = QHBoxLayout()
-        self.train_button = QPushButton("Train")
-        self.train_button.setToolTip("Train a CenterNet from scratch on fresh procedural scenes")
-        self.train_button.clicked.connect(self.train)
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.clicked.connect(lambda: self.runner.resume() if self.runner.paused else self.runner.pause())
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.clicked.connect(self.runner.cancel)
-        for b in (self.train_button, self.pause_button, self.stop_button):
-            row.addWidget(b)
-        bl.addLayout(row)
-        row = QHBoxLayout()
-        self.save_button = QPushButton("Save model...")
-        self.save_button.clicked.connect(self._save_dialog)
-        self.load_button = QPushButton("Load model...")
-        self.load_button.clicked.connect(self._load_dialog)
-        row.addWidget(self.save_button)
-        row.addWidget(self.load_button)
-        bl.addLayout(row)
-        self.model_label = QLabel("Model: none yet")
-        self.model_label.setWordWrap(True)
-        bl.addWidget(self.model_label)
-        col.addWidget(box)
-
-        ibox = QGroupBox("Image")
-        il = QVBoxLayout(ibox)
-        row = QHBoxLayout()
-        self.scene_button = QPushButton("New scene")
-        self.scene_button.setToolTip("A fresh procedural scene (exact ground truth)")
-        self.scene_button.clicked.connect(self.new_scene)
-        self.open_button = QPushButton("Open photo...")
-        self.open_button.clicked.connect(self._open_dialog)
-        self.draw_button = QPushButton("Draw a box")
-        self.draw_button.setCheckable(True)
-        self.draw_button.setToolTip("Drag on the image to draw a ground-truth box and see its training targets")
-        self.draw_button.toggled.connect(self._draw_toggled)
-        for b in (self.scene_button, self.open_button, self.draw_button):
-            row.addWidget(b)
-        il.addLayout(row)
-        self.info = QLabel("-")
-        self.info.setWordWrap(True)
-        il.addWidget(self.info)
-        col.addWidget(ibox)
-        col.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(400)
-
-        self.view = DetectionView()
-        self.view.box_drawn.connect(self._box_drawn)
-        self.loss_curve = LossCurve(title="Loss terms", log_y=True)
-        self.map_curve = LossCurve(title="Validation mAP (pycocotools)")
-        curves = QSplitter()
-        curves.addWidget(self.loss_curve)
-        curves.addWidget(self.map_curve)
-        right = QSplitter()
-        right.setOrientation(right.orientation().Vertical)
-        right.addWidget(self.view)
-        right.addWidget(curves)
-        right.setSizes([640, 260])
-        split = QSplitter()
-        split.addWidget(scroll)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        split.setSizes([420, 980])
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.banner)
-        lay.addWidget(split)
-
-    @property
-    def config(self) -> task.AnchorFreeConfig:
-        return self.params.config
-
-    # --- demo, images -------------------------------------------------------------------------------
-    def start_demo(self) -> None:
-        self.demo_started = True
-        self._demo_pending = True
-        if task.CHECKPOINT.exists():
-            self.load_model(task.CHECKPOINT)
-        if self.model is None:
-            self.train()          # no shipped model: train one; the scene shows its live weights
-        self.new_scene()
-
-    def new_scene(self) -> None:
-        seed = DEMO_SCENE_SEED if self.image is None else int(np.random.default_rng().integers(1 << 30))
-        cfg = self.config
-        if self.model is not None:
-            cfg = task.AnchorFreeConfig(classes=self.model.cfg.num_classes, max_objects=cfg.max_objects,
-                                        small_share=cfg.small_share)
-        scene = make_scene(cfg.scenes(), seed)
-        self.set_image(scene.image, f"scene {seed}: {len(scene.boxes)} objects")
-
-    def open_path(self, path: Path) -> None:
-        try:
-            image = load_image(path)
-        except LoadError as e:
-            self.banner.show_message(str(e), "error")   # the image on screen stays
-            return
-        self.set_image(image, Path(path).name)
-
-    def set_image(self, image: np.ndarray, name: str) -> None:
-        self.banner.clear()
-        self.image, self.image_name = image, name
-        self.drawn_box = None
-        self.view.set_image(image)
-        self.view.set_highlights([])
-        self.info.setText(f"{name} ({image.shape[1]} x {image.shape[0]})")
-        self.run_model()
-
-    def run_model(self) -> None:
-        if self.image is None or self.model is None:
-            return
-        self.infer_runner.start(partial(task.detect_task, self.model, self.image, self.class_names),
-                                label="detecting")
-
-    # --- drawing results ------------------------------------------------------------------------------
-    def _on_inference(self, result) -> None:
-        if not isinstance(result, task.Inference) or result.image is not self.image:
-            return
-        self.result = result
-        cfg = self.config
-        self.view.set_candidates(result.candidates, result.class_names, cfg.score_threshold, cfg.nms_iou)
-        self._draw_heatmap()
-        self._draw_peaks()
-        if self._demo_pending:
-            self._demo_pending = False
-            self.demo_ready.emit()
-
-    def _draw_heatmap(self) -> None:
-        if self.drawn_box is not None:
-            return self._box_drawn(*self.drawn_box)
-        if self.result is None:
-            return
-        heat = self.result.heatmap
-        k = self.class_combo.currentIndex() - 1
-        shown = heat.max(axis=0) if k < 0 or k >= len(heat) else heat[k]
-        side = self.result.letterbox.size / self.result.letterbox.scale
-        self.view.set_heatmap(shown, QRectF(0, 0, side, side), self.config.heat_opacity)
-
-    def _draw_peaks(self) -> None:
-        if self.result is None:
-            return
-        shown = self.view.shown
-        centres = (shown.boxes[:, :2] + shown.boxes[:, 2:]) / 2
-        self.view.set_points(centres)
-
-    def _live_changed(self, name: str, value) -> None:
-        cfg = self.config
-        if name in ("score_threshold", "nms_iou"):
-            self.view.apply_thresholds(cfg.score_threshold, cfg.nms_iou)
-            self._draw_peaks()
-        elif name == "heat_opacity":
-            self.view.set_heat_opacity(value)
-
-    # --- drawn ground-truth box -------------------------------------------------------------------------
-    def _draw_toggled(self, on: bool) -> None:
-        self.view.draw_mode = on
-        if not on:
-            self.drawn_box = None
-            self.view.set_highlights([])
-            self._draw_heatmap()
-
-    def _box_drawn(self, x0: float, y0: float, x1: float, y1: float) -> None:
-        if self.result is None or self.model is None:
-            return
-        self.drawn_box = np.array([x0, y0, x1, y1], np.float32)
-        lb = self.result.letterbox
-        t = task.box_targets(self.drawn_box, lb, self.model.cfg)
-        side = lb.size / lb.scale
-        self.view.set_heatmap(t.heatmap, QRectF(0, 0, side, side), self.config.heat_opacity)
-        cell = t.stride / lb.scale            # one heatmap cell in photo pixels
-        cx, cy = t.cell
-        self.view.set_highlights([(x0, y0, x1, y1), (cx * cell, cy * cell, (cx + 1) * cell, (cy + 1) * cell)])
-        self.info.setText(
-            f"Drawn box -> centre cell (col {cx}, row {cy}) on the {lb.size // t.stride}x{lb.size // t.stride} "
-            f"grid; Gaussian radius {t.radius} cells; offset target ({t.offset[0]:.2f}, {t.offset[1]:.2f}); "
-            f"size target ({t.size[0]:.1f}, {t.size[1]:.1f}) cells = "
-            f"({t.size[0] * t.stride:.0f}, {t.size[1] * t.stride:.0f}) px of the model input")
-
-    # --- model ---------------------------------------------------------------------------------------------
-    def set_model(self, model, class_names, text: str) -> None:
-        self.model, self.class_names = model, tuple(class_names)
-        self.model_label.setText(text)
+    def classes_changed(self) -> None:
         current = self.class_combo.currentIndex()
         self.class_combo.blockSignals(True)
         self.class_combo.clear()
         self.class_combo.addItems(["all classes (max)"] + list(self.class_names))
         self.class_combo.setCurrentIndex(current if 0 <= current <= len(self.class_names) else 0)
         self.class_combo.blockSignals(False)
-        self.run_model()
 
-    def load_model(self, path) -> bool:
-        try:
-            model, names, card = task.load_model(path)
-        except LoadError as e:
-            self.banner.show_message(str(e), "error")
-            return False
-        self.trained = task.trained_from(model, names, card)
-        self._replay_history(self.trained.history)
-        m = card.get("metrics", {})
-        text = f"Model: {Path(path).name}, {len(names)} classes"
-        if "map50" in m:
-            text += f", mAP@0.5 {m['map50']:.2f}, mAP@0.5:0.95 {m['map50_95']:.2f} (validation scenes)"
-        self.set_model(model, names, text)
-        self._update_buttons()
-        return True
+    def _model_square(self) -> QRectF:
+        """The model's square input, in the image's pixels (the heatmap covers exactly this)."""
+        lb = self.result.letterbox
+        return QRectF(0, 0, lb.size / lb.scale, lb.size / lb.scale)
 
-    def _replay_history(self, history) -> None:
-        self.loss_curve.clear()
-        self.map_curve.clear()
-        for step, metrics in history:
-            self._append_metrics(step, metrics)
-
-    def _append_metrics(self, step, metrics: dict) -> None:
-        maps = {k: v for k, v in metrics.items() if k.startswith(("mAP", "AP"))}
-        losses = {k: v for k, v in metrics.items() if k not in maps}
-        if maps:
-            self.map_curve.append(step, maps)
-        if losses:
-            self.loss_curve.append(step, losses)
-
-    def train(self) -> None:
-        self.banner.clear()
-        self.loss_curve.clear()
-        self.map_curve.clear()
-        self.runner.start(partial(task.train, self.config, None), label="training CenterNet")
-
-    def _on_train_event(self, ev) -> None:
-        if isinstance(ev, Progress) and ev.metrics:
-            self._append_metrics(ev.step, ev.metrics)
-            self.model_label.setText(f"Model: training... {ev.text}")
-        elif isinstance(ev, Weights):
-            names = self.config.scenes().class_names
-            self.set_model(task.build_model(ev.model_config, ev.state), names,
-                           f"Model: training, live weights of step {ev.step}")
-
-    def _on_trained(self, result) -> None:
-        if not isinstance(result, Trained):
+    def draw_overlays(self) -> None:
+        if self.result is None:
             return
-        self.trained = result
-        m = result.metrics
-        self.set_model(task.build_model(result.model_config, result.state), result.class_names,
-                       f"Model: trained here, mAP@0.5 {m['map50']:.2f}, mAP@0.5:0.95 {m['map50_95']:.2f} "
-                       f"in {m['train_seconds']:.0f} s ({m['images_per_s']:.0f} images/s)")
-        self._update_buttons()
+        if self.drawn_box is not None:
+            return self.show_box_targets(self.drawn_box)
+        heat = self.result.heatmap
+        k = self.class_combo.currentIndex() - 1
+        shown = heat.max(axis=0) if k < 0 or k >= len(heat) else heat[k]
+        self.view.set_heatmap(shown, self._model_square(), self.config.heat_opacity)
+        boxes = self.view.shown.boxes
+        self.view.set_points((boxes[:, :2] + boxes[:, 2:]) / 2)     # the peaks the boxes come from
 
-    def _update_buttons(self, *_):
-        busy = self.runner.busy
-        self.pause_button.setEnabled(busy)
-        self.stop_button.setEnabled(busy)
-        self.pause_button.setText("Resume" if self.runner.paused else "Pause")
-        self.save_button.setEnabled(self.trained is not None and not busy)
+    def live_changed(self, name: str, value) -> None:
+        if name == "heat_opacity":
+            self.view.set_heat_opacity(value)
 
-    # --- dialogs -----------------------------------------------------------------------------------------
-    def _open_dialog(self) -> None:
-        pattern = " ".join(f"*{e}" for e in IMAGE_EXTENSIONS)
-        path, _ = QFileDialog.getOpenFileName(self, "Open a photo", "", f"Images ({pattern});;All files (*)")
-        if path:
-            self.open_path(Path(path))
-
-    def save_model(self, path) -> Path | None:
-        try:
-            return task.save_model(path, self.trained)
-        except (OSError, ValueError) as e:
-            self.banner.show_message(f"could not save: {e}", "error")
-            return None
-
-    def _save_dialog(self) -> None:
-        if self.trained is None:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Save model", "anchorfree.safetensors", "safetensors (*.safetensors)")
-        if path:
-            self.save_model(path)
-
-    def _load_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load model", "", "safetensors (*.safetensors)")
-        if path:
-            self.load_model(path)
-
-    def views(self):
-        return {"detections": self.view, "loss": self.loss_curve, "map": self.map_curve}
-
-    def run_config(self):
-        return asdict(self.config)
+    def show_box_targets(self, box: np.ndarray) -> None:
+        lb = self.result.letterbox
+        t = task.box_targets(box, lb, self.model.cfg)
+        self.view.set_heatmap(t.heatmap, self._model_square(), self.config.heat_opacity)
+        cell = t.stride / lb.scale            # one heatmap cell in image pixels
+        cx, cy = t.cell
+        x0, y0, x1, y1 = (float(v) for v in box)
+        self.view.set_highlights([(x0, y0, x1, y1), (cx * cell, cy * cell, (cx + 1) * cell, (cy + 1) * cell)])
+        n = lb.size // t.stride
+        self.info.setText(
+            f"Drawn box -> centre cell (col {cx}, row {cy}) on the {n}x{n} grid; Gaussian radius {t.radius} "
+            f"cells; offset target ({t.offset[0]:.2f}, {t.offset[1]:.2f}); size target ({t.size[0]:.1f}, "
+            f"{t.size[1]:.1f}) cells = ({t.size[0] * t.stride:.0f}, {t.size[1] * t.stride:.0f}) px of the model input")

@@ -62,6 +62,9 @@ class AnchorFreeConfig:
                           eval_every=self.eval_every, eval_scenes=self.eval_scenes, seed=self.seed)
 
 
+Config = AnchorFreeConfig   # the name the shared DetectorTab looks for
+
+
 def build_model(model_config: dict, state: dict | None = None) -> CenterNet:
     model = CenterNet(CenterNetConfig(**model_config))
     if state is not None:

@@ -1,0 +1,345 @@
+"""DetectorTab: what the detection tabs share (Qt glue over lab_app.detection and a tab's task.py).
+
+Layout: idea panel, knobs (ParamPanel over the task's config), Train / Pause / Stop, save / load,
+New scene / Open photo / Draw a box; the DetectionView, the loss-term curves and the mAP curves.
+Work: training in ``self.runner``, the model on the current image in ``self.infer_runner`` (so a
+dropped photo is detected while training goes on, with the live weights). The confidence and NMS
+sliders re-filter the last candidates without running the model again.
+
+A subclass sets ``task`` (its task module: Config, CHECKPOINT, train, detect_task, build_model,
+load_model, save_model, trained_from) and ``IDEA``, and draws its own overlays in ``draw_overlays``
+and ``show_box_targets``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lab_app.core.events import Progress
+from lab_app.data.scenes import make_scene
+from lab_app.detection.training import Trained, Weights
+from lab_app.io.errors import LoadError
+from lab_app.io.image import IMAGE_EXTENSIONS, load_image
+from lab_app.qt.tab_base import TopicTab
+from lab_app.qt.widgets.detection_view import DetectionView
+from lab_app.qt.widgets.loss_curve import LossCurve
+from lab_app.qt.widgets.param_panel import ParamPanel
+
+DEMO_SCENE_SEED = 424_242
+
+
+class DetectorTab(TopicTab):
+    accepts = ("image",)
+    task = None           # the tab's task module
+    IDEA = ""
+    model_title = "detector"
+
+    def __init__(self, ctx, parent=None):
+        super().__init__(ctx, parent)
+        self.infer_runner = self.add_runner()   # runs the model on the image while training goes on
+        self.model = None
+        self.class_names: tuple[str, ...] = ()
+        self.trained: Trained | None = None
+        self.image: np.ndarray | None = None
+        self.image_name = ""
+        self.result = None  # the task's Inference
+        self.drawn_box: np.ndarray | None = None
+        self._demo_pending = False
+        self._build()
+        self.runner.event.connect(self._on_train_event)
+        self.runner.finished.connect(self._on_trained)
+        self.runner.busy_changed.connect(self._update_buttons)
+        self.runner.paused_changed.connect(lambda *_: self._update_buttons())
+        self.infer_runner.finished.connect(self._on_inference)
+        self._update_buttons()
+
+    # --- layout ---------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        side = QWidget()
+        col = QVBoxLayout(side)
+        col.addWidget(self.idea_label(self.IDEA))
+        self.params = ParamPanel(self.task.Config())
+        self.params.live_changed.connect(self._live_changed)
+        col.addWidget(self.params)
+        self.add_controls(col)
+
+        box = QGroupBox("Model")
+        bl = QVBoxLayout(box)
+        row = QHBoxLayout()
+        self.train_button = QPushButton("Train")
+        self.train_button.setToolTip(f"Train a {self.model_title} from scratch on fresh procedural scenes")
+        self.train_button.clicked.connect(self.train)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.clicked.connect(lambda: self.runner.resume() if self.runner.paused else self.runner.pause())
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.clicked.connect(self.runner.cancel)
+        for b in (self.train_button, self.pause_button, self.stop_button):
+            row.addWidget(b)
+        bl.addLayout(row)
+        row = QHBoxLayout()
+        self.save_button = QPushButton("Save model...")
+        self.save_button.clicked.connect(self._save_dialog)
+        self.load_button = QPushButton("Load model...")
+        self.load_button.clicked.connect(self._load_dialog)
+        row.addWidget(self.save_button)
+        row.addWidget(self.load_button)
+        bl.addLayout(row)
+        self.model_label = QLabel("Model: none yet")
+        self.model_label.setWordWrap(True)
+        bl.addWidget(self.model_label)
+        col.addWidget(box)
+
+        ibox = QGroupBox("Image")
+        il = QVBoxLayout(ibox)
+        row = QHBoxLayout()
+        self.scene_button = QPushButton("New scene")
+        self.scene_button.setToolTip("A fresh procedural scene (exact ground truth)")
+        self.scene_button.clicked.connect(self.new_scene)
+        self.open_button = QPushButton("Open photo...")
+        self.open_button.clicked.connect(self._open_dialog)
+        self.draw_button = QPushButton("Draw a box")
+        self.draw_button.setCheckable(True)
+        self.draw_button.setToolTip("Drag on the image to draw a ground-truth box and see its training targets")
+        self.draw_button.toggled.connect(self._draw_toggled)
+        for b in (self.scene_button, self.open_button, self.draw_button):
+            row.addWidget(b)
+        il.addLayout(row)
+        self.info = QLabel("-")
+        self.info.setWordWrap(True)
+        il.addWidget(self.info)
+        col.addWidget(ibox)
+        col.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(400)
+
+        self.view = DetectionView()
+        self.view.box_drawn.connect(self._box_drawn)
+        self.loss_curve = LossCurve(title="Loss terms", log_y=True)
+        self.map_curve = LossCurve(title="Validation mAP (pycocotools)")
+        curves = QSplitter()
+        curves.addWidget(self.loss_curve)
+        curves.addWidget(self.map_curve)
+        right = QSplitter()
+        right.setOrientation(right.orientation().Vertical)
+        right.addWidget(self.view)
+        right.addWidget(curves)
+        right.setSizes([640, 260])
+        split = QSplitter()
+        split.addWidget(scroll)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([420, 980])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.banner)
+        lay.addWidget(split)
+
+    @property
+    def config(self):
+        return self.params.config
+
+    # --- demo, images -------------------------------------------------------------------------------
+    def start_demo(self) -> None:
+        self.demo_started = True
+        self._demo_pending = True
+        if self.task.CHECKPOINT.exists():
+            self.load_model(self.task.CHECKPOINT)
+        if self.model is None:
+            self.train()          # no shipped model: train one; the scene shows its live weights
+        self.new_scene()
+
+    def new_scene(self) -> None:
+        seed = DEMO_SCENE_SEED if self.image is None else int(np.random.default_rng().integers(1 << 30))
+        cfg = self.config
+        if self.model is not None:   # scenes of the classes the model knows
+            cfg = replace(cfg, classes=self.model.cfg.num_classes)
+        scene = make_scene(cfg.scenes(), seed)
+        self.set_image(scene.image, f"scene {seed}: {len(scene.boxes)} objects")
+
+    def open_path(self, path: Path) -> None:
+        try:
+            image = load_image(path)
+        except LoadError as e:
+            self.banner.show_message(str(e), "error")   # the image on screen stays
+            return
+        self.set_image(image, Path(path).name)
+
+    def set_image(self, image: np.ndarray, name: str) -> None:
+        self.banner.clear()
+        self.image, self.image_name = image, name
+        self.drawn_box = None
+        self.view.set_image(image)
+        self.view.set_highlights([])
+        self.info.setText(f"{name} ({image.shape[1]} x {image.shape[0]})")
+        self.run_model()
+
+    def run_model(self) -> None:
+        if self.image is None or self.model is None:
+            return
+        self.infer_runner.start(partial(self.task.detect_task, self.model, self.image, self.class_names),
+                                label="detecting")
+
+    # --- drawing results ------------------------------------------------------------------------------
+    def _on_inference(self, result) -> None:
+        if not isinstance(result, self.task.Inference) or result.image is not self.image:
+            return
+        self.result = result
+        cfg = self.config
+        self.view.set_candidates(result.candidates, result.class_names, cfg.score_threshold, cfg.nms_iou)
+        self.draw_overlays()
+        if self._demo_pending:
+            self._demo_pending = False
+            self.demo_ready.emit()
+
+    def add_controls(self, layout) -> None:
+        """Extra controls under the knobs (a subclass adds its own)."""
+
+    def draw_overlays(self) -> None:
+        """Draw what the subclass shows over the image for ``self.result`` (after boxes are drawn)."""
+
+    def show_box_targets(self, box: np.ndarray) -> None:
+        """Show the training targets a ground-truth box drawn on the image creates."""
+
+    def live_changed(self, name: str, value) -> None:
+        """A live knob other than the thresholds changed."""
+
+    def _live_changed(self, name: str, value) -> None:
+        cfg = self.config
+        if name in ("score_threshold", "nms_iou"):
+            self.view.apply_thresholds(cfg.score_threshold, cfg.nms_iou)
+            self.draw_overlays()
+        else:
+            self.live_changed(name, value)
+
+    def _draw_toggled(self, on: bool) -> None:
+        self.view.draw_mode = on
+        if not on:
+            self.drawn_box = None
+            self.view.set_highlights([])
+            self.draw_overlays()
+
+    def _box_drawn(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        if self.result is None or self.model is None:
+            return
+        self.drawn_box = np.array([x0, y0, x1, y1], np.float32)
+        self.show_box_targets(self.drawn_box)
+
+    # --- model ---------------------------------------------------------------------------------------------
+    def set_model(self, model, class_names, text: str) -> None:
+        self.model, self.class_names = model, tuple(class_names)
+        self.model_label.setText(text)
+        self.classes_changed()
+        self.run_model()
+
+    def classes_changed(self) -> None:
+        """The model's class names changed (e.g. refill a class selector)."""
+
+    def load_model(self, path) -> bool:
+        try:
+            model, names, card = self.task.load_model(path)
+        except LoadError as e:
+            self.banner.show_message(str(e), "error")
+            return False
+        self.trained = self.task.trained_from(model, names, card)
+        self._replay_history(self.trained.history)
+        m = card.get("metrics", {})
+        text = f"Model: {Path(path).name}, {len(names)} classes"
+        if "map50" in m:
+            text += f", mAP@0.5 {m['map50']:.2f}, mAP@0.5:0.95 {m['map50_95']:.2f} (validation scenes)"
+        self.set_model(model, names, text)
+        self._update_buttons()
+        return True
+
+    def _replay_history(self, history) -> None:
+        self.loss_curve.clear()
+        self.map_curve.clear()
+        for step, metrics in history:
+            self._append_metrics(step, metrics)
+
+    def _append_metrics(self, step, metrics: dict) -> None:
+        maps = {k: v for k, v in metrics.items() if k.startswith(("mAP", "AP"))}
+        losses = {k: v for k, v in metrics.items() if k not in maps}
+        if maps:
+            self.map_curve.append(step, maps)
+        if losses:
+            self.loss_curve.append(step, losses)
+
+    def train(self) -> None:
+        self.banner.clear()
+        self.loss_curve.clear()
+        self.map_curve.clear()
+        self.runner.start(partial(self.task.train, self.config, None), label=f"training {self.model_title}")
+
+    def _on_train_event(self, ev) -> None:
+        if isinstance(ev, Progress) and ev.metrics:
+            self._append_metrics(ev.step, ev.metrics)
+            self.model_label.setText(f"Model: training... {ev.text}")
+        elif isinstance(ev, Weights):
+            names = self.config.scenes().class_names
+            self.set_model(self.task.build_model(ev.model_config, ev.state), names,
+                           f"Model: training, live weights of step {ev.step}")
+
+    def _on_trained(self, result) -> None:
+        if not isinstance(result, Trained):
+            return
+        self.trained = result
+        m = result.metrics
+        self.set_model(self.task.build_model(result.model_config, result.state), result.class_names,
+                       f"Model: trained here, mAP@0.5 {m['map50']:.2f}, mAP@0.5:0.95 {m['map50_95']:.2f} "
+                       f"in {m['train_seconds']:.0f} s ({m['images_per_s']:.0f} images/s)")
+        self._update_buttons()
+
+    def _update_buttons(self, *_):
+        busy = self.runner.busy
+        self.pause_button.setEnabled(busy)
+        self.stop_button.setEnabled(busy)
+        self.pause_button.setText("Resume" if self.runner.paused else "Pause")
+        self.save_button.setEnabled(self.trained is not None and not busy)
+
+    # --- dialogs -----------------------------------------------------------------------------------------
+    def _open_dialog(self) -> None:
+        pattern = " ".join(f"*{e}" for e in IMAGE_EXTENSIONS)
+        path, _ = QFileDialog.getOpenFileName(self, "Open a photo", "", f"Images ({pattern});;All files (*)")
+        if path:
+            self.open_path(Path(path))
+
+    def save_model(self, path) -> Path | None:
+        try:
+            return self.task.save_model(path, self.trained)
+        except (OSError, ValueError) as e:
+            self.banner.show_message(f"could not save: {e}", "error")
+            return None
+
+    def _save_dialog(self) -> None:
+        if self.trained is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save model", f"{self.tab_id}.safetensors", "safetensors (*.safetensors)")
+        if path:
+            self.save_model(path)
+
+    def _load_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load model", "", "safetensors (*.safetensors)")
+        if path:
+            self.load_model(path)
+
+    def views(self):
+        return {"detections": self.view, "loss": self.loss_curve, "map": self.map_curve}
+
+    def run_config(self):
+        return asdict(self.config)
