@@ -29,7 +29,7 @@ def test_training_reports_frames_iw_and_a_trained_model():
     data = events[0].dataset
     frames = [e for e in events if isinstance(e, task.LatentFrame)]
     f = frames[-1]
-    assert f.xy.shape == (len(data.x_test), 2) and f.manifold.shape == (5 * 8, 5 * 8)
+    assert f.xy.shape == (len(data.x_test), 2) and f.manifold.shape == (5 * 9 - 1, 5 * 9 - 1)
     assert f.originals.shape == (10, 8, 8) and f.reconstructions.shape == (10, 8, 8)
     assert 0 <= f.manifold.min() and f.manifold.max() <= 1 and f.activity.shape == (2,)
     progress = [e for e in events if hasattr(e, "metrics")]

@@ -33,7 +33,8 @@ class TransformsConfig:
     latent_dim: int = field(default=2, metadata={
         "label": "Latent dim", "min": 1, "max": 8, "tip": "dimension of Z for both models; the grid shows z1, z2"})
     gan_lr: float = field(default=1e-3, metadata={
-        "label": "GAN learning rate", "min": 1e-5, "max": 1e-2, "log": True, "live": True, "tip": LIVE})
+        "label": "GAN learning rate", "min": 1e-5, "max": 1e-2, "log": True, "live": True,
+        "tip": "peak rate; it decays (cosine) to 1/10 by the last step. " + LIVE})
     d_steps: int = field(default=1, metadata={
         "label": "D steps per G step", "min": 1, "max": 5, "live": True,
         "tip": "more: D is closer to optimal, G gets better gradients (and is slower). " + LIVE})
@@ -117,6 +118,12 @@ def z_grid(cfg: TransformsConfig) -> torch.Tensor:
     return z
 
 
+def cosine_decay(step: int, steps: int, floor: float = 0.1) -> float:
+    """The GAN's learning-rate factor: from 1 down to ``floor`` at the last step (a cosine). Late
+    small steps stop G and D from chasing each other round the modes."""
+    return floor + (1 - floor) * 0.5 * (1 + np.cos(np.pi * min(step, steps) / steps))
+
+
 def _setup(cfg: TransformsConfig, painted: np.ndarray | None, model: str):
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -143,9 +150,10 @@ def train_gan(cfg: TransformsConfig, live: dict | None, ctl: Control, painted: n
     for step in range(1, cfg.steps + 1):
         ctl.checkpoint()
         now = _live(cfg, live)
+        lr = now.gan_lr * cosine_decay(step, cfg.steps)
         for opt in (opt_g, opt_d):
             for group in opt.param_groups:
-                group["lr"] = now.gan_lr
+                group["lr"] = lr
         for _ in range(max(1, int(now.d_steps))):
             real = torch.from_numpy(target_points(cfg, painted, cfg.batch_size, rng))
             with torch.no_grad():

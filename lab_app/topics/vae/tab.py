@@ -85,10 +85,8 @@ class VaeTab(TopicTab):
         self.numbers.setStyleSheet("font-family: monospace;")
         self.numbers.setWordWrap(True)
         col.addWidget(self.numbers)
-        self.loss_curve = LossCurve(title="per-image terms (nats)")
-        self.loss_curve.setMinimumHeight(200)
-        col.addWidget(self.loss_curve)
         col.addStretch(1)
+        self.loss_curve = LossCurve(title="per-image terms (nats)", log_y=True)
         scroll = QScrollArea()
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
@@ -102,7 +100,7 @@ class VaeTab(TopicTab):
         self.manifold.plot_widget.scene().sigMouseClicked.connect(self._on_manifold_click)
         self.recon = ImagePanel("test images (top) and reconstructions (bottom)")
         self.decoded = ImagePanel("click the latent plane")
-        self.interp = ImagePanel("drop two images: their interpolation")
+        self.interp = ImagePanel("drop two images: interpolation")
         self.units = Bars(orientation="vertical", title="active units: Cov_x E[z_j|x] (> 0.01 = active)",
                           value_format="{:.2f}")
 
@@ -114,13 +112,13 @@ class VaeTab(TopicTab):
         small.addWidget(self.decoded)
         small.addWidget(self.interp)
         bottom = QSplitter()
-        for w in (self.recon, small, self.units):
+        for w in (self.recon, small, self.units, self.loss_curve):
             bottom.addWidget(w)
-        bottom.setSizes([420, 300, 400])
+        bottom.setSizes([330, 230, 250, 330])
         grid = QSplitter(Qt.Orientation.Vertical)
         grid.addWidget(top)
         grid.addWidget(bottom)
-        grid.setSizes([600, 280])
+        grid.setSizes([580, 300])
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)

@@ -19,7 +19,7 @@ from lab_app.core.control import Control
 from lab_app.core.device import seed_everything
 from lab_app.core.events import Event, Progress
 from lab_app.data.datasets import ImageDataset, load_dataset
-from models.vae import VAE, VAEConfig, active_units, elbo, iw_log_likelihood, vae_loss
+from models.vae import VAE, VAEConfig, elbo, iw_log_likelihood, vae_loss
 
 DATASET_CHOICES = ("digits", "mnist5k", "mnist", "fashion_mnist")
 
@@ -44,7 +44,7 @@ class VaeTaskConfig:
     iw_k: int = 100                # samples of the importance-weighted estimate (0: none)
     iw_every: int = 20             # epochs between IW estimates (and at the end)
     iw_points: int = 500           # test images in the IW estimate during training (all at the end)
-    manifold: int = 15             # the manifold mosaic is manifold x manifold decoded images
+    manifold: int = 12             # the manifold mosaic is manifold x manifold decoded images
     recon_count: int = 10
     frame_seconds: float = 0.5
     data_root: str = ""
@@ -135,10 +135,15 @@ def decode_images(model: VAE, z: np.ndarray, shape: tuple) -> np.ndarray:
     return model.mean(torch.from_numpy(np.asarray(z, np.float32))).reshape(-1, c, h, w)[:, 0].numpy()
 
 
-def mosaic(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """(rows*cols, H, W) -> (rows*H, cols*W), image i at row i // cols, column i % cols."""
+def mosaic(images: np.ndarray, rows: int, cols: int, gap: int = 1) -> np.ndarray:
+    """(rows*cols, H, W) -> one image, image i at row i // cols, column i % cols, with a dark grey
+    ``gap`` between tiles (without it neighbouring, similar digits run into one another)."""
     _, h, w = images.shape
-    return images.reshape(rows, cols, h, w).transpose(0, 2, 1, 3).reshape(rows * h, cols * w)
+    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), 0.25, np.float32)
+    for i, im in enumerate(images):
+        r, c = divmod(i, cols)
+        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = im
+    return out
 
 
 def manifold_of(model: VAE, plane, extent, g: int, shape) -> np.ndarray:
@@ -156,7 +161,8 @@ def manifold_of(model: VAE, plane, extent, g: int, shape) -> np.ndarray:
 def latent_frame(model: VAE, x_test: torch.Tensor, originals: torch.Tensor, step: int, epoch: int,
                  cfg: VaeTaskConfig, shape) -> LatentFrame:
     model.eval()
-    mu = torch.cat([model.encode(b)[0] for b in x_test.split(2000)]).numpy()
+    mu_t = torch.cat([model.encode(b)[0] for b in x_test.split(2000)])
+    mu = mu_t.numpy()
     plane = latent_plane(mu)
     xy = to_plane(mu, plane)
     lo, hi = np.percentile(xy, 1, 0), np.percentile(xy, 99, 0)
@@ -164,7 +170,8 @@ def latent_frame(model: VAE, x_test: torch.Tensor, originals: torch.Tensor, step
     c = (lo + hi) / 2
     extent = (float(c[0] - half), float(c[0] + half), float(c[1] - half), float(c[1] + half))
     recon = model.mean(model.encode(originals)[0])
-    count, activity = active_units(model, x_test)
+    activity = mu_t.var(0)  # = active_units(model, x_test) without encoding the test set again
+    count = int((activity > 0.01).sum())
     model.train()
     c_, h, w = shape
     return LatentFrame(step, epoch, xy.astype(np.float32), plane, extent,

@@ -1,0 +1,102 @@
+"""VAE on mnist5k (4000 train / 1000 test, 28x28 grey, NOT binarised: Bernoulli likelihood on the
+grey values, the usual MNIST recipe), 20-D latent, MLP 784-400-200-20, Adam 2e-3, batch 128.
+
+Runs the VAE tab's task (events, frames and all) and a plain script loop with the same model shape,
+optimiser and batches in the same process; both are then scored the same way: the test ELBO (one
+posterior sample), the importance-weighted NLL (k samples) and active units.
+throughput_ratio = task images/s / script images/s."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lab_app.core.control import Control
+from lab_app.core.device import apply_thread_policy
+from lab_app.data.datasets import load_dataset
+from lab_app.topics.vae import task
+from models.vae import active_units, elbo, iw_log_likelihood
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--k", type=int, default=100)
+
+
+class ScriptVAE(nn.Module):
+    """The textbook MLP VAE, written out by hand."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(784, 400), nn.Linear(400, 200)
+        self.fc_mu, self.fc_lv = nn.Linear(200, 20), nn.Linear(200, 20)
+        self.fc3, self.fc4, self.fc5 = nn.Linear(20, 200), nn.Linear(200, 400), nn.Linear(400, 784)
+
+    def encode(self, x):
+        h = F.relu(self.fc2(F.relu(self.fc1(x))))
+        return self.fc_mu(h), self.fc_lv(h)
+
+    def decode(self, z):
+        return self.fc5(F.relu(self.fc4(F.relu(self.fc3(z)))))
+
+    def log_px_given_z(self, x, logits):
+        return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+
+    def forward(self, x):
+        mu, lv = self.encode(x)
+        return self.decode(mu + torch.exp(0.5 * lv) * torch.randn_like(mu)), mu, lv
+
+
+def script_train(x_train: torch.Tensor, epochs: int, seed: int = 0) -> tuple[ScriptVAE, float]:
+    torch.manual_seed(seed)
+    model = ScriptVAE()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    gen = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x_train), generator=gen).split(128):
+            x = x_train[idx]
+            logits, mu, lv = model(x)
+            recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+            kl = -0.5 * torch.sum(1 + lv - mu.pow(2) - lv.exp()) / len(x)
+            loss = recon + kl
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model, time.perf_counter() - start
+
+
+def score(model, x_test: torch.Tensor, k: int) -> dict:
+    model.eval()
+    torch.manual_seed(1)
+    ll = iw_log_likelihood(model, x_test, k, generator=torch.Generator().manual_seed(1))
+    return {"test_elbo_nats": round(elbo(model, x_test)["elbo"], 2), "iw_nll_nats": round(float(-ll.mean()), 2),
+            "active_units": active_units(model, x_test)[0]}
+
+
+def run(args) -> dict:
+    apply_thread_policy(None)
+    data = load_dataset("mnist5k")
+    x_train = torch.from_numpy(data.x_train.reshape(len(data.x_train), -1))
+    x_test = torch.from_numpy(data.x_test.reshape(len(data.x_test), -1))
+    cfg = replace(task.VaeTaskConfig(), dataset="mnist5k", latent_dim=20, width=400, epochs=args.epochs, iw_k=0)
+    start = time.perf_counter()
+    gen = task.train(cfg, None, Control(), data=data)
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        trained = stop.value
+    task_seconds = time.perf_counter() - start
+    model = task.build_model(cfg, data, trained.state_dict)
+    script_model, script_seconds = script_train(x_train, args.epochs)
+    images = args.epochs * len(x_train)
+    return {"dataset": "mnist5k (grey, not binarised)", "epochs": args.epochs, "iw_k": args.k,
+            "task": {**score(model, x_test, args.k), "train_seconds": round(task_seconds, 1)},
+            "script": {**score(script_model, x_test, args.k), "train_seconds": round(script_seconds, 1)},
+            "throughput_ratio": round((images / task_seconds) / (images / script_seconds), 3),
+            "torch_threads": torch.get_num_threads()}
