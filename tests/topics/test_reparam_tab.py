@@ -69,4 +69,6 @@ def test_vae_subtab_trains_and_click_changes_the_code(tab, qtbot):
     assert tab._vae_live["code"][1] == 3 and tab.code_grid.selected == 1
     image, variations = vae_task.decode(tab.vae_result.categorical, tab._vae_live["code"], 1, (8, 8))
     assert np.allclose(tab.code_grid.decoded_image.image, image.T)
-    assert np.allclose(tab.code_grid.strip_image.image, np.concatenate(list(variations), axis=1).T)
+    sheet = tab.code_grid.strip_sheet  # the K variations tiled: class 3's image is the decoded one
+    assert np.allclose(sheet[:8, 3 * 9:3 * 9 + 8], variations[3]) and np.allclose(variations[3], image)
+    assert "variable 1" in tab.code_grid.strip_label.text

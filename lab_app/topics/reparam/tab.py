@@ -40,10 +40,10 @@ noisy gradients, large &tau; = smooth but biased. <b>Straight-through</b>: one-h
 
 @dataclass
 class SimplexConfig:
-    tau: float = field(default=0.5, metadata={"label": "Temperature tau", "min": 0.02, "max": 10.0, "log": True,
+    tau: float = field(default=0.5, metadata={"label": "tau", "min": 0.02, "max": 10.0, "log": True,
                                               "live": True})
     straight_through: bool = field(default=False, metadata={
-        "label": "Hard (straight-through)", "live": True, "tip": "show the one-hot forward values"})
+        "label": "Straight-through", "live": True, "tip": "show the one-hot forward values"})
     classes: int = field(default=3, metadata={"label": "Classes K", "min": 3, "max": 10, "live": True,
                                               "tip": "K = 3 is drawn on the triangle; larger K only as bars"})
     samples: int = field(default=3000, metadata={"label": "Samples", "min": 200, "max": 10000, "step": 100,
@@ -177,8 +177,7 @@ class ReparamTab(TopicTab):
         self.tau_curve = LossCurve(title="temperature schedule tau_t", y_label="tau")
         self.code_grid = CodeGrid()
         self.code_grid.cell_clicked.connect(self._code_clicked)
-        caption = QLabel("Code (rows: variables, columns: classes; click a cell to set it) | decoded image; "
-                         "below: the selected variable set to each class")
+        caption = QLabel("Code of the categorical VAE: one row per variable, one column per class.")
         caption.setWordWrap(True)
         codes = QWidget()
         cl = QVBoxLayout(codes)

@@ -42,11 +42,11 @@ class EstimatorConfig:
         "label": "Baseline", "live": True,
         "tip": "add REINFORCE with a baseline b = mean of f over the other samples (unbiased)"})
     race_batch: int = field(default=4, metadata={
-        "label": "Race: samples/step", "min": 1, "max": 64, "live": True,
+        "label": "Race batch", "min": 1, "max": 64, "live": True,
         "tip": "samples averaged per gradient step in the race"})
-    race_steps: int = field(default=150, metadata={"label": "Race: steps", "min": 10, "max": 1000, "step": 10,
+    race_steps: int = field(default=150, metadata={"label": "Race steps", "min": 10, "max": 1000, "step": 10,
                                                    "live": True})
-    learning_rate: float = field(default=0.05, metadata={"label": "Race: learning rate", "min": 0.001,
+    learning_rate: float = field(default=0.05, metadata={"label": "Race lr", "min": 0.001,
                                                          "max": 1.0, "log": True, "live": True})
     expression: str = "sin(2*z) + 0.3*z**2"   # the custom f, edited in a text box
     seed: int = 0

@@ -116,7 +116,7 @@ def train(cfg: CategoricalVAEConfig, live: dict, ctl: Control, data: ImageDatase
             optims[name].zero_grad()
             loss.backward()
             optims[name].step()
-            sums[name] += float(loss)
+            sums[name] += float(loss.detach())
         elapsed += time.perf_counter() - start
         count += 1
         if step % cfg.report_every == 0 or step == cfg.steps:

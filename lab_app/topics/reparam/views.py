@@ -161,25 +161,31 @@ class CodeGrid(_Exportable):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        # Two layout widgets in a stretch 3:2 column: code + decoded image on top, the K variations below.
         self.layout_widget = pg.GraphicsLayoutWidget()
-        self.grid_view = self.layout_widget.addViewBox(row=0, col=0, lockAspect=True, invertY=True)
+        self.layout_widget.addLabel("code (click a cell)", row=0, col=0)
+        self.layout_widget.addLabel("decoded image", row=0, col=1)
+        self.grid_view = self.layout_widget.addViewBox(row=1, col=0, lockAspect=True, invertY=True)
         self.grid_image = pg.ImageItem()
         self.grid_view.addItem(self.grid_image)
-        self.decoded_view = self.layout_widget.addViewBox(row=0, col=1, lockAspect=True, invertY=True)
+        self.decoded_view = self.layout_widget.addViewBox(row=1, col=1, lockAspect=True, invertY=True)
         self.decoded_image = pg.ImageItem()
         self.decoded_view.addItem(self.decoded_image)
-        self.strip_view = self.layout_widget.addViewBox(row=1, col=0, colspan=2, lockAspect=True, invertY=True)
+        self.strip_widget = pg.GraphicsLayoutWidget()
+        self.strip_label = self.strip_widget.addLabel("the selected variable set to each class", row=0, col=0)
+        self.strip_view = self.strip_widget.addViewBox(row=1, col=0, lockAspect=True, invertY=True)
         self.strip_image = pg.ImageItem()
         self.strip_view.addItem(self.strip_image)
-        self.layout_widget.ci.layout.setRowStretchFactor(0, 3)
-        self.layout_widget.ci.layout.setRowStretchFactor(1, 1)
+        for view in (self.grid_view, self.decoded_view, self.strip_view):
+            view.setMouseEnabled(False, False)
         self.grid_image.mouseClickEvent = self._click
         self.code = np.zeros(0, np.int64)
         self.classes = 0
         self.selected = 0
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.layout_widget)
+        layout.addWidget(self.layout_widget, 3)
+        layout.addWidget(self.strip_widget, 2)
 
     def set_code(self, code: np.ndarray, classes: int, selected: int) -> None:
         self.code, self.classes, self.selected = np.asarray(code).copy(), classes, selected
@@ -188,10 +194,19 @@ class CodeGrid(_Exportable):
         cells[np.arange(len(code)), code] = 1.0
         self.grid_image.setImage(cells.T, levels=(0, 1))   # ImageItem is (x, y): x = class, y = variable
         self.grid_view.autoRange(padding=0.02)
+        self.strip_label.setText(f"variable {selected} set to class 0 .. {classes - 1}")
 
     def set_images(self, image: np.ndarray, variations: np.ndarray) -> None:
         self.decoded_image.setImage(image.T, levels=(0, 1))
-        self.strip_image.setImage(np.concatenate(list(variations), axis=1).T, levels=(0, 1))
+        # One row of K images with a 1-pixel gap; a row of 10 at 8x8 reads better as 2 rows of 5.
+        k, h, w = variations.shape
+        cols = k if k <= 6 else (k + 1) // 2
+        sheet = np.ones(((h + 1) * ((k + cols - 1) // cols) - 1, (w + 1) * cols - 1)) * 0.25
+        for i, image in enumerate(variations):
+            r, c = divmod(i, cols)
+            sheet[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = image
+        self.strip_sheet = sheet
+        self.strip_image.setImage(sheet.T, levels=(0, 1))
         self.decoded_view.autoRange(padding=0.02)
         self.strip_view.autoRange(padding=0.02)
 
