@@ -25,14 +25,20 @@ def run(args) -> dict:
     eps = np.random.default_rng(args.seed).standard_normal(args.n)
     out = {"n": args.n, "exact_grad": 2.0 * args.mu}
     start = time.perf_counter()
-    for key, name in (("reinforce", "REINFORCE"), ("baseline", "REINFORCE + baseline"), ("reparam", "pathwise")):
+    for key, name in (
+        ("reinforce", "REINFORCE"),
+        ("baseline", "REINFORCE + baseline"),
+        ("reparam", "pathwise"),
+    ):
         g = gaussian_grad_mu(name, f, args.mu, 1.0, eps)
         out[f"{key}_mean"] = float(g.mean())
         out[f"{key}_var"] = float(g.var())
     seconds = time.perf_counter() - start
     out["samples_per_s"] = 3 * args.n / seconds
-    out["within_3_stderr"] = all(abs(out[f"{k}_mean"] - out["exact_grad"]) < 3 * (out[f"{k}_var"] / args.n) ** 0.5
-                                 for k in ("reinforce", "baseline", "reparam"))
+    out["within_3_stderr"] = all(
+        abs(out[f"{k}_mean"] - out["exact_grad"]) < 3 * (out[f"{k}_var"] / args.n) ** 0.5
+        for k in ("reinforce", "baseline", "reparam")
+    )
     out["reinforce_over_reparam_var"] = out["reinforce_var"] / out["reparam_var"]
     out["load_average"] = __import__("os").getloadavg()[0]
     return out

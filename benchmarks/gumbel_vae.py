@@ -22,15 +22,30 @@ def run(args) -> dict:
     from lab_app.topics.reparam.vae_task import CategoricalVAEConfig, train
 
     apply_thread_policy()
-    cfg = CategoricalVAEConfig(dataset=args.dataset, latent_vars=args.vars, classes=args.classes, steps=args.steps,
-                               batch_size=args.batch, anneal_rate=3e-4, tau_min=0.5, report_every=10**9,
-                               eval_every=10**9)
+    cfg = CategoricalVAEConfig(
+        dataset=args.dataset,
+        latent_vars=args.vars,
+        classes=args.classes,
+        steps=args.steps,
+        batch_size=args.batch,
+        anneal_rate=3e-4,
+        tau_min=0.5,
+        report_every=10**9,
+        eval_every=10**9,
+    )
     gen = train(cfg, {}, Control())
     try:
         while True:
             next(gen)
     except StopIteration as stop:
         result = stop.value
-    return {"dataset": args.dataset, "latent": f"{args.vars} x {args.classes}", "steps": args.steps,
-            "batch": args.batch, "test_elbo": result.test_elbo, "gaussian_vae_test_elbo": result.gaussian_test_elbo,
-            "train_seconds": result.train_seconds, "load_average": os.getloadavg()[0]}
+    return {
+        "dataset": args.dataset,
+        "latent": f"{args.vars} x {args.classes}",
+        "steps": args.steps,
+        "batch": args.batch,
+        "test_elbo": result.test_elbo,
+        "gaussian_vae_test_elbo": result.gaussian_test_elbo,
+        "train_seconds": result.train_seconds,
+        "load_average": os.getloadavg()[0],
+    }

@@ -27,13 +27,13 @@ from torch import nn
 
 @dataclass
 class VAEConfig:
-    input_dim: int = 64          # D: pixels of a flattened image
-    latent_vars: int = 20        # N: categorical variables (Gaussian: latent dimensions)
-    classes: int = 10            # K: classes per categorical variable
+    input_dim: int = 64  # D: pixels of a flattened image
+    latent_vars: int = 20  # N: categorical variables (Gaussian: latent dimensions)
+    classes: int = 10  # K: classes per categorical variable
     hidden: int = 256
     tau_start: float = 1.0
     tau_min: float = 0.5
-    anneal_rate: float = 3e-4    # r, per training step
+    anneal_rate: float = 3e-4  # r, per training step
 
 
 def temperature(step: int, cfg: VAEConfig) -> float:
@@ -53,8 +53,9 @@ def sample_gumbel_softmax(logits: torch.Tensor, tau: float, hard: bool = False) 
 
 
 def _mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(inp, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                         nn.Linear(hidden, out))
+    return nn.Sequential(
+        nn.Linear(inp, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out)
+    )
 
 
 class CategoricalVAE(nn.Module):
@@ -69,10 +70,10 @@ class CategoricalVAE(nn.Module):
         self.decoder = _mlp(cfg.latent_vars * cfg.classes, cfg.hidden, cfg.input_dim)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x).view(-1, self.cfg.latent_vars, self.cfg.classes)   # (B, N, K)
+        return self.encoder(x).view(-1, self.cfg.latent_vars, self.cfg.classes)  # (B, N, K)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z.flatten(1))                                         # (B, D) logits
+        return self.decoder(z.flatten(1))  # (B, D) logits
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """Pixel probabilities (B, D) for integer codes (B, N) with entries in [0, K)."""
@@ -95,7 +96,9 @@ class CategoricalVAE(nn.Module):
             z = F.one_hot(k, self.cfg.classes).float()
         else:
             z = sample_gumbel_softmax(logits, tau)
-        return -F.binary_cross_entropy_with_logits(self.decode(z), x, reduction="none").sum(-1) - self.kl(logits)
+        return -F.binary_cross_entropy_with_logits(self.decode(z), x, reduction="none").sum(-1) - self.kl(
+            logits
+        )
 
 
 class GaussianVAE(nn.Module):
@@ -114,7 +117,7 @@ class GaussianVAE(nn.Module):
 
     def elbo(self, x: torch.Tensor, tau: float | None = None) -> torch.Tensor:
         """Per-image ELBO (B,) with one reparameterised sample (tau is ignored)."""
-        mu, log_var = self.encoder(x).chunk(2, dim=-1)                            # (B, N) each
+        mu, log_var = self.encoder(x).chunk(2, dim=-1)  # (B, N) each
         z = mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)
         kl = 0.5 * (mu**2 + log_var.exp() - 1.0 - log_var).sum(-1)
         return -F.binary_cross_entropy_with_logits(self.decode(z), x, reduction="none").sum(-1) - kl
@@ -129,6 +132,6 @@ def vae_loss(model: nn.Module, x: torch.Tensor, tau: float | None) -> torch.Tens
 def evaluate_elbo(model: nn.Module, x: torch.Tensor, batch: int = 1000) -> float:
     """Mean ELBO (nats per image) on x (B, D), hard samples for the categorical model."""
     model.eval()
-    total = sum(float(model.elbo(x[i:i + batch], None).sum()) for i in range(0, len(x), batch))
+    total = sum(float(model.elbo(x[i : i + batch], None).sum()) for i in range(0, len(x), batch))
     model.train()
     return total / max(1, len(x))

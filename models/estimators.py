@@ -58,9 +58,9 @@ def leave_one_out_mean(values: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------ Gaussian p_theta = N(mu, sigma^2)
 def gaussian_grad_mu(name: str, f: Function, mu: float, sigma: float, eps: np.ndarray) -> np.ndarray:
     """Single-sample estimates of dL/dmu, one per eps (n,), with z = mu + sigma * eps."""
-    z = mu + sigma * eps                                   # (n,)
+    z = mu + sigma * eps  # (n,)
     if name == "REINFORCE":
-        return f(z) * eps / sigma                          # (z - mu) / sigma^2 = eps / sigma
+        return f(z) * eps / sigma  # (z - mu) / sigma^2 = eps / sigma
     if name == "REINFORCE + baseline":
         fz = f(z)
         return (fz - leave_one_out_mean(fz)) * eps / sigma
@@ -113,22 +113,23 @@ def categorical_objective(f: Function, values: np.ndarray, logits: np.ndarray) -
     return loss, p * (fv - loss)
 
 
-def categorical_grad(name: str, f: Function, values: np.ndarray, logits: np.ndarray, gumbel: np.ndarray,
-                     tau: float = 1.0) -> np.ndarray:
+def categorical_grad(
+    name: str, f: Function, values: np.ndarray, logits: np.ndarray, gumbel: np.ndarray, tau: float = 1.0
+) -> np.ndarray:
     """Single-sample estimates of dL/dtheta, (n, K), one per row of the Gumbel noise (n, K)."""
-    p = softmax(logits)                                    # (K,)
-    k = gumbel_max(logits, gumbel)                         # (n,) exact samples
+    p = softmax(logits)  # (K,)
+    k = gumbel_max(logits, gumbel)  # (n,) exact samples
     if name in ("REINFORCE", "REINFORCE + baseline"):
-        fk = f(values[k])                                  # (n,)
+        fk = f(values[k])  # (n,)
         if name == "REINFORCE + baseline":
             fk = fk - leave_one_out_mean(fk)
-        onehot = np.eye(len(logits))[k]                    # (n, K)
+        onehot = np.eye(len(logits))[k]  # (n, K)
         return fk[:, None] * (onehot - p[None, :])
     if name in ("Gumbel-Softmax", "straight-through"):
-        y = gumbel_softmax(logits, gumbel, tau)            # (n, K)
-        z_soft = y @ values                                # (n,)
+        y = gumbel_softmax(logits, gumbel, tau)  # (n, K)
+        z_soft = y @ values  # (n,)
         z_forward = z_soft if name == "Gumbel-Softmax" else values[k]
-        dz_dtheta = y * (values[None, :] - z_soft[:, None]) / tau   # (n, K)
+        dz_dtheta = y * (values[None, :] - z_soft[:, None]) / tau  # (n, K)
         return derivative(f, z_forward)[:, None] * dz_dtheta
     raise KeyError(f"unknown estimator {name!r}; known: {', '.join(CATEGORICAL_ESTIMATORS)}")
 
@@ -146,8 +147,15 @@ def variance_vs_samples(estimates: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return out
 
 
-def relaxed_bias_variance(f: Function, values: np.ndarray, logits: np.ndarray, taus: np.ndarray, n: int,
-                          rng: np.random.Generator, name: str = "Gumbel-Softmax") -> tuple[np.ndarray, np.ndarray]:
+def relaxed_bias_variance(
+    f: Function,
+    values: np.ndarray,
+    logits: np.ndarray,
+    taus: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    name: str = "Gumbel-Softmax",
+) -> tuple[np.ndarray, np.ndarray]:
     """For each tau: bias = ||E[g] - dL/dtheta|| and variance = sum_k Var[g_k] of the relaxed estimator,
     from n samples (the same Gumbel noise for every tau, so the curves are smooth in tau)."""
     _, exact = categorical_objective(f, values, logits)

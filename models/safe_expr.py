@@ -18,9 +18,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-MAX_LENGTH = 300            # characters of the expression
-MAX_NODES = 200             # nodes of the parse tree
-MAX_EXPONENT = 100.0        # |constant exponent|: z**1e9 would overflow to inf for every z
+MAX_LENGTH = 300  # characters of the expression
+MAX_NODES = 200  # nodes of the parse tree
+MAX_EXPONENT = 100.0  # |constant exponent|: z**1e9 would overflow to inf for every z
 MAX_CONSTANT = 1e12
 
 
@@ -29,28 +29,57 @@ class ExpressionError(ValueError):
 
 
 FUNCTIONS: dict[str, Callable] = {
-    "sin": np.sin, "cos": np.cos, "tan": np.tan, "exp": np.exp, "log": np.log, "log1p": np.log1p,
-    "abs": np.abs, "tanh": np.tanh, "sqrt": np.sqrt, "sign": np.sign, "floor": np.floor,
-    "ceil": np.ceil, "arctan": np.arctan, "sinh": np.sinh, "cosh": np.cosh,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "exp": np.exp,
+    "log": np.log,
+    "log1p": np.log1p,
+    "abs": np.abs,
+    "tanh": np.tanh,
+    "sqrt": np.sqrt,
+    "sign": np.sign,
+    "floor": np.floor,
+    "ceil": np.ceil,
+    "arctan": np.arctan,
+    "sinh": np.sinh,
+    "cosh": np.cosh,
     "sigmoid": lambda x: 0.5 * (1.0 + np.tanh(0.5 * x)),
-    "heaviside": np.heaviside, "where": np.where, "maximum": np.maximum, "minimum": np.minimum,
+    "heaviside": np.heaviside,
+    "where": np.where,
+    "maximum": np.maximum,
+    "minimum": np.minimum,
     "relu": lambda x: np.maximum(x, 0.0),
 }
 ARITY = {"heaviside": 2, "maximum": 2, "minimum": 2, "where": 3}
 CONSTANTS = {"pi": np.pi, "e": np.e}
 
-_BINARY = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide,
-           ast.Pow: np.power}
+_BINARY = {
+    ast.Add: np.add,
+    ast.Sub: np.subtract,
+    ast.Mult: np.multiply,
+    ast.Div: np.divide,
+    ast.Pow: np.power,
+}
 _UNARY = {ast.USub: np.negative, ast.UAdd: np.positive}
 
 
 def _describe(node: ast.AST) -> str:
-    names = {ast.Attribute: "attribute access ('.')", ast.Subscript: "indexing ('[...]')",
-             ast.Lambda: "lambda", ast.ListComp: "a comprehension", ast.GeneratorExp: "a comprehension",
-             ast.SetComp: "a comprehension", ast.DictComp: "a comprehension",
-             ast.Compare: "a comparison (use heaviside(z - a, 0.5) or where(...))",
-             ast.BoolOp: "and/or", ast.IfExp: "if/else (use where(cond, a, b))",
-             ast.NamedExpr: "':='", ast.Starred: "'*' unpacking", ast.JoinedStr: "an f-string"}
+    names = {
+        ast.Attribute: "attribute access ('.')",
+        ast.Subscript: "indexing ('[...]')",
+        ast.Lambda: "lambda",
+        ast.ListComp: "a comprehension",
+        ast.GeneratorExp: "a comprehension",
+        ast.SetComp: "a comprehension",
+        ast.DictComp: "a comprehension",
+        ast.Compare: "a comparison (use heaviside(z - a, 0.5) or where(...))",
+        ast.BoolOp: "and/or",
+        ast.IfExp: "if/else (use where(cond, a, b))",
+        ast.NamedExpr: "':='",
+        ast.Starred: "'*' unpacking",
+        ast.JoinedStr: "an f-string",
+    }
     for kind, text in names.items():
         if isinstance(node, kind):
             return text
@@ -89,15 +118,21 @@ class _Checker:
             return self.check(node.operand)
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name):
-                raise ExpressionError(f"only whitelisted functions may be called, found {_describe(node.func)}")
+                raise ExpressionError(
+                    f"only whitelisted functions may be called, found {_describe(node.func)}"
+                )
             name = node.func.id
             if name not in FUNCTIONS:
-                raise ExpressionError(f"function {name!r} is not allowed; allowed: {', '.join(sorted(FUNCTIONS))}")
+                raise ExpressionError(
+                    f"function {name!r} is not allowed; allowed: {', '.join(sorted(FUNCTIONS))}"
+                )
             if node.keywords:
                 raise ExpressionError(f"{name}(): keyword arguments are not allowed")
             want = ARITY.get(name, 1)
             if len(node.args) != want:
-                raise ExpressionError(f"{name}() takes {want} argument{'s' if want > 1 else ''}, got {len(node.args)}")
+                raise ExpressionError(
+                    f"{name}() takes {want} argument{'s' if want > 1 else ''}, got {len(node.args)}"
+                )
             for arg in node.args:
                 self.check(arg)
             return

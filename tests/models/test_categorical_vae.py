@@ -2,13 +2,18 @@
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from lab_app.data.datasets import load_dataset
 from models.categorical_vae import (
-    CategoricalVAE, GaussianVAE, VAEConfig, evaluate_elbo, sample_gumbel_softmax, temperature, vae_loss,
+    CategoricalVAE,
+    GaussianVAE,
+    VAEConfig,
+    evaluate_elbo,
+    sample_gumbel_softmax,
+    temperature,
+    vae_loss,
 )
 
 

@@ -47,7 +47,8 @@ def test_gaussian_estimators_unbiased_where_theory_says(name, expression):
 def test_pathwise_variance_below_reinforce_on_z_squared():
     eps = np.random.default_rng(2).standard_normal(N)
     var = {name: est.gaussian_grad_mu(name, SQUARE, 1.0, 1.0, eps).var() for name in est.GAUSSIAN_ESTIMATORS}
-    # Closed forms at mu = sigma = 1: pathwise Var[2z] = 4; REINFORCE Var[z^2 eps] = E[z^4 eps^2] - 4 = 34 - 4 = 30.
+    # Closed forms at mu = sigma = 1: pathwise Var[2z] = 4;
+    # REINFORCE Var[z^2 eps] = E[z^4 eps^2] - 4 = 34 - 4 = 30.
     assert var["pathwise"] == pytest.approx(4.0, rel=0.05)
     assert var["REINFORCE"] == pytest.approx(30.0, rel=0.1)
     assert var["pathwise"] < var["REINFORCE + baseline"] < var["REINFORCE"]
@@ -62,10 +63,11 @@ def test_categorical_estimators_score_unbiased_relaxation_biased_at_high_tau():
     for name in ("REINFORCE", "REINFORCE + baseline"):
         g = est.categorical_grad(name, f, values, logits, noise)
         assert np.all(np.abs(g.mean(0) - exact) < 4 * g.std(0) / np.sqrt(N))
-    bias, var = est.relaxed_bias_variance(f, values, logits, np.array([0.1, 1.0, 10.0]), 50_000,
-                                          np.random.default_rng(4))
-    assert bias[2] > 0.2 * np.linalg.norm(exact) and bias[2] > bias[0]   # high tau: biased
-    assert var[0] > var[2]                                               # low tau: noisy
+    bias, var = est.relaxed_bias_variance(
+        f, values, logits, np.array([0.1, 1.0, 10.0]), 50_000, np.random.default_rng(4)
+    )
+    assert bias[2] > 0.2 * np.linalg.norm(exact) and bias[2] > bias[0]  # high tau: biased
+    assert var[0] > var[2]  # low tau: noisy
     high = est.categorical_grad("Gumbel-Softmax", f, values, logits, noise, 10.0)
     assert np.linalg.norm(high.mean(0) - exact) > 10 * np.linalg.norm(high.std(0) / np.sqrt(N))
 

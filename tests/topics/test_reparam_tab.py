@@ -48,18 +48,23 @@ def test_histograms_and_simplex_respond_to_knobs(tab, qtbot):
     assert np.allclose(heights, [0.1, 0.8, 0.1], atol=0.03)
 
     # The categorical case uses the simplex logits; a bad custom f is refused with a message.
-    with qtbot.waitSignal(tab.runner.event, timeout=30_000,
-                          check_params_cb=lambda ev: isinstance(ev, task.EstimatorFrame)):
+    with qtbot.waitSignal(
+        tab.runner.event, timeout=30_000, check_params_cb=lambda ev: isinstance(ev, task.EstimatorFrame)
+    ):
         tab.est_params.control("distribution").setCurrentText(task.DISTRIBUTIONS[1])
-    assert "Gumbel-Softmax" in tab.estimator_plots.hist_items and "pathwise" not in tab.estimator_plots.hist_items
+    assert (
+        "Gumbel-Softmax" in tab.estimator_plots.hist_items
+        and "pathwise" not in tab.estimator_plots.hist_items
+    )
     tab.expression.setText("__import__('os')")
     tab.expression.editingFinished.emit()
     assert "not allowed" in tab.expression_error.text()
 
 
 def test_vae_subtab_trains_and_click_changes_the_code(tab, qtbot):
-    cfg = vae_task.CategoricalVAEConfig(latent_vars=4, classes=5, steps=100, report_every=50, eval_every=100,
-                                        hidden=32)  # 100: the steps slider's minimum
+    cfg = vae_task.CategoricalVAEConfig(
+        latent_vars=4, classes=5, steps=100, report_every=50, eval_every=100, hidden=32
+    )  # 100: the steps slider's minimum
     with qtbot.waitSignal(tab.vae_runner.finished, timeout=60_000):
         tab.start_vae(cfg)
     steps, elbo = tab.elbo_curve.series("categorical (Gumbel-Softmax)")
@@ -70,5 +75,5 @@ def test_vae_subtab_trains_and_click_changes_the_code(tab, qtbot):
     image, variations = vae_task.decode(tab.vae_result.categorical, tab._vae_live["code"], 1, (8, 8))
     assert np.allclose(tab.code_grid.decoded_image.image, image.T)
     sheet = tab.code_grid.strip_sheet  # the K variations tiled: class 3's image is the decoded one
-    assert np.allclose(sheet[:8, 3 * 9:3 * 9 + 8], variations[3]) and np.allclose(variations[3], image)
+    assert np.allclose(sheet[:8, 3 * 9 : 3 * 9 + 8], variations[3]) and np.allclose(variations[3], image)
     assert "variable 1" in tab.code_grid.strip_label.text

@@ -31,7 +31,7 @@ def test_estimate_histograms_then_race_reaches_the_minimum():
     width = frame.edges[1] - frame.edges[0]
     assert all(0.9 < c.sum() * width <= 1.0 + 1e-9 for c in frame.counts)  # densities over the central 99%
     assert np.all(np.abs(frame.means - 4.0) < 4 * np.sqrt(frame.variances / frame.n))
-    assert frame.variance_curves[2, 0] < frame.variance_curves[0, 0]   # pathwise below REINFORCE
+    assert frame.variance_curves[2, 0] < frame.variance_curves[0, 0]  # pathwise below REINFORCE
     assert np.all(np.diff(frame.variance_curves[2][np.isfinite(frame.variance_curves[2])]) < 0)
     assert isinstance(last, task.RaceFrame) and last.done
     assert set(last.curves) == {"exact gradient", *frame.names}
@@ -41,8 +41,13 @@ def test_estimate_histograms_then_race_reaches_the_minimum():
 
 
 def test_categorical_estimate_and_bad_expression():
-    cfg = task.EstimatorConfig(distribution=task.DISTRIBUTIONS[1], function="(z - 1.2)**2", samples=5000,
-                               race_steps=20, baseline=False)
+    cfg = task.EstimatorConfig(
+        distribution=task.DISTRIBUTIONS[1],
+        function="(z - 1.2)**2",
+        samples=5000,
+        race_steps=20,
+        baseline=False,
+    )
     frame = next(task.estimate(cfg, np.array([1.0, 0.0, -1.0]), 0.5, Control()))
     assert frame.names == ("REINFORCE", "Gumbel-Softmax", "straight-through")
     p = np.exp([1.0, 0.0, -1.0]) / np.exp([1.0, 0.0, -1.0]).sum()
@@ -60,7 +65,7 @@ def test_simplex_geometry_and_tau_moves_samples_between_centre_and_corners():
     noise = np.random.default_rng(0).gumbel(size=(4000, 3))
     logits = np.log([0.2, 0.5, 0.3])
     cold, hot = (task.simplex_samples(logits, tau, noise) for tau in (0.05, 20.0))
-    assert cold.soft.max(1).mean() > 0.95 and hot.soft.max(1).mean() < 0.4   # corners vs centre
+    assert cold.soft.max(1).mean() > 0.95 and hot.soft.max(1).mean() < 0.4  # corners vs centre
     assert np.array_equal(cold.hard, hot.hard) and np.allclose(cold.frequencies, [0.2, 0.5, 0.3], atol=0.03)
     st = task.simplex_samples(logits, 1.0, noise, straight_through=True)
     assert np.allclose(st.soft.max(1), 1.0)
@@ -68,8 +73,9 @@ def test_simplex_geometry_and_tau_moves_samples_between_centre_and_corners():
 
 def test_vae_task_trains_both_latents_and_decodes_codes():
     torch.set_num_threads(1)
-    cfg = vae_task.CategoricalVAEConfig(latent_vars=4, classes=5, steps=40, report_every=20, eval_every=40,
-                                        hidden=32)
+    cfg = vae_task.CategoricalVAEConfig(
+        latent_vars=4, classes=5, steps=40, report_every=20, eval_every=40, hidden=32
+    )
     live = {"code": np.array([0, 1, 2, 3]), "variable": 2}
     events, result = run(vae_task.train(cfg, live, Control()))
     progress = [e for e in events if isinstance(e, Progress)]

@@ -5,7 +5,7 @@ restarted by every knob) and the VAE training run side by side."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 
@@ -14,7 +14,15 @@ import pyqtgraph as pg
 import torch._dynamo  # noqa: F401  (before any GL context: see the note in the representation tab)
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QGroupBox, QLabel, QLineEdit, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from lab_app.core.events import Progress
@@ -27,27 +35,17 @@ from models import estimators as est
 from models.safe_expr import ExpressionError, compile_expression
 
 IDEA = """
-<b>L(&theta;) = E<sub>z~p<sub>&theta;</sub></sub>[f(z)]</b>: how do we get &nabla;<sub>&theta;</sub>L from samples?<br>
-<b>Score function</b> (REINFORCE): f(z) &nabla; log p<sub>&theta;</sub>(z) needs only values of f, but is noisy;
-a baseline b, f(z) &minus; b, keeps it unbiased and cuts the noise.<br>
-<b>Pathwise</b>: write z = &mu; + &sigma;&epsilon;, &epsilon; ~ N(0,1), and differentiate f through the sample: f'(z).
-Far less noise, but it needs f' (a step function gives 0: biased).<br>
-<b>Discrete z</b>: argmax<sub>k</sub>(&theta;<sub>k</sub> + G<sub>k</sub>), G Gumbel, is an exact sample (Gumbel-max), but
-argmax has no gradient. <b>Gumbel-Softmax</b> softmax((&theta; + G)/&tau;) relaxes it: small &tau; = nearly one-hot and
-noisy gradients, large &tau; = smooth but biased. <b>Straight-through</b>: one-hot forward, soft backward.
+<b>L(&theta;) = E<sub>z~p<sub>&theta;</sub></sub>[f(z)]</b>: how do we get &nabla;<sub>&theta;</sub>L
+from samples?<br>
+<b>Score function</b> (REINFORCE): f(z) &nabla; log p<sub>&theta;</sub>(z) needs only values of f,
+but is noisy; a baseline b, f(z) &minus; b, keeps it unbiased and cuts the noise.<br>
+<b>Pathwise</b>: write z = &mu; + &sigma;&epsilon;, &epsilon; ~ N(0,1), and differentiate f through
+the sample: f'(z). Far less noise, but it needs f' (a step function gives 0: biased).<br>
+<b>Discrete z</b>: argmax<sub>k</sub>(&theta;<sub>k</sub> + G<sub>k</sub>), G Gumbel, is an exact
+sample (Gumbel-max), but argmax has no gradient. <b>Gumbel-Softmax</b> softmax((&theta; + G)/&tau;)
+relaxes it: small &tau; = nearly one-hot and noisy gradients, large &tau; = smooth but biased.
+<b>Straight-through</b>: one-hot forward, soft backward.
 """
-
-
-@dataclass
-class SimplexConfig:
-    tau: float = field(default=0.5, metadata={"label": "tau", "min": 0.02, "max": 10.0, "log": True,
-                                              "live": True})
-    straight_through: bool = field(default=False, metadata={
-        "label": "Straight-through", "live": True, "tip": "show the one-hot forward values"})
-    classes: int = field(default=3, metadata={"label": "Classes K", "min": 3, "max": 10, "live": True,
-                                              "tip": "K = 3 is drawn on the triangle; larger K only as bars"})
-    samples: int = field(default=3000, metadata={"label": "Samples", "min": 200, "max": 10000, "step": 100,
-                                                 "live": True})
 
 
 class ReparamTab(TopicTab):
@@ -75,13 +73,15 @@ class ReparamTab(TopicTab):
         self.est_params = ParamPanel(task.EstimatorConfig())
         self.est_params.changed.connect(lambda *_: self.start_estimates())
         self.expression = QLineEdit(task.EstimatorConfig().expression)
-        self.expression.setToolTip("f(z) with + - * / **, numbers, z, and sin cos exp log abs tanh sqrt "
-                                   "heaviside where maximum minimum ... (nothing else is evaluated)")
+        self.expression.setToolTip(
+            "f(z) with + - * / **, numbers, z, and sin cos exp log abs tanh sqrt "
+            "heaviside where maximum minimum ... (nothing else is evaluated)"
+        )
         self.expression.editingFinished.connect(self._expression_edited)
         self.expression_error = QLabel("")
         self.expression_error.setWordWrap(True)
         self.expression_error.setStyleSheet("color: #e06c6c;")
-        self.simplex_params = ParamPanel(SimplexConfig())
+        self.simplex_params = ParamPanel(task.SimplexConfig())
         self.simplex_params.live_changed.connect(self._simplex_changed)
 
         side = QWidget()
@@ -122,8 +122,10 @@ class ReparamTab(TopicTab):
         tp.addItem(self.tau_line)
         self.freq_plot = pg.PlotWidget(title="p (white), Gumbel-max (green), mean soft (yellow)")
         self.freq_plot.getPlotItem().setLabel("bottom", "class")
-        self.freq_bars = [pg.BarGraphItem(x=[0], height=[0], width=0.27, brush=c)
-                          for c in ((220, 220, 220), (44, 160, 44), (230, 200, 40))]
+        self.freq_bars = [
+            pg.BarGraphItem(x=[0], height=[0], width=0.27, brush=c)
+            for c in ((220, 220, 220), (44, 160, 44), (230, 200, 40))
+        ]
         for b in self.freq_bars:
             self.freq_plot.addItem(b)
         simplex_col = QSplitter(Qt.Orientation.Vertical)
@@ -163,8 +165,12 @@ class ReparamTab(TopicTab):
         stop.clicked.connect(self.vae_runner.cancel)
         left = QWidget()
         ll = QVBoxLayout(left)
-        ll.addWidget(QLabel("<b>Categorical latent</b> (N variables x K classes, Gumbel-Softmax, tau annealed) "
-                            "vs <b>Gaussian latent</b> (N dims, pathwise), same decoder, same batches."))
+        ll.addWidget(
+            QLabel(
+                "<b>Categorical latent</b> (N variables x K classes, Gumbel-Softmax, tau annealed) "
+                "vs <b>Gaussian latent</b> (N dims, pathwise), same decoder, same batches."
+            )
+        )
         ll.itemAt(0).widget().setWordWrap(True)
         ll.addWidget(self.vae_params)
         ll.addWidget(train)
@@ -217,8 +223,10 @@ class ReparamTab(TopicTab):
             self.expression_error.setText(str(e))
             return
         self.expression_error.setText("")
-        self.runner.start(partial(task.estimate, cfg, self.logits.copy(), self.simplex_params.config.tau),
-                          label="gradient estimators")
+        self.runner.start(
+            partial(task.estimate, cfg, self.logits.copy(), self.simplex_params.config.tau),
+            label="gradient estimators",
+        )
 
     def _expression_edited(self) -> None:
         try:
@@ -236,7 +244,8 @@ class ReparamTab(TopicTab):
             self.estimator_frame = ev
             self.estimator_plots.show_frame(ev)
             lines = [f"L(theta) = {ev.objective:.4g}   exact {ev.label} = {ev.exact:.4g}"]
-            lines += [f"{n:<22s} mean {m:+.4f}  var {v:.4g}" for n, m, v in zip(ev.names, ev.means, ev.variances)]
+            rows = zip(ev.names, ev.means, ev.variances, strict=True)
+            lines += [f"{n:<22s} mean {m:+.4f}  var {v:.4g}" for n, m, v in rows]
             self.numbers.setText("\n".join(lines))
             if not self.has_result:
                 self.demo_ready.emit()
@@ -247,8 +256,9 @@ class ReparamTab(TopicTab):
     def redraw_simplex(self) -> None:
         cfg = self.simplex_params.config
         if len(self.logits) != cfg.classes:
-            self.logits = (np.log(np.array([0.5, 0.3, 0.2])) if cfg.classes == 3
-                           else np.linspace(1.0, -1.0, cfg.classes))
+            self.logits = (
+                np.log(np.array([0.5, 0.3, 0.2])) if cfg.classes == 3 else np.linspace(1.0, -1.0, cfg.classes)
+            )
         if self.noise.shape != (cfg.samples, cfg.classes):  # fixed noise: tau moves the same samples
             self.noise = est.gumbel_noise((cfg.samples, cfg.classes), np.random.default_rng(0))
         self.samples = task.simplex_samples(self.logits, cfg.tau, self.noise, cfg.straight_through)
@@ -258,8 +268,12 @@ class ReparamTab(TopicTab):
             self.simplex.scatter.setData([], [])
             self.simplex.plot_widget.getPlotItem().setTitle(f"K = {cfg.classes}: see the bars below")
         k = np.arange(cfg.classes)
-        for bar, offset, heights in zip(self.freq_bars, (-0.28, 0.0, 0.28),
-                                        (self.samples.probs, self.samples.frequencies, self.samples.soft_mean)):
+        for bar, offset, heights in zip(
+            self.freq_bars,
+            (-0.28, 0.0, 0.28),
+            (self.samples.probs, self.samples.frequencies, self.samples.soft_mean),
+            strict=True,
+        ):
             bar.setOpts(x=k + offset, height=heights)
         self.freq_plot.setXRange(-0.6, cfg.classes - 0.4, padding=0)
         self.tau_line.setValue(np.log10(cfg.tau))
@@ -273,7 +287,9 @@ class ReparamTab(TopicTab):
         taus = np.logspace(-1.7, 1, 24)
         values = np.arange(len(self.logits), dtype=np.float64)
         with np.errstate(all="ignore"):
-            bias, var = est.relaxed_bias_variance(f, values, self.logits, taus, 2000, np.random.default_rng(1))
+            bias, var = est.relaxed_bias_variance(
+                f, values, self.logits, taus, 2000, np.random.default_rng(1)
+            )
         ok_b, ok_v = bias > 0, var > 0
         self.bias_item.setData(taus[ok_b], bias[ok_b])
         self.var_item.setData(taus[ok_v], var[ok_v])
@@ -307,20 +323,29 @@ class ReparamTab(TopicTab):
 
     def _on_vae_event(self, ev) -> None:
         if isinstance(ev, Progress):
-            self.elbo_curve.append(ev.step, {"categorical (Gumbel-Softmax)": -ev.metrics["categorical loss"],
-                                             "Gaussian": -ev.metrics["Gaussian loss"]})
+            self.elbo_curve.append(
+                ev.step,
+                {
+                    "categorical (Gumbel-Softmax)": -ev.metrics["categorical loss"],
+                    "Gaussian": -ev.metrics["Gaussian loss"],
+                },
+            )
             self.tau_curve.append(ev.step, {"tau": ev.metrics["tau"]})
         elif isinstance(ev, vae_task.TestElbo):
-            self.vae_numbers.setText(f"test ELBO at step {ev.step}\n categorical {ev.categorical:8.2f}\n"
-                                     f" Gaussian    {ev.gaussian:8.2f}")
+            self.vae_numbers.setText(
+                f"test ELBO at step {ev.step}\n categorical {ev.categorical:8.2f}\n"
+                f" Gaussian    {ev.gaussian:8.2f}"
+            )
         elif isinstance(ev, vae_task.Decoded):
             self.code_grid.set_images(ev.image, ev.variations)
 
     def _on_vae_finished(self, result) -> None:
         if isinstance(result, vae_task.VAEResult):
             self.vae_result = result
-            self.status_message.emit(f"VAEs trained in {result.train_seconds:.0f} s: test ELBO categorical "
-                                     f"{result.test_elbo:.1f}, Gaussian {result.gaussian_test_elbo:.1f}")
+            self.status_message.emit(
+                f"VAEs trained in {result.train_seconds:.0f} s: test ELBO categorical "
+                f"{result.test_elbo:.1f}, Gaussian {result.gaussian_test_elbo:.1f}"
+            )
             self._decode_now()
 
     def _code_clicked(self, variable: int, cls: int) -> None:
@@ -328,25 +353,39 @@ class ReparamTab(TopicTab):
         if variable >= len(code) or cls >= self._vae_classes:
             return
         code[variable] = cls
-        self._vae_live.update(code=code, variable=variable)   # the running task reads it at its next frame
+        self._vae_live.update(code=code, variable=variable)  # the running task reads it at its next frame
         self.code_grid.set_code(code, self._vae_classes, variable)
         self._decode_now()
 
     def _decode_now(self) -> None:
         if self.vae_result is None:
             return
-        image, variations = vae_task.decode(self.vae_result.categorical, self._vae_live["code"],
-                                            self._vae_live["variable"], self.vae_result.image_shape)
+        image, variations = vae_task.decode(
+            self.vae_result.categorical,
+            self._vae_live["code"],
+            self._vae_live["variable"],
+            self.vae_result.image_shape,
+        )
         self.code_grid.set_images(image, variations)
 
     # --- TopicTab ---------------------------------------------------------------------------------------
     def open_path(self, path: Path) -> None:
-        self.banner.show_message(f"{Path(path).name}: this tab works on built-in distributions and datasets", "warning")
+        self.banner.show_message(
+            f"{Path(path).name}: this tab works on built-in distributions and datasets", "warning"
+        )
 
     def views(self):
-        return {"estimators": self.estimator_plots, "simplex": self.simplex,
-                "VAE ELBO": self.elbo_curve, "VAE codes": self.code_grid}
+        return {
+            "estimators": self.estimator_plots,
+            "simplex": self.simplex,
+            "VAE ELBO": self.elbo_curve,
+            "VAE codes": self.code_grid,
+        }
 
     def run_config(self):
-        return {"estimators": asdict(self.config), "simplex": asdict(self.simplex_params.config),
-                "vae": asdict(self.vae_params.config), "logits": self.logits.tolist()}
+        return {
+            "estimators": asdict(self.config),
+            "simplex": asdict(self.simplex_params.config),
+            "vae": asdict(self.vae_params.config),
+            "logits": self.logits.tolist(),
+        }

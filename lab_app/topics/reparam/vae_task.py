@@ -19,33 +19,62 @@ from lab_app.core.device import seed_everything
 from lab_app.core.events import Event, Progress
 from lab_app.data.datasets import ImageDataset, load_dataset
 from models.categorical_vae import (
-    CategoricalVAE, GaussianVAE, VAEConfig, evaluate_elbo, temperature, vae_loss,
+    CategoricalVAE,
+    GaussianVAE,
+    VAEConfig,
+    evaluate_elbo,
+    temperature,
+    vae_loss,
 )
 
 
 @dataclass
 class CategoricalVAEConfig:
     dataset: str = field(default="digits", metadata={"label": "Dataset", "choices": ("digits", "mnist5k")})
-    latent_vars: int = field(default=8, metadata={"label": "Variables N", "min": 1, "max": 30,
-                                                  "tip": "N categorical variables (the Gaussian VAE gets N dimensions)"})
+    latent_vars: int = field(
+        default=8,
+        metadata={
+            "label": "Variables N",
+            "min": 1,
+            "max": 30,
+            "tip": "N categorical variables (the Gaussian VAE gets N dimensions)",
+        },
+    )
     classes: int = field(default=10, metadata={"label": "Classes K", "min": 2, "max": 20})
     steps: int = field(default=1500, metadata={"label": "Steps", "min": 100, "max": 20000, "step": 100})
     batch_size: int = field(default=64, metadata={"label": "Batch", "min": 16, "max": 256, "step": 16})
-    learning_rate: float = field(default=2e-3, metadata={"label": "Learning rate", "min": 1e-4, "max": 1e-2,
-                                                         "log": True})
-    tau_start: float = field(default=1.0, metadata={"label": "tau start", "min": 0.1, "max": 5.0, "step": 0.1})
+    learning_rate: float = field(
+        default=2e-3, metadata={"label": "Learning rate", "min": 1e-4, "max": 1e-2, "log": True}
+    )
+    tau_start: float = field(
+        default=1.0, metadata={"label": "tau start", "min": 0.1, "max": 5.0, "step": 0.1}
+    )
     tau_min: float = field(default=0.5, metadata={"label": "tau min", "min": 0.05, "max": 2.0, "step": 0.05})
-    anneal_rate: float = field(default=1e-3, metadata={"label": "Anneal rate r", "min": 1e-5, "max": 1e-2,
-                                                       "log": True, "tip": "tau_t = max(tau_min, tau_0 exp(-r t))"})
+    anneal_rate: float = field(
+        default=1e-3,
+        metadata={
+            "label": "Anneal rate r",
+            "min": 1e-5,
+            "max": 1e-2,
+            "log": True,
+            "tip": "tau_t = max(tau_min, tau_0 exp(-r t))",
+        },
+    )
     hidden: int = 256
     report_every: int = 20
     eval_every: int = 250
     seed: int = 0
 
     def model_config(self, input_dim: int) -> VAEConfig:
-        return VAEConfig(input_dim=input_dim, latent_vars=self.latent_vars, classes=self.classes,
-                         hidden=self.hidden, tau_start=self.tau_start, tau_min=self.tau_min,
-                         anneal_rate=self.anneal_rate)
+        return VAEConfig(
+            input_dim=input_dim,
+            latent_vars=self.latent_vars,
+            classes=self.classes,
+            hidden=self.hidden,
+            tau_start=self.tau_start,
+            tau_min=self.tau_min,
+            anneal_rate=self.anneal_rate,
+        )
 
 
 @dataclass(frozen=True)
@@ -59,10 +88,10 @@ class TestElbo(Event):
 class Decoded(Event):
     coalesce = True
     step: int
-    code: np.ndarray         # (N,) the code decoded
-    image: np.ndarray        # (H, W) pixel probabilities
+    code: np.ndarray  # (N,) the code decoded
+    image: np.ndarray  # (H, W) pixel probabilities
     variable: int
-    variations: np.ndarray   # (K, H, W): the code with ``variable`` set to each class
+    variations: np.ndarray  # (K, H, W): the code with ``variable`` set to each class
 
 
 @dataclass
@@ -76,10 +105,12 @@ class VAEResult:
 
 
 @torch.no_grad()
-def decode(model: CategoricalVAE, code: np.ndarray, variable: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def decode(
+    model: CategoricalVAE, code: np.ndarray, variable: int, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Images for ``code`` (N,) and for the K codes that differ from it only in ``variable``."""
     k = model.cfg.classes
-    codes = torch.as_tensor(np.asarray(code), dtype=torch.long).repeat(k + 1, 1)   # (K+1, N)
+    codes = torch.as_tensor(np.asarray(code), dtype=torch.long).repeat(k + 1, 1)  # (K+1, N)
     codes[1:, variable] = torch.arange(k)
     pixels = model.decode_codes(codes).reshape(k + 1, *shape).numpy()
     return pixels[0], pixels[1:]
@@ -87,11 +118,15 @@ def decode(model: CategoricalVAE, code: np.ndarray, variable: int, shape: tuple[
 
 def flat(data: ImageDataset) -> tuple[torch.Tensor, torch.Tensor]:
     n, c, h, w = data.x_train.shape
-    return (torch.from_numpy(data.x_train.reshape(n, -1)),
-            torch.from_numpy(data.x_test.reshape(len(data.x_test), -1)))
+    return (
+        torch.from_numpy(data.x_train.reshape(n, -1)),
+        torch.from_numpy(data.x_test.reshape(len(data.x_test), -1)),
+    )
 
 
-def train(cfg: CategoricalVAEConfig, live: dict, ctl: Control, data: ImageDataset | None = None) -> Iterator[Event]:
+def train(
+    cfg: CategoricalVAEConfig, live: dict, ctl: Control, data: ImageDataset | None = None
+) -> Iterator[Event]:
     seed_everything(cfg.seed)
     data = data if data is not None else load_dataset(cfg.dataset, seed=cfg.seed)
     x_train, x_test = flat(data)
@@ -120,9 +155,16 @@ def train(cfg: CategoricalVAEConfig, live: dict, ctl: Control, data: ImageDatase
         elapsed += time.perf_counter() - start
         count += 1
         if step % cfg.report_every == 0 or step == cfg.steps:
-            yield Progress(step, cfg.steps, {"categorical loss": sums["categorical"] / count,
-                                             "Gaussian loss": sums["Gaussian"] / count, "tau": tau},
-                           text=f"VAEs: step {step}/{cfg.steps}, tau {tau:.2f}")
+            yield Progress(
+                step,
+                cfg.steps,
+                {
+                    "categorical loss": sums["categorical"] / count,
+                    "Gaussian loss": sums["Gaussian"] / count,
+                    "tau": tau,
+                },
+                text=f"VAEs: step {step}/{cfg.steps}, tau {tau:.2f}",
+            )
             sums = {k: 0.0 for k in models}
             count = 0
             code = np.asarray(live["code"], np.int64)
@@ -133,4 +175,6 @@ def train(cfg: CategoricalVAEConfig, live: dict, ctl: Control, data: ImageDatase
         if step % cfg.eval_every == 0 or step == cfg.steps:
             test = {k: evaluate_elbo(m, x_test) for k, m in models.items()}
             yield TestElbo(step, test["categorical"], test["Gaussian"])
-    return VAEResult(models["categorical"], models["Gaussian"], shape, test["categorical"], test["Gaussian"], elapsed)
+    return VAEResult(
+        models["categorical"], models["Gaussian"], shape, test["categorical"], test["Gaussian"], elapsed
+    )

@@ -13,7 +13,7 @@ from lab_app.qt.widgets.export import export_widget_png
 from lab_app.qt.widgets.latent_scatter import class_color
 from lab_app.topics.reparam import task
 
-CLASS_COLORS = [(214, 39, 40), (44, 160, 44), (31, 119, 180)]   # simplex corners 0, 1, 2
+CLASS_COLORS = [(214, 39, 40), (44, 160, 44), (31, 119, 180)]  # simplex corners 0, 1, 2
 
 
 class _Exportable(QWidget):
@@ -28,7 +28,9 @@ class EstimatorPlots(_Exportable):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.layout_widget = pg.GraphicsLayoutWidget()
-        self.hist_plot = self.layout_widget.addPlot(row=0, col=0, colspan=2, title="single-sample gradient estimates")
+        self.hist_plot = self.layout_widget.addPlot(
+            row=0, col=0, colspan=2, title="single-sample gradient estimates"
+        )
         self.hist_plot.addLegend(offset=(-10, 10))
         self.hist_plot.setLabel("left", "density")
         self.var_plot = self.layout_widget.addPlot(row=1, col=0, title="variance of the M-sample mean")
@@ -39,8 +41,9 @@ class EstimatorPlots(_Exportable):
         self.race_plot.addLegend(offset=(-10, 10))
         for p in (self.hist_plot, self.var_plot, self.race_plot):
             p.showGrid(x=True, y=True, alpha=0.2)
-        self.exact_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("w", width=3), label="exact",
-                                          labelOpts={"position": 0.95, "color": "w"})
+        self.exact_line = pg.InfiniteLine(
+            angle=90, pen=pg.mkPen("w", width=3), label="exact", labelOpts={"position": 0.95, "color": "w"}
+        )
         self.hist_plot.addItem(self.exact_line)
         self.hist_items: dict[str, pg.PlotDataItem] = {}
         self.mean_lines: dict[str, pg.InfiniteLine] = {}
@@ -58,7 +61,7 @@ class EstimatorPlots(_Exportable):
     def show_frame(self, frame: task.EstimatorFrame) -> None:
         self.frame = frame
         for name in list(self.hist_items):
-            if name not in frame.names:   # an estimator switched off: remove its items
+            if name not in frame.names:  # an estimator switched off: remove its items
                 self.hist_plot.removeItem(self.hist_items.pop(name))
                 self.hist_plot.legend.removeItem(name)
                 self.hist_plot.removeItem(self.mean_lines.pop(name))
@@ -66,19 +69,28 @@ class EstimatorPlots(_Exportable):
         for i, name in enumerate(frame.names):
             color = self._color(name)
             if name not in self.hist_items:
-                self.hist_items[name] = self.hist_plot.plot(name=name, stepMode="center", fillLevel=0,
-                                                            pen=pg.mkPen(color, width=2), brush=pg.mkBrush(*color, 60))
-                self.mean_lines[name] = pg.InfiniteLine(angle=90, pen=pg.mkPen(color, width=1.5,
-                                                                               style=Qt.PenStyle.DashLine))
+                self.hist_items[name] = self.hist_plot.plot(
+                    name=name,
+                    stepMode="center",
+                    fillLevel=0,
+                    pen=pg.mkPen(color, width=2),
+                    brush=pg.mkBrush(*color, 60),
+                )
+                self.mean_lines[name] = pg.InfiniteLine(
+                    angle=90, pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine)
+                )
                 self.hist_plot.addItem(self.mean_lines[name])
-                self.var_items[name] = self.var_plot.plot(pen=pg.mkPen(color, width=2), symbol="o", symbolSize=5,
-                                                          symbolBrush=color, symbolPen=None)
+                self.var_items[name] = self.var_plot.plot(
+                    pen=pg.mkPen(color, width=2), symbol="o", symbolSize=5, symbolBrush=color, symbolPen=None
+                )
             self.hist_items[name].setData(frame.edges, frame.counts[i])
             self.mean_lines[name].setValue(float(frame.means[i]))
             ok = np.isfinite(frame.variance_curves[i]) & (frame.variance_curves[i] > 0)
             self.var_items[name].setData(frame.sizes[ok].astype(float), frame.variance_curves[i][ok])
         self.exact_line.setValue(frame.exact)
-        self.hist_plot.setLabel("bottom", f"{frame.label}   (dashed: mean of n = {frame.n:,}; white: exact {frame.exact:.4g})")
+        self.hist_plot.setLabel(
+            "bottom", f"{frame.label}   (dashed: mean of n = {frame.n:,}; white: exact {frame.exact:.4g})"
+        )
         self.hist_plot.setXRange(frame.edges[0], frame.edges[-1], padding=0.02)
         self.hist_plot.enableAutoRange(axis="y")
 
@@ -90,7 +102,11 @@ class EstimatorPlots(_Exportable):
         for name, curve in frame.curves.items():
             if name not in self.race_items:
                 exact = name == "exact gradient"
-                pen = pg.mkPen("w", width=2, style=Qt.PenStyle.DashLine) if exact else pg.mkPen(self._color(name), width=2)
+                pen = (
+                    pg.mkPen("w", width=2, style=Qt.PenStyle.DashLine)
+                    if exact
+                    else pg.mkPen(self._color(name), width=2)
+                )
                 self.race_items[name] = self.race_plot.plot(name=name, pen=pen)
             self.race_items[name].setData(frame.steps.astype(float), curve)
 
@@ -99,7 +115,7 @@ class SimplexView(_Exportable):
     """The 2-simplex: corners are the one-hot classes; samples as a scatter coloured by their Gumbel-max
     class; the probabilities p = softmax(theta) as a draggable target (dragging sets the logits)."""
 
-    probs_dragged = Signal(object)    # (3,) barycentric point under the target
+    probs_dragged = Signal(object)  # (3,) barycentric point under the target
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -115,12 +131,19 @@ class SimplexView(_Exportable):
         plot.addItem(self.scatter)
         self.soft_mean = pg.ScatterPlotItem(size=14, symbol="x", pen=pg.mkPen("y", width=2), brush=None)
         plot.addItem(self.soft_mean)
-        for k, (corner, offset) in enumerate(zip(task.CORNERS, [(-0.06, -0.06), (0.06, -0.06), (0, 0.07)])):
+        offsets = [(-0.06, -0.06), (0.06, -0.06), (0, 0.07)]
+        for k, (corner, offset) in enumerate(zip(task.CORNERS, offsets, strict=True)):
             label = pg.TextItem(f"class {k}", color=CLASS_COLORS[k], anchor=(0.5, 0.5))
             label.setPos(corner[0] + offset[0], corner[1] + offset[1])
             plot.addItem(label)
-        self.target = pg.TargetItem(pos=(0.5, 0.29), size=16, pen=pg.mkPen("w", width=2), movable=True,
-                                    label="p = softmax(theta)", labelOpts={"color": "w", "offset": (12, -12)})
+        self.target = pg.TargetItem(
+            pos=(0.5, 0.29),
+            size=16,
+            pen=pg.mkPen("w", width=2),
+            movable=True,
+            label="p = softmax(theta)",
+            labelOpts={"color": "w", "offset": (12, -12)},
+        )
         plot.addItem(self.target)
         self.target.sigPositionChanged.connect(self._on_drag)
         plot.setXRange(-0.12, 1.12)
@@ -139,7 +162,9 @@ class SimplexView(_Exportable):
         self._moving = True
         self.target.setPos(*task.simplex_xy(samples.probs[None])[0])
         self._moving = False
-        what = "straight-through: one-hot forward values" if hard else f"Gumbel-Softmax samples, tau = {tau:.3g}"
+        what = (
+            "straight-through: one-hot forward values" if hard else f"Gumbel-Softmax samples, tau = {tau:.3g}"
+        )
         self.plot_widget.getPlotItem().setTitle(f"{what} (x: mean)")
 
     def drawn_xy(self) -> np.ndarray:
@@ -157,7 +182,7 @@ class CodeGrid(_Exportable):
     variable n to class k. Beside it: the image decoded from the code, and that code with the selected
     variable set to each of the K classes."""
 
-    cell_clicked = Signal(int, int)   # variable, class
+    cell_clicked = Signal(int, int)  # variable, class
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -190,9 +215,9 @@ class CodeGrid(_Exportable):
     def set_code(self, code: np.ndarray, classes: int, selected: int) -> None:
         self.code, self.classes, self.selected = np.asarray(code).copy(), classes, selected
         cells = np.full((len(code), classes), 0.15)
-        cells[selected] = 0.35                             # the selected variable's row
+        cells[selected] = 0.35  # the selected variable's row
         cells[np.arange(len(code)), code] = 1.0
-        self.grid_image.setImage(cells.T, levels=(0, 1))   # ImageItem is (x, y): x = class, y = variable
+        self.grid_image.setImage(cells.T, levels=(0, 1))  # ImageItem is (x, y): x = class, y = variable
         self.grid_view.autoRange(padding=0.02)
         self.strip_label.setText(f"variable {selected} set to class 0 .. {classes - 1}")
 
@@ -204,7 +229,7 @@ class CodeGrid(_Exportable):
         sheet = np.ones(((h + 1) * ((k + cols - 1) // cols) - 1, (w + 1) * cols - 1)) * 0.25
         for i, image in enumerate(variations):
             r, c = divmod(i, cols)
-            sheet[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = image
+            sheet[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = image
         self.strip_sheet = sheet
         self.strip_image.setImage(sheet.T, levels=(0, 1))
         self.decoded_view.autoRange(padding=0.02)
