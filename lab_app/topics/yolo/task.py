@@ -1,0 +1,170 @@
+"""YOLO v1 tab's work (no Qt): train on procedural scenes, run on any image (letterboxed), explain
+which cell and which of its B boxes a drawn ground-truth box trains, save and load."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lab_app.core.control import Control
+from lab_app.data.scenes import CLASS_NAMES, SceneConfig
+from lab_app.detection.postprocess import Detections, Letterbox, letterbox
+from lab_app.detection.training import LoopConfig, Trained, cpu_state, train_detector
+from lab_app.io.checkpoint import load_checkpoint, save_checkpoint
+from lab_app.io.errors import LoadError
+from models.yolo import YoloConfig, YoloV1, cell_boxes, encode_yolo, paired_iou, responsible_cell
+
+MODEL_NAME = "yolo-v1"
+CHECKPOINT = Path(__file__).resolve().parents[3] / "resources" / "checkpoints" / "yolo.safetensors"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Knobs of the tab. Live ones re-filter or redraw the last result; the others restart training."""
+
+    score_threshold: float = field(default=0.25, metadata={
+        "label": "Confidence", "min": 0.0, "max": 1.0, "step": 0.01, "live": True,
+        "tip": "Show boxes whose confidence x class probability is at least this"})
+    nms_iou: float = field(default=0.5, metadata={
+        "label": "NMS IoU", "min": 0.1, "max": 1.0, "step": 0.05, "live": True,
+        "tip": "Of two boxes of one class overlapping more than this, keep the better one (1 = no NMS)"})
+    show_grid: bool = field(default=True, metadata={"label": "Show the S x S grid", "live": True})
+    grid: int = field(default=7, metadata={"label": "Grid S", "min": 2, "max": 16,
+                                           "tip": "The image is cut into S x S cells"})
+    boxes: int = field(default=2, metadata={"label": "Boxes per cell B", "min": 1, "max": 4})
+    classes: int = field(default=3, metadata={"label": "Classes", "min": 1, "max": len(CLASS_NAMES),
+                                               "tip": "circle, square, triangle, star, ring (the first k)"})
+    max_objects: int = field(default=8, metadata={"label": "Objects per image (max)", "min": 1, "max": 20})
+    small_share: float = field(default=0.25, metadata={
+        "label": "Share of small objects", "min": 0.0, "max": 1.0, "step": 0.05,
+        "tip": "Objects under 32 x 32 pixels (COCO's 'small')"})
+    width: int = field(default=32, metadata={"label": "Network width", "min": 8, "max": 64, "step": 8})
+    steps: int = field(default=1500, metadata={"label": "Training steps", "min": 50, "max": 20000, "step": 50})
+    lr: float = field(default=2e-3, metadata={"label": "Learning rate", "min": 1e-4, "max": 1e-2, "log": True})
+    batch_size: int = 8
+    image_size: int = 256
+    eval_every: int = 100
+    eval_scenes: int = 48
+    seconds: float = 0.0
+    seed: int = 0
+
+    def scenes(self) -> SceneConfig:
+        return SceneConfig(size=self.image_size, classes=self.classes, max_objects=self.max_objects,
+                           small_share=self.small_share)
+
+    def model_config(self) -> YoloConfig:
+        return YoloConfig(num_classes=self.classes, grid=self.grid, boxes=self.boxes, width=self.width,
+                          input_size=self.image_size)
+
+    def loop(self) -> LoopConfig:
+        return LoopConfig(steps=self.steps, seconds=self.seconds, batch_size=self.batch_size, lr=self.lr,
+                          eval_every=self.eval_every, eval_scenes=self.eval_scenes, seed=self.seed)
+
+
+def build_model(model_config: dict, state: dict | None = None) -> YoloV1:
+    model = YoloV1(YoloConfig(**model_config))
+    if state is not None:
+        model.load_state_dict(state)
+    return model.eval()
+
+
+def train(cfg: Config, _data, ctl: Control):
+    """Task generator: train YOLO v1 from scratch (see lab_app.detection.training)."""
+    model = YoloV1(cfg.model_config())
+    return (yield from train_detector(model, cfg.loop(), cfg.scenes(), ctl, {"tab": asdict(cfg)}))
+
+
+# --- inference ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inference:
+    image: np.ndarray             # the photo as given (H, W, 3) uint8
+    letterbox: Letterbox
+    candidates: Detections        # all S*S*B boxes in the photo's pixels, before threshold / NMS
+    cell_boxes: np.ndarray        # (S, S, B, 4) each cell's B boxes in the photo's pixels
+    confidence: np.ndarray        # (S, S, B)
+    class_probs: np.ndarray       # (S, S, C)
+    class_names: tuple[str, ...]
+
+    @property
+    def grid(self) -> int:
+        return self.confidence.shape[0]
+
+    def cell_at(self, x: float, y: float) -> tuple[int, int] | None:
+        """(col, row) of the cell under photo pixel (x, y), None outside the model's square."""
+        side = self.letterbox.size / self.letterbox.scale
+        if not (0 <= x < side and 0 <= y < side):
+            return None
+        return responsible_cell(x, y, self.grid, side)
+
+
+@torch.no_grad()
+def detect(model: YoloV1, image: np.ndarray, class_names) -> Inference:
+    square, lb = letterbox(image, model.cfg.input_size)
+    x = torch.from_numpy(square.transpose(2, 0, 1).copy()).float().unsqueeze(0) / 255.0
+    out = model(x)
+    boxes, scores, labels = model.candidates(out)[0]
+    det = Detections.from_torch(boxes, scores, labels)
+    det = Detections(lb.to_image(det.boxes), det.scores, det.labels)
+    per_cell = cell_boxes(out["boxes"])[0].numpy() * model.cfg.input_size / lb.scale
+    return Inference(image, lb, det, per_cell, out["boxes"][0, ..., 4].numpy(), out["probs"][0].numpy(),
+                     tuple(class_names))
+
+
+def detect_task(model, image, class_names, ctl: Control):
+    """Task-generator wrapper of ``detect`` for a runner (no events, one result)."""
+    ctl.checkpoint()
+    return detect(model, image, class_names)
+    yield  # pragma: no cover  (makes this a generator)
+
+
+# --- what a drawn box teaches ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoxTargets:
+    cell: tuple[int, int]                 # (col, row) of the responsible cell
+    responsible_box: int                  # which of the cell's B boxes (highest IoU with the truth)
+    ious: tuple[float, ...]               # IoU of each of the B predicted boxes with the drawn box
+    xy: tuple[float, float]               # centre inside the cell, in cell units
+    sqrt_wh: tuple[float, float]          # square roots of width and height as image fractions
+
+
+def box_targets(box_image: np.ndarray, result: Inference, cfg: YoloConfig) -> BoxTargets:
+    """The targets a box drawn on the photo (photo pixels) creates, given the model's current boxes."""
+    lb = result.letterbox
+    b = (np.asarray(box_image, np.float32).reshape(1, 4) * lb.scale).clip(0, cfg.input_size)
+    t = encode_yolo(b, np.zeros(1, np.int64), YoloConfig(**{**cfg.to_dict(), "num_classes": 1}))
+    row, col = np.unravel_index(int(np.argmax(t["obj"])), t["obj"].shape)
+    predicted = torch.from_numpy(result.cell_boxes[row, col] * lb.scale / cfg.input_size)   # (B, 4) fractions
+    ious = paired_iou(predicted, torch.from_numpy(t["box"][row, col]).expand_as(predicted)).numpy()
+    return BoxTargets((int(col), int(row)), int(np.argmax(ious)), tuple(float(v) for v in ious),
+                      tuple(float(v) for v in t["xy"][row, col]), tuple(float(v) for v in t["sqrt_wh"][row, col]))
+
+
+# --- save / load --------------------------------------------------------------------------------------
+
+
+def save_model(path, trained: Trained, card: dict | None = None) -> Path:
+    meta = {"class_names": list(trained.class_names), "metrics": trained.metrics,
+            "train_config": trained.train_config, "history": trained.history, **(card or {})}
+    return save_checkpoint(path, trained.state, MODEL_NAME, trained.model_config, meta)
+
+
+def load_model(path) -> tuple[YoloV1, tuple[str, ...], dict]:
+    state, config, card = load_checkpoint(path, MODEL_NAME)
+    try:
+        model = build_model(config, state)
+    except (TypeError, RuntimeError) as e:
+        raise LoadError(path, f"the weights do not fit the model its card describes ({e})") from None
+    names = tuple(card.get("class_names") or CLASS_NAMES[: model.cfg.num_classes])
+    return model, names, card
+
+
+def trained_from(model, names, card) -> Trained:
+    return Trained(cpu_state(model), model.cfg.to_dict(), tuple(names), card.get("metrics", {}),
+                   card.get("history", []), card.get("train_config", {}))
