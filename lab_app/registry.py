@@ -28,6 +28,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("transforms", "GAN vs VAE (2D)", "lab_app.topics.transforms.tab:TransformsTab", ()),
     TopicSpec("vae", "VAE", "lab_app.topics.vae.tab:VaeTab", ("image",)),
     TopicSpec("anchorfree", "Anchor-free detection", "lab_app.topics.anchorfree.tab:AnchorFreeTab", ("image",)),
+    TopicSpec("yolo", "YOLO v1", "lab_app.topics.yolo.tab:YoloTab", ("image",)),
     TopicSpec("pointcloud", "3D point clouds", "lab_app.topics.pointcloud.tab:PointCloudTab", ("pointcloud",)),
 )
 
