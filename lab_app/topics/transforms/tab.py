@@ -89,7 +89,7 @@ class TransformsTab(TopicTab):
         self.target_plot.painted.connect(self._on_painted)
         self.gan_view = ModelView("GAN: g(z), warped Z grid, D(x)", GAN_COLOR)
         self.vae_view = ModelView("VAE: g(z), warped Z grid, q(z|x)", VAE_COLOR)
-        self.distance_curve = LossCurve(title="energy distance to the target", log_y=True)
+        self.distance_curve = LossCurve(title="energy distance to the target")
         self.loss_curve = LossCurve(title="training losses")
         self.kl_panel = KLPanel()
         top = QSplitter()
@@ -203,8 +203,8 @@ class TransformsTab(TopicTab):
         x, p, (qf, qr) = densities(result.separation, result.width, [fwd, rev])
         self.kl_panel.set_fits(x, p, qf, qr)
         self.kl_panel.plot_item.setTitle(
-            f"forward: &mu;={fwd.mu:+.2f}, &sigma;={fwd.sigma:.2f}, KL(p||q)={fwd.kl_forward:.3f} | "
-            f"reverse: &mu;={rev.mu:+.2f}, &sigma;={rev.sigma:.2f}, KL(q||p)={rev.kl_reverse:.3f}", size="8pt")
+            f"forward: &mu;={fwd.mu:+.2f} &sigma;={fwd.sigma:.2f} KL(p||q)={fwd.kl_forward:.3f}<br>"
+            f"reverse: &mu;={rev.mu:+.2f} &sigma;={rev.sigma:.2f} KL(q||p)={rev.kl_reverse:.3f}", size="9pt")
 
     # --- TopicTab -------------------------------------------------------------------------------------
     def open_path(self, path: Path) -> None:

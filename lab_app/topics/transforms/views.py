@@ -165,6 +165,7 @@ class KLPanel(QWidget):
         self.p_item.setData(x, p)
         self.forward_item.setData(x, q_forward)
         self.reverse_item.setData(x, q_reverse)
+        self.plot_item.setXRange(float(x[0]), float(x[-1]), padding=0)
         self.plot_item.setYRange(0, max(float(np.max(p)), float(np.max(q_reverse))) * 1.45, padding=0)
 
     def export_png(self, path: str | Path) -> Path:

@@ -98,10 +98,10 @@ class VaeTab(TopicTab):
         self.scatter.plot_widget.scene().sigMouseClicked.connect(self._on_plane_click)
         self.manifold = ImagePanel("decoded manifold over the same plane", y_up=True, axes=True)
         self.manifold.plot_widget.scene().sigMouseClicked.connect(self._on_manifold_click)
-        self.recon = ImagePanel("test images (top) and reconstructions (bottom)")
+        self.recon = ImagePanel("test images / reconstructions")
         self.decoded = ImagePanel("click the latent plane")
         self.interp = ImagePanel("drop two images: interpolation")
-        self.units = Bars(orientation="vertical", title="active units: Cov_x E[z_j|x] (> 0.01 = active)",
+        self.units = Bars(orientation="horizontal", title="active units",
                           value_format="{:.2f}")
 
         top = QSplitter()
@@ -194,7 +194,7 @@ class VaeTab(TopicTab):
         j = len(frame.activity)
         names = [f"z{i + 1}" for i in range(j)] if j <= 20 else [str(i + 1) if i % 5 == 0 else "" for i in range(j)]
         self.units.set_values(names, frame.activity)
-        self.units.plot_item.setTitle(f"active units {frame.active}/{j}: Cov_x E[z_j|x] > 0.01")
+        self.units.plot_item.setTitle(f"active units {frame.active}/{j}: Var E[z|x] > 0.01")
         lines = self.numbers.text().splitlines()
         lines[-1] = f"active units: {frame.active}/{j}"
         self.numbers.setText("\n".join(lines))
