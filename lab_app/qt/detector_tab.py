@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from lab_app.core.events import Progress
+from lab_app.detection import pretrained
 from lab_app.data.scenes import make_scene
 from lab_app.detection.training import Trained, Weights
 from lab_app.io.errors import LoadError
@@ -40,6 +42,7 @@ from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
 
 DEMO_SCENE_SEED = 424_242
+IN_APP = "In-app model (trained here)"
 
 
 class DetectorTab(TopicTab):
@@ -59,6 +62,7 @@ class DetectorTab(TopicTab):
         self.result = None  # the task's Inference
         self.drawn_box: np.ndarray | None = None
         self._demo_pending = False
+        self._pretrained: dict = {}             # name -> (model, class names), filled by the runner
         self._build()
         self.runner.event.connect(self._on_train_event)
         self.runner.finished.connect(self._on_trained)
@@ -97,6 +101,15 @@ class DetectorTab(TopicTab):
         self.load_button.clicked.connect(self._load_dialog)
         row.addWidget(self.save_button)
         row.addWidget(self.load_button)
+        bl.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Detector"))
+        self.detector_combo = QComboBox()
+        self.detector_combo.addItems([IN_APP] + list(pretrained.PRETRAINED_NAMES))
+        self.detector_combo.setToolTip("The model trained here, or a torchvision detector pretrained on COCO "
+                                       "(weights read from the local torch hub cache only)")
+        self.detector_combo.currentIndexChanged.connect(lambda *_: self.run_model())
+        row.addWidget(self.detector_combo, 1)
         bl.addLayout(row)
         self.model_label = QLabel("Model: none yet")
         self.model_label.setWordWrap(True)
@@ -190,13 +203,35 @@ class DetectorTab(TopicTab):
         self.run_model()
 
     def run_model(self) -> None:
-        if self.image is None or self.model is None:
+        if self.image is None:
+            return
+        name = self.detector_combo.currentText()
+        if name != IN_APP:
+            self.infer_runner.start(partial(pretrained.pretrained_task, name, self.image, self._pretrained),
+                                    label=f"detecting with {name}")
+            return
+        if self.model is None:
             return
         self.infer_runner.start(partial(self.task.detect_task, self.model, self.image, self.class_names),
                                 label="detecting")
 
     # --- drawing results ------------------------------------------------------------------------------
     def _on_inference(self, result) -> None:
+        if isinstance(result, pretrained.Unavailable):
+            self.banner.show_message(result.message, "warning")
+            self.detector_combo.setCurrentIndex(0)          # back to the in-app model (runs it)
+            return
+        if isinstance(result, pretrained.PretrainedInference):
+            if result.image is self.image:
+                self.result = None
+                self.view.set_heatmap(None)
+                self.view.set_grid(0, 0)
+                self.view.set_points(np.zeros((0, 2)))
+                self.view.set_highlights([])
+                cfg = self.config
+                self.view.set_candidates(result.candidates, result.class_names, cfg.score_threshold, cfg.nms_iou)
+                self.info.setText(f"{self.image_name}: {len(self.view.shown)} detections by {result.detector}")
+            return
         if not isinstance(result, self.task.Inference) or result.image is not self.image:
             return
         self.result = result
@@ -223,7 +258,8 @@ class DetectorTab(TopicTab):
         cfg = self.config
         if name in ("score_threshold", "nms_iou"):
             self.view.apply_thresholds(cfg.score_threshold, cfg.nms_iou)
-            self.draw_overlays()
+            if self.result is not None:
+                self.draw_overlays()
         else:
             self.live_changed(name, value)
 
@@ -245,7 +281,8 @@ class DetectorTab(TopicTab):
         self.model, self.class_names = model, tuple(class_names)
         self.model_label.setText(text)
         self.classes_changed()
-        self.run_model()
+        if self.detector_combo.currentText() == IN_APP:
+            self.run_model()
 
     def classes_changed(self) -> None:
         """The model's class names changed (e.g. refill a class selector)."""

@@ -95,3 +95,18 @@ def test_training_live_draws_curves_and_updates_the_model(qtbot, tab):
     assert len(tab.map_curve.series("mAP@0.5")[0]) == 2
     assert tab.class_names == ("circle", "square") and tab.class_combo.count() == 3
     assert tab.save_button.isEnabled()
+
+
+def test_pretrained_choice_offline_says_so_and_keeps_the_in_app_model(qtbot, tab, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))     # an empty cache
+    with qtbot.waitSignal(tab.infer_runner.finished, timeout=20000):
+        tab.new_scene()
+    runs = tab.view.run_count
+    with qtbot.waitSignal(tab.infer_runner.finished, timeout=20000):
+        tab.detector_combo.setCurrentIndex(1)
+    assert tab.banner.level == "warning" and "not in the torch hub cache" in tab.banner.text
+    assert tab.detector_combo.currentIndex() == 0
+    qtbot.waitUntil(lambda: tab.view.run_count > runs, timeout=20000)   # the in-app model ran again
+    assert tab.result is not None and tab.view.heat_item.isVisible()
