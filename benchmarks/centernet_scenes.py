@@ -1,0 +1,16 @@
+"""centernet_scenes: the anchor-free tab's CenterNet trained from scratch for --seconds (default 180)
+on 256 x 256 procedural scenes (3 classes, 1-8 objects), scored on 200 unseen scenes with pycocotools.
+
+Fields: map50, map50_95, map_small, map_medium, map_large, train_seconds, steps, images_per_s,
+infer_ms (one 256 px image, median), loadavg_1m. Targets: map50 >= 0.90 within 180 s, infer_ms <= 30.
+"""
+
+from __future__ import annotations
+
+from benchmarks._detection_bench import add_arguments, run_task  # noqa: F401
+
+
+def run(args) -> dict:
+    from lab_app.topics.anchorfree import task
+
+    return run_task(task, args)

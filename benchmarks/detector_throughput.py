@@ -1,0 +1,87 @@
+"""detector_throughput: training images/s of the anchor-free tab's task run by a real TaskRunner
+beside a Qt event loop (events, curves' data, the final evaluation and weight snapshot included) against a bare
+loop of the same model, scenes and steps in the same process (main thread, same torch threads).
+
+Fields: task_images_per_s, bare_images_per_s, ratio, steps, threads, loadavg_1m. Target: ratio >= 0.9.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--steps", type=int, default=120)
+
+
+def _bare(cfg) -> float:
+    import torch
+
+    from lab_app.core.device import seed_everything
+    from lab_app.data.scenes import batch_arrays, make_scene
+    from lab_app.data.scenes import make_scenes
+    from lab_app.detection.training import evaluate_model, to_targets
+    from models.centernet import CenterNet
+
+    seed_everything(cfg.seed)
+    model = CenterNet(cfg.model_config()).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    scenes = cfg.scenes()
+    t0 = time.perf_counter()
+    for step in range(cfg.steps):
+        batch = [make_scene(scenes, step * cfg.batch_size + j + 10**7) for j in range(cfg.batch_size)]
+        terms = model.loss(model(torch.from_numpy(batch_arrays(batch))), to_targets(model, batch, "cpu"))
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+    # the task evaluates once at the end (eval_every = steps): so does the bare loop
+    evaluate_model(model, make_scenes(scenes, cfg.eval_scenes, seed=cfg.seed + 7919), cfg.classes)
+    return cfg.steps * cfg.batch_size / (time.perf_counter() - t0)
+
+
+def _task(cfg) -> float:
+    from functools import partial
+
+    from PySide6.QtCore import QEventLoop
+    from PySide6.QtWidgets import QApplication
+
+    from lab_app.qt.worker import TaskRunner
+    from lab_app.topics.anchorfree import task
+
+    app = QApplication.instance() or QApplication([])
+    runner = TaskRunner()
+    drawn = []
+    runner.progress.connect(lambda ev: drawn.append(ev.metrics))
+    runner.event.connect(lambda ev: drawn.append(ev))
+    out = {}
+    loop = QEventLoop()
+    runner.finished.connect(lambda r: (out.setdefault("r", r), loop.quit()))
+    runner.errored.connect(lambda m: (out.setdefault("e", m), loop.quit()))
+    t0 = time.perf_counter()
+    runner.start(partial(task.train, cfg, None), label="throughput")
+    loop.exec()
+    seconds = time.perf_counter() - t0
+    runner.shutdown()
+    del app
+    if "e" in out:
+        raise RuntimeError(out["e"])
+    return out["r"].metrics["steps"] * cfg.batch_size / seconds    # wall clock, events and evaluation included
+
+
+def run(args) -> dict:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from lab_app.core.device import apply_thread_policy
+    from lab_app.topics.anchorfree import task
+
+    threads = apply_thread_policy()
+    cfg = replace(task.Config(), steps=args.steps, eval_every=args.steps, eval_scenes=8)
+    bare1 = _bare(cfg)
+    task_rate = _task(cfg)
+    bare2 = _bare(cfg)
+    bare = (bare1 + bare2) / 2
+    return {"task_images_per_s": round(task_rate, 2), "bare_images_per_s": round(bare, 2),
+            "ratio": round(task_rate / bare, 3), "steps": args.steps, "threads": threads,
+            "loadavg_1m": round(os.getloadavg()[0], 2)}
