@@ -107,11 +107,14 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 def vae_loss(model: VAE, x: torch.Tensor, beta: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Mean over the batch of reconstruction + beta * KL; also the ELBO's terms (nats per example)."""
     out, mu, logvar = model(x)
-    recon = -model.log_px_given_z(x, out).mean()
-    kl = gaussian_kl(mu, logvar).sum(1).mean()
+    if model.cfg.likelihood == "bernoulli":  # the same sum as log_px_given_z, one fused kernel
+        recon = F.binary_cross_entropy_with_logits(out, x, reduction="sum") / len(x)
+    else:
+        recon = -model.log_px_given_z(x, out).mean()
+    kl = gaussian_kl(mu, logvar).sum() / len(x)
     loss = recon + beta * kl
-    return loss, {"loss": float(loss.detach()), "recon": float(recon.detach()), "kl": float(kl.detach()),
-                  "elbo": float(-(recon + kl).detach())}
+    values = torch.stack([loss, recon, kl]).detach().tolist()  # one copy out, not three
+    return loss, {"loss": values[0], "recon": values[1], "kl": values[2], "elbo": -(values[1] + values[2])}
 
 
 def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

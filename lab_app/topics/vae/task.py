@@ -205,7 +205,7 @@ def train(cfg: VaeTaskConfig, live: dict | None, ctl: Control, data: ImageDatase
     n, batch = len(x_train), min(cfg.batch_size, len(x_train))
     per_epoch = (n + batch - 1) // batch
     total = cfg.epochs * per_epoch
-    step, last_frame, scores = 0, 0.0, {}
+    step, last_frame, gap, scores = 0, 0.0, cfg.frame_seconds, {}
     for epoch in range(1, cfg.epochs + 1):
         order = torch.randperm(n, generator=gen)
         for b in range(per_epoch):
@@ -218,9 +218,13 @@ def train(cfg: VaeTaskConfig, live: dict | None, ctl: Control, data: ImageDatase
             opt.step()
             if step % 10 == 0 or step == total:
                 yield Progress(step, total, terms, text=f"epoch {epoch}/{cfg.epochs}")
-            if time.monotonic() - last_frame >= cfg.frame_seconds:
-                yield latent_frame(model, x_test, originals, step, epoch, cfg, shape)
+            if time.monotonic() - last_frame >= gap:
+                t0 = time.monotonic()
+                frame = latent_frame(model, x_test, originals, step, epoch, cfg, shape)
                 last_frame = time.monotonic()
+                # frames take at most ~4% of the time: the next waits 25x this one's cost
+                gap = max(cfg.frame_seconds, 25 * (last_frame - t0))
+                yield frame
         if cfg.iw_k and (epoch % cfg.iw_every == 0 or epoch == cfg.epochs):
             ctl.checkpoint()
             subset = x_test if epoch == cfg.epochs else x_test[: cfg.iw_points]
