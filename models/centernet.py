@@ -111,6 +111,10 @@ class CenterNet(nn.Module):
     def loss(self, out: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return centernet_loss(out, tgt, self.cfg.size_weight)
 
+    def score_maps(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, C, h, w) heatmap probabilities."""
+        return torch.sigmoid(out["heatmap"])
+
     def candidates(self, out: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         return decode_centernet(torch.sigmoid(out["heatmap"]), out["offset"], out["size"], self.cfg.stride,
                                 self.cfg.max_peaks)

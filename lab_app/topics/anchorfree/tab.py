@@ -22,7 +22,10 @@ IDEA = """
 exp(&minus;|<i>x</i>&minus;<i>p</i>|&sup2;/2&sigma;&sup2;) at every centre (radius: the largest shift that keeps
 IoU &ge; 0.7) and uses a focal loss that forgives near misses by (1&minus;<i>Y</i>)<sup>4</sup>.<br>
 <b>No anchors, no NMS:</b> a peak is a value equal to the max of its 3&times;3 neighbourhood
-(a max-pool), and each peak is one box. Draw a box to see the targets it creates.
+(a max-pool), and each peak is one box. <b>FCOS</b> (Head knob): every location inside a box
+regresses (<i>l</i>, <i>t</i>, <i>r</i>, <i>b</i>) to its sides; centre-ness
+&radic;(min(<i>l</i>,<i>r</i>)/max(<i>l</i>,<i>r</i>) &middot; min(<i>t</i>,<i>b</i>)/max(<i>t</i>,<i>b</i>))
+down-weights the edges. Draw a box to see the targets it creates.
 """
 
 
@@ -73,6 +76,8 @@ class AnchorFreeTab(DetectorTab):
 
     def show_box_targets(self, box: np.ndarray) -> None:
         lb = self.result.letterbox
+        if isinstance(self.model.cfg, task.FcosConfig):
+            return self.show_fcos_targets(box)
         t = task.box_targets(box, lb, self.model.cfg)
         self.view.set_heatmap(t.heatmap, self._model_square(), self.config.heat_opacity)
         cell = t.stride / lb.scale            # one heatmap cell in image pixels
@@ -84,3 +89,17 @@ class AnchorFreeTab(DetectorTab):
             f"Drawn box -> centre cell (col {cx}, row {cy}) on the {n}x{n} grid; Gaussian radius {t.radius} "
             f"cells; offset target ({t.offset[0]:.2f}, {t.offset[1]:.2f}); size target ({t.size[0]:.1f}, "
             f"{t.size[1]:.1f}) cells = ({t.size[0] * t.stride:.0f}, {t.size[1] * t.stride:.0f}) px of the model input")
+
+    def show_fcos_targets(self, box: np.ndarray) -> None:
+        lb = self.result.letterbox
+        t = task.fcos_box_targets(box, lb, self.model.cfg)
+        self.view.set_heatmap(t.centerness, self._model_square(), self.config.heat_opacity)
+        cell = t.stride / lb.scale
+        cx, cy = t.cell
+        x0, y0, x1, y1 = (float(v) for v in box)
+        self.view.set_highlights([(x0, y0, x1, y1), (cx * cell, cy * cell, (cx + 1) * cell, (cy + 1) * cell)])
+        left, top, right, bottom = t.ltrb
+        self.info.setText(
+            f"Drawn box -> {t.positives} positive locations (the heatmap shows their centre-ness target); "
+            f"at the most central one (col {cx}, row {cy}): l {left:.0f}, t {top:.0f}, r {right:.0f}, "
+            f"b {bottom:.0f} px of the model input, centre-ness {t.centerness[cy, cx]:.2f}")

@@ -10,12 +10,14 @@ import numpy as np
 import torch
 
 from lab_app.core.control import Control
+from lab_app.core.device import seed_everything
 from lab_app.data.scenes import CLASS_NAMES, SceneConfig
 from lab_app.detection.postprocess import Detections, Letterbox, letterbox
 from lab_app.detection.training import LoopConfig, Trained, cpu_state, train_detector
 from lab_app.io.checkpoint import load_checkpoint, save_checkpoint
 from lab_app.io.errors import LoadError
 from models.centernet import CenterNet, CenterNetConfig, encode_centernet, gaussian_radius
+from models.fcos import FCOS, FcosConfig, encode_fcos
 
 MODEL_NAME = "anchorfree"
 CHECKPOINT = Path(__file__).resolve().parents[3] / "resources" / "checkpoints" / "anchorfree.safetensors"
@@ -25,6 +27,10 @@ CHECKPOINT = Path(__file__).resolve().parents[3] / "resources" / "checkpoints" /
 class AnchorFreeConfig:
     """Knobs of the tab. Live ones re-filter or redraw the last result; the others restart training."""
 
+    head: str = field(default="CenterNet", metadata={
+        "label": "Head", "choices": ["CenterNet", "FCOS"],
+        "tip": "CenterNet: centre heatmaps + size, peaks by 3x3 max-pool. FCOS: every location inside a box "
+               "regresses its distances to the four sides, weighted by centre-ness; NMS after"})
     score_threshold: float = field(default=0.3, metadata={
         "label": "Confidence", "min": 0.0, "max": 1.0, "step": 0.01, "live": True,
         "tip": "Show peaks whose heatmap value is at least this"})
@@ -54,7 +60,9 @@ class AnchorFreeConfig:
         return SceneConfig(size=self.image_size, classes=self.classes, max_objects=self.max_objects,
                            small_share=self.small_share)
 
-    def model_config(self) -> CenterNetConfig:
+    def model_config(self) -> CenterNetConfig | FcosConfig:
+        if self.head == "FCOS":
+            return FcosConfig(num_classes=self.classes, width=self.width, input_size=self.image_size)
         return CenterNetConfig(num_classes=self.classes, width=self.width, input_size=self.image_size)
 
     def loop(self) -> LoopConfig:
@@ -65,16 +73,20 @@ class AnchorFreeConfig:
 Config = AnchorFreeConfig   # the name the shared DetectorTab looks for
 
 
-def build_model(model_config: dict, state: dict | None = None) -> CenterNet:
-    model = CenterNet(CenterNetConfig(**model_config))
+def build_model(model_config: dict, state: dict | None = None) -> CenterNet | FCOS:
+    if model_config.get("arch") == "fcos":
+        model = FCOS(FcosConfig(**model_config))
+    else:
+        model = CenterNet(CenterNetConfig(**model_config))
     if state is not None:
         model.load_state_dict(state)
     return model.eval()
 
 
 def train(cfg: AnchorFreeConfig, _data, ctl: Control):
-    """Task generator: train a CenterNet from scratch (see lab_app.detection.training)."""
-    model = CenterNet(cfg.model_config())
+    """Task generator: train a CenterNet or FCOS from scratch (see lab_app.detection.training)."""
+    seed_everything(cfg.seed)     # the initial weights too are the seed's
+    model = build_model(cfg.model_config().to_dict()).train()
     return (yield from train_detector(model, cfg.loop(), cfg.scenes(), ctl, {"tab": asdict(cfg)}))
 
 
@@ -97,7 +109,7 @@ def detect(model: CenterNet, image: np.ndarray, class_names, ctl: Control | None
     square, lb = letterbox(image, model.cfg.input_size)
     x = torch.from_numpy(square.transpose(2, 0, 1).copy()).float().unsqueeze(0) / 255.0
     out = model(x)
-    heat = torch.sigmoid(out["heatmap"])
+    heat = model.score_maps(out)
     boxes, scores, labels = model.candidates(out)[0]
     h, w = heat.shape[2:]
     r = model.cfg.stride
@@ -138,6 +150,24 @@ def box_targets(box_image: np.ndarray, lb: Letterbox, cfg: CenterNetConfig) -> B
     w, h = (b[0, 2] - b[0, 0]) / r, (b[0, 3] - b[0, 1]) / r
     return BoxTargets(t["heatmap"][0], (int(col), int(row)), tuple(float(v) for v in t["offset"][:, row, col]),
                       tuple(float(v) for v in t["size"][:, row, col]), int(gaussian_radius(h, w)), r)
+
+
+@dataclass(frozen=True)
+class FcosBoxTargets:
+    centerness: np.ndarray    # (h, w) centre-ness target at the box's positive locations, 0 elsewhere
+    positives: int
+    cell: tuple[int, int]     # (col, row) of the positive location with the highest centre-ness
+    ltrb: tuple[float, float, float, float]   # its distances to the four sides, model-input pixels
+    stride: int
+
+
+def fcos_box_targets(box_image: np.ndarray, lb: Letterbox, cfg: FcosConfig) -> FcosBoxTargets:
+    """The FCOS targets a box drawn on the photo (photo pixels) creates on the model's grid."""
+    b = (np.asarray(box_image, np.float32).reshape(1, 4) * lb.scale).clip(0, cfg.input_size - 1e-3)
+    t = encode_fcos(b, np.zeros(1, np.int64), replace(cfg, num_classes=1))
+    row, col = np.unravel_index(int(np.argmax(t["centerness"] + t["pos"])), t["pos"].shape)
+    return FcosBoxTargets(t["centerness"], int(t["pos"].sum()), (int(col), int(row)),
+                          tuple(float(v) for v in t["ltrb"][:, row, col]), cfg.stride)
 
 
 # --- save / load --------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from lab_app.core.control import Control
+from lab_app.core.device import seed_everything
 from lab_app.data.scenes import CLASS_NAMES, SceneConfig
 from lab_app.detection.postprocess import Detections, Letterbox, letterbox
 from lab_app.detection.training import LoopConfig, Trained, cpu_state, train_detector
@@ -73,6 +74,7 @@ def build_model(model_config: dict, state: dict | None = None) -> YoloV1:
 
 def train(cfg: Config, _data, ctl: Control):
     """Task generator: train YOLO v1 from scratch (see lab_app.detection.training)."""
+    seed_everything(cfg.seed)     # the initial weights too are the seed's
     model = YoloV1(cfg.model_config())
     return (yield from train_detector(model, cfg.loop(), cfg.scenes(), ctl, {"tab": asdict(cfg)}))
 
