@@ -56,7 +56,6 @@ def _frames(points: int, ctl):
 def run(args) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
-    import torch._dynamo  # noqa: F401  (before any GL; see the representation tab)
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 

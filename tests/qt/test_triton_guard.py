@@ -22,9 +22,10 @@ view.addItem(gl.GLScatterPlotItem(pos=np.random.rand(100, 3).astype(np.float32))
 app.processEvents(); view.grabFramebuffer()
 result = {}
 def train():
+    torch.manual_seed(0)
     model = torch.nn.Linear(3, 1)
     opt = torch.optim.Adam(model.parameters(), lr=0.1)
-    for _ in range(20):
+    for _ in range(200):
         loss = (model(torch.ones(4, 3)) - 1).pow(2).mean()
         opt.zero_grad(); loss.backward(); opt.step()
     result["loss"] = float(loss)
@@ -38,4 +39,4 @@ def test_optimizer_in_a_thread_after_gl_does_not_crash():
     out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, f"exit {out.returncode}: {out.stderr[-2000:]}"
     loss = float(out.stdout.split("loss", 1)[1])
-    assert loss < 0.1  # it really trained
+    assert loss < 1e-3  # it really trained

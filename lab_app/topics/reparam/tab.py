@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-import torch._dynamo  # noqa: F401  (before any GL context: see the note in the representation tab)
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QGroupBox,

@@ -9,7 +9,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch._dynamo  # noqa: F401  (see the note below)
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -34,11 +33,6 @@ from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.qt.worker import TaskRunner
 from lab_app.topics.representation import mi_task, task
 from lab_app.topics.representation.views import DistanceHistogram, NeighboursPanel
-
-# Note: a torch optimizer's first construction imports torch._dynamo, which imports triton, whose
-# bundled LLVM segfaults the process when Mesa's libLLVM is already loaded (any GL view shown under
-# software OpenGL). Importing it here, when the window builds its tabs and before any GL context,
-# avoids that (about 3 s, once per process).
 
 IDEA = """
 <b>Learning a representation without labels.</b> Two augmented views of one image should land close

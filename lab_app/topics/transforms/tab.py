@@ -4,12 +4,11 @@ bimodal target by forward and by reverse KL."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch._dynamo  # noqa: F401  (import before any GL context: see the representation tab's note)
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QGridLayout, QGroupBox, QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget,

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch._dynamo  # noqa: F401  (import before any GL context: see the representation tab's note)
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFileDialog, QGridLayout, QGroupBox, QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget,
