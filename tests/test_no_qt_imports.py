@@ -13,7 +13,7 @@ QT_MODULES = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "superqt", "OpenGL", "sh
 
 def qt_free_files() -> list[Path]:
     files = []
-    for folder in ("models", "lab_app/core", "lab_app/io", "lab_app/data"):
+    for folder in ("models", "lab_app/core", "lab_app/io", "lab_app/data", "lab_app/detection"):
         files += sorted((ROOT / folder).rglob("*.py"))
     files += sorted((ROOT / "lab_app/topics").rglob("task.py"))
     return files
