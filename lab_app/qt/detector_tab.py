@@ -61,7 +61,7 @@ class DetectorTab(TopicTab):
         self.image_name = ""
         self.result = None  # the task's Inference
         self.drawn_box: np.ndarray | None = None
-        self._demo_pending = False
+        self._demo_pending = True               # demo_ready once the first real result is drawn
         self._pretrained: dict = {}             # name -> (model, class names), filled by the runner
         self._build()
         self.runner.event.connect(self._on_train_event)
@@ -170,12 +170,17 @@ class DetectorTab(TopicTab):
     # --- demo, images -------------------------------------------------------------------------------
     def start_demo(self) -> None:
         self.demo_started = True
-        self._demo_pending = True
+        self.ensure_model()
+        self.new_scene()
+
+    def ensure_model(self) -> None:
+        """A model to run: the shipped checkpoint, else train one (the image shows its live weights)."""
+        if self.model is not None or self.runner.busy:
+            return
         if self.task.CHECKPOINT.exists():
             self.load_model(self.task.CHECKPOINT)
         if self.model is None:
-            self.train()          # no shipped model: train one; the scene shows its live weights
-        self.new_scene()
+            self.train()
 
     def new_scene(self) -> None:
         seed = DEMO_SCENE_SEED if self.image is None else int(np.random.default_rng().integers(1 << 30))
@@ -200,6 +205,7 @@ class DetectorTab(TopicTab):
         self.view.set_image(image)
         self.view.set_highlights([])
         self.info.setText(f"{name} ({image.shape[1]} x {image.shape[0]})")
+        self.ensure_model()        # a photo opened first (python main.py photo.jpg) still gets a model
         self.run_model()
 
     def run_model(self) -> None:
