@@ -32,7 +32,7 @@ class DetectionView(QWidget):
         vb = self.view_box = self.boxes.view_box
         self.heat_item = pg.ImageItem(axisOrder="row-major")
         lut = pg.colormap.get("inferno").getLookupTable(nPts=256, alpha=True)
-        lut[:, 3] = np.sqrt(np.linspace(0, 1, 256)) * 255   # cold = transparent: the image shows through
+        lut[:, 3] = np.minimum(1.0, 4 * np.linspace(0, 1, 256)) * 255   # cold = transparent, >= 0.25 opaque
         self.heat_item.setLookupTable(lut)
         self.heat_item.setZValue(5)
         self.heat_item.setOpacity(0.55)
