@@ -56,7 +56,7 @@ class MainWindow(QMainWindow):
             tab = spec.load_class()(self.ctx)
             self.tab_by_id[spec.id] = tab
             self.tabs.addTab(tab, spec.title)
-            tab.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+            tab.status_message.connect(lambda text, t=tab: self._tab_status(t, text))
             for r in tab.runners():
                 r.started.connect(lambda label, t=tab, r=r: self._on_started(t, r, label))
                 r.progress.connect(lambda ev, t=tab, r=r: self._on_progress(t, r, ev))
@@ -152,6 +152,12 @@ class MainWindow(QMainWindow):
         if self.autostart_demo:
             tab.ensure_demo()
         self._on_busy(tab)
+
+    def _tab_status(self, tab: TopicTab, text: str) -> None:
+        """A tab's status line, shown only while that tab is the one on screen (a background tab
+        finishing its training should not overwrite what the user is looking at)."""
+        if tab is self.current_tab():
+            self.statusBar().showMessage(text, 8000)
 
     def active_runner(self, tab: TopicTab | None = None) -> TaskRunner:
         """The runner the status bar (progress, Pause, Cancel) is about: the tab's most recently
