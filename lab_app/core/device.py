@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import platform
 import random
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,6 +89,20 @@ def apply_thread_policy(threads: int | None = None) -> int:
             pass  # already started parallel work; the setting can only be made once
         _interop_set = True
     return n
+
+
+_init_lock = threading.Lock()
+
+
+@contextmanager
+def seeded_init(seed: int):
+    """Build models from a seed, one task at a time. torch's default generator is process-wide:
+    two tasks in parallel runners that seed it and then initialise their modules interleave their
+    draws, and neither run reproduces. Draws during training should use a task's own
+    ``torch.Generator``."""
+    with _init_lock:
+        torch.manual_seed(seed)
+        yield
 
 
 def seed_everything(seed: int) -> np.random.Generator:

@@ -68,3 +68,25 @@ def test_thread_policy_also_limits_blas():
         assert all(p["num_threads"] == 1 for p in blas)
     finally:
         torch.set_num_threads(before)
+
+
+def test_seeded_init_builds_the_same_model_while_another_thread_draws():
+    import threading
+
+    stop = threading.Event()
+
+    def noisy():
+        while not stop.is_set():
+            torch.randn(64)  # another task drawing from the process-wide generator
+
+    t = threading.Thread(target=noisy)
+    t.start()
+    try:
+        weights = []
+        for _ in range(5):
+            with dev.seeded_init(3):
+                weights.append(torch.nn.Linear(64, 64).weight.detach().clone())
+    finally:
+        stop.set()
+        t.join()
+    assert all(torch.equal(w, weights[0]) for w in weights)

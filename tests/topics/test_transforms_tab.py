@@ -55,10 +55,12 @@ def test_paint_a_target_then_train_moves_the_samples(tab, qtbot):
     assert len(painted) == 21
     assert painted[:, 0].mean() > 0 and painted[:, 1].mean() > 0  # upper right in data coordinates
     # the sample cloud moved toward the painted stroke
-    first, last = gan_frames[0], tab.gan_view.samples()
+    last = tab.gan_view.samples()
     assert np.array_equal(last, gan_frames[-1])
     centre = painted.mean(0)
-    assert np.linalg.norm(last.mean(0) - centre) < 0.5 * np.linalg.norm(first.mean(0) - centre)
+    # An untrained G puts its samples around the origin; compare with that, not with the first
+    # delivered frame (frames are coalesced, so the first one seen may already be part-trained).
+    assert np.linalg.norm(last.mean(0) - centre) < 0.5 * np.linalg.norm(centre)
     vae_last = tab.vae_view.samples()
     assert np.linalg.norm(vae_last.mean(0) - centre) < 0.5
     # grid and field drawn, losses and distances plotted

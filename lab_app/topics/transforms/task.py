@@ -14,9 +14,17 @@ import numpy as np
 import torch
 
 from lab_app.core.control import Control
+from lab_app.core.device import seeded_init
 from lab_app.core.events import Event, Progress
 from lab_app.data.toy2d import TARGETS, sample
-from models.gan2d import Discriminator, GANConfig, Generator, discriminator_loss, energy_distance, generator_loss
+from models.gan2d import (
+    Discriminator,
+    GANConfig,
+    Generator,
+    discriminator_loss,
+    energy_distance,
+    generator_loss,
+)
 from models.kl_fit import fit
 from models.vae import VAE, VAEConfig, vae_loss
 
@@ -125,7 +133,6 @@ def cosine_decay(step: int, steps: int, floor: float = 0.1) -> float:
 
 
 def _setup(cfg: TransformsConfig, painted: np.ndarray | None, model: str):
-    torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     shown = target_points(cfg, painted, 4000, rng)
     fixed_data = torch.from_numpy(target_points(cfg, painted, 512, rng))
@@ -139,7 +146,9 @@ def train_gan(cfg: TransformsConfig, live: dict | None, ctl: Control, painted: n
     rng, ready, fixed_data, z_fixed = _setup(cfg, painted, "gan")
     yield ready
     gcfg = GANConfig(latent_dim=cfg.latent_dim, hidden=cfg.hidden)
-    g, d = Generator(gcfg), Discriminator(gcfg)
+    with seeded_init(cfg.seed):  # the VAE builds its model in another thread at the same time
+        g, d = Generator(gcfg), Discriminator(gcfg)
+    noise = torch.Generator().manual_seed(cfg.seed + 2)  # not the process-wide generator
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg.gan_lr, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.gan_lr, betas=(0.5, 0.9))
     x0, x1, y0, y1 = ready.extent
@@ -157,12 +166,12 @@ def train_gan(cfg: TransformsConfig, live: dict | None, ctl: Control, painted: n
         for _ in range(max(1, int(now.d_steps))):
             real = torch.from_numpy(target_points(cfg, painted, cfg.batch_size, rng))
             with torch.no_grad():
-                fake = g(torch.randn(cfg.batch_size, cfg.latent_dim))
+                fake = g(torch.randn(cfg.batch_size, cfg.latent_dim, generator=noise))
             loss_d = discriminator_loss(d, real, fake, now.r1_gamma)
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
-        loss_g = generator_loss(d, g(torch.randn(cfg.batch_size, cfg.latent_dim)))
+        loss_g = generator_loss(d, g(torch.randn(cfg.batch_size, cfg.latent_dim, generator=noise)))
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -186,8 +195,9 @@ def train_vae(cfg: TransformsConfig, live: dict | None, ctl: Control, painted: n
     the GAN; the decoder's own noise would blur the comparison). Returns the state dict."""
     rng, ready, fixed_data, z_fixed = _setup(cfg, painted, "vae")
     yield ready
-    model = VAE(VAEConfig(input_dim=2, latent_dim=cfg.latent_dim, hidden=(cfg.hidden, cfg.hidden),
-                          likelihood="gaussian"))
+    with seeded_init(cfg.seed):
+        model = VAE(VAEConfig(input_dim=2, latent_dim=cfg.latent_dim, hidden=(cfg.hidden, cfg.hidden),
+                              likelihood="gaussian"))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.vae_lr)
     zg = z_grid(cfg)
     anchor_x = fixed_data[torch.linspace(0, len(fixed_data) - 1, anchors).long()]
