@@ -70,16 +70,17 @@ def test_thread_policy_also_limits_blas():
         torch.set_num_threads(before)
 
 
-def test_seeded_init_builds_the_same_model_while_another_thread_draws():
+def test_seeded_init_builds_the_same_model_while_another_task_builds_too():
     import threading
 
     stop = threading.Event()
 
-    def noisy():
+    def other_task():
         while not stop.is_set():
-            torch.randn(64)  # another task drawing from the process-wide generator
+            with dev.seeded_init(7):  # another runner building its own model at the same time
+                torch.nn.Linear(64, 64)
 
-    t = threading.Thread(target=noisy)
+    t = threading.Thread(target=other_task)
     t.start()
     try:
         weights = []
