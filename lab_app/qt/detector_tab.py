@@ -24,18 +24,18 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from lab_app.core.events import Progress
-from lab_app.detection import pretrained
 from lab_app.data.scenes import make_scene
+from lab_app.detection import pretrained
 from lab_app.detection.training import Trained, Weights
 from lab_app.io.errors import LoadError
 from lab_app.io.image import IMAGE_EXTENSIONS, load_image
+from lab_app.qt.layout import side_panel_split
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.detection_view import DetectionView
 from lab_app.qt.widgets.loss_curve import LossCurve
@@ -136,10 +136,6 @@ class DetectorTab(TopicTab):
         il.addWidget(self.info)
         col.addWidget(ibox)
         col.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(400)
 
         self.view = DetectionView()
         self.view.box_drawn.connect(self._box_drawn)
@@ -153,11 +149,7 @@ class DetectorTab(TopicTab):
         right.addWidget(self.view)
         right.addWidget(curves)
         right.setSizes([640, 260])
-        split = QSplitter()
-        split.addWidget(scroll)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        split.setSizes([420, 980])
+        split = side_panel_split(side, right, 420)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.banner)

@@ -11,8 +11,18 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtWidgets import (
-    QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
-    QSplitter, QTabWidget, QVBoxLayout, QWidget,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from lab_app.data.corpus import tokenize_line
@@ -23,7 +33,11 @@ from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.topics.language import task
 from lab_app.topics.language.views import (
-    BigramHeatmap, ChainRuleBars, CountOfCountsPlot, EmbeddingView, PerplexityPlot,
+    BigramHeatmap,
+    ChainRuleBars,
+    CountOfCountsPlot,
+    EmbeddingView,
+    PerplexityPlot,
 )
 from models.word2vec import analogy, cosine_neighbours
 

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from lab_app.core.events import Progress
+from lab_app.qt.layout import side_panel_split
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
@@ -101,11 +101,6 @@ class ReparamTab(TopicTab):
         self.numbers.setWordWrap(True)
         col.addWidget(self.numbers)
         col.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(400)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.estimator_plots = EstimatorPlots()
         self.simplex = SimplexView()
@@ -147,11 +142,7 @@ class ReparamTab(TopicTab):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.banner)
         rl.addWidget(self.subtabs, 1)
-        split = QSplitter()
-        split.addWidget(scroll)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        split.setSizes([400, 1200])
+        split = side_panel_split(side, right, 400)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)

@@ -11,10 +11,17 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QGridLayout, QGroupBox, QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
 )
 
 from lab_app.core.events import Progress
+from lab_app.qt.layout import side_panel_split
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
@@ -78,11 +85,6 @@ class TransformsTab(TopicTab):
         self.numbers.setWordWrap(True)
         col.addWidget(self.numbers)
         col.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(380)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.target_plot = PaintPlot()
         self.target_plot.painted.connect(self._on_painted)
@@ -108,11 +110,7 @@ class TransformsTab(TopicTab):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.banner)
         rl.addWidget(grid, 1)
-        split = QSplitter()
-        split.addWidget(scroll)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        split.setSizes([390, 1210])
+        split = side_panel_split(side, right, 390)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)

@@ -11,12 +11,20 @@ import numpy as np
 import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFileDialog, QGridLayout, QGroupBox, QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
 )
 
 from lab_app.core.events import Progress
 from lab_app.data.datasets import DATASETS
 from lab_app.io import LoadError, load_checkpoint, load_image, save_checkpoint
+from lab_app.qt.layout import side_panel_split
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.latent_scatter import LatentScatter
@@ -86,11 +94,6 @@ class VaeTab(TopicTab):
         col.addWidget(self.numbers)
         col.addStretch(1)
         self.loss_curve = LossCurve(title="per-image terms (nats)", log_y=True)
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(380)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.scatter = LatentScatter(point_size=3)
         self.scatter.plot_item.setTitle("test set in the latent plane (posterior means); click to decode")
@@ -123,11 +126,7 @@ class VaeTab(TopicTab):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.banner)
         rl.addWidget(grid, 1)
-        split = QSplitter()
-        split.addWidget(scroll)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        split.setSizes([390, 1210])
+        split = side_panel_split(side, right, 390)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)
