@@ -37,7 +37,11 @@ def test_export_draws_the_dropped_cloud_and_writes_the_run_card(qtbot, tmp_path,
         win.open_files([tmp_path / "ball.ply"])
     qtbot.wait(300)
     files = win.export_current(tmp_path / "out" / "view.png")
-    assert [f.name for f in files] == ["view.png", "view.runcard.json"]
+    names = [f.name for f in files]
+    tab_views = list(tab.views())
+    assert names[0] == "view.png" and names[-1] == "view.runcard.json"
+    assert names[1:-1] == [f"view-{name}.png" for name in tab_views[1:]]  # one PNG per view
+    assert all(f.stat().st_size > 0 for f in files)
     arr = image_array(files[0]).astype(int)
     h, w, _ = arr.shape
     centre = arr[h // 3: 2 * h // 3, w // 3: 2 * w // 3]
@@ -45,6 +49,6 @@ def test_export_draws_the_dropped_cloud_and_writes_the_run_card(qtbot, tmp_path,
     assert green.mean() > 0.05, "the cloud is not visible in the exported view"
     corner = arr[:10, :10].reshape(-1, 3)
     assert not ((corner[:, 1] > 150) & (corner[:, 0] < 80)).any()
-    card = json.loads(files[1].read_text())
+    card = json.loads(files[-1].read_text())
     assert card["config"]["points_shown"] == 20000 and card["config"]["source"].endswith("ball.ply")
     assert win.shutdown(10.0)
