@@ -28,7 +28,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
 
 from models.centernet import TinyUNet, head, normalise
 
@@ -129,6 +128,8 @@ def ltrb_to_boxes(ltrb: torch.Tensor, stride: int) -> torch.Tensor:
 def fcos_loss(out, tgt, cfg: FcosConfig) -> dict[str, torch.Tensor]:
     pos = tgt["pos"] > 0                                    # (B, h, w)
     n_pos = pos.sum().clamp(min=1).float()
+    from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss  # lazy: ~2 s import
+
     cls = sigmoid_focal_loss(out["cls"], tgt["cls"], reduction="sum") / n_pos
     ctr_t = tgt["centerness"][pos]
     pred_boxes = ltrb_to_boxes(out["ltrb"], cfg.stride)[pos]          # (P, 4)

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torchvision.ops import batched_nms, box_convert, box_iou
 
-__all__ = ["Detections", "filter_detections", "Letterbox", "letterbox", "box_iou", "box_convert"]
+__all__ = ["Detections", "filter_detections", "Letterbox", "letterbox"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,8 @@ def filter_detections(det: Detections, score_threshold: float, iou_threshold: fl
     (None or >= 1: no NMS), best first, at most ``max_detections``."""
     keep = np.nonzero(det.scores >= score_threshold)[0]
     if len(keep) and iou_threshold is not None and iou_threshold < 1.0:
+        from torchvision.ops import batched_nms  # torchvision costs ~2 s to import: not at start-up
+
         kept = batched_nms(torch.from_numpy(det.boxes[keep]), torch.from_numpy(det.scores[keep]),
                            torch.from_numpy(det.labels[keep]), float(iou_threshold)).numpy()
         keep = keep[kept]
