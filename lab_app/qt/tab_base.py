@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from lab_app.qt.banner import MessageBanner
 from lab_app.qt.worker import TaskRunner
@@ -101,6 +101,20 @@ class TopicTab(QWidget):
         self.status_message.emit(text)
         if level == "warning":
             self.banner.show_message(text, "warning")
+
+    def place_side_and_views(self, side: QWidget, views: QWidget, side_width: int = 380) -> None:
+        """The usual tab layout: the scrollable side panel on the left; on the right the banner
+        above the views."""
+        from lab_app.qt.layout import side_panel_split
+
+        right = QWidget()
+        column = QVBoxLayout(right)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.banner)
+        column.addWidget(views, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(side_panel_split(side, right, side_width))
 
     @staticmethod
     def idea_label(html: str) -> QLabel:

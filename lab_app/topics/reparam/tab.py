@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
 )
 
 from lab_app.core.events import Progress
-from lab_app.qt.layout import side_panel_split
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
@@ -137,15 +136,7 @@ class ReparamTab(TopicTab):
         self.subtabs = QTabWidget()
         self.subtabs.addTab(page1, "Estimators and Gumbel-Softmax")
         self.subtabs.addTab(self._build_vae_page(), "Categorical VAE")
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(self.banner)
-        rl.addWidget(self.subtabs, 1)
-        split = side_panel_split(side, right, 400)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(split)
+        self.place_side_and_views(side, self.subtabs, 400)
 
     def _build_vae_page(self) -> QWidget:
         self.vae_params = ParamPanel(vae_task.CategoricalVAEConfig())

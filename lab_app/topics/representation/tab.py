@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
 from lab_app.core.events import Progress
 from lab_app.data.datasets import DATASETS
 from lab_app.io import LoadError, load_checkpoint, load_image, save_checkpoint
-from lab_app.qt.layout import side_panel_split
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.latent_scatter import LatentScatter
@@ -147,16 +146,7 @@ class RepresentationTab(TopicTab):
         grid.addWidget(top)
         grid.addWidget(bottom)
         grid.setSizes([560, 300])
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(self.banner)
-        rl.addWidget(grid, 1)
-
-        split = side_panel_split(side, right, side_width=420)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(split)
+        self.place_side_and_views(side, grid, 420)
 
     # --- actions -------------------------------------------------------------------------------------
     @property

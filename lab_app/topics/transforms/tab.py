@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
 )
 
 from lab_app.core.events import Progress
-from lab_app.qt.layout import side_panel_split
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
@@ -105,15 +104,7 @@ class TransformsTab(TopicTab):
         grid.addWidget(top)
         grid.addWidget(bottom)
         grid.setSizes([560, 320])
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(self.banner)
-        rl.addWidget(grid, 1)
-        split = side_panel_split(side, right, 390)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(split)
+        self.place_side_and_views(side, grid, 390)
 
     # --- actions ---------------------------------------------------------------------------------------
     @property
