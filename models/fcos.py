@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.centernet import TinyUNet, head, normalise
+from models.centernet import TinyUNet, channels_last, head, normalise
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class FCOS(nn.Module):
         self.reg = head(c, 4)
         self.ctr = head(c, 1)
         self.scale = nn.Parameter(torch.tensor(1.0))
+        channels_last(self)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """images (B, 3, H, W) -> cls logits (B, C, h, w), ltrb distances in pixels (B, 4, h, w),

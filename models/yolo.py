@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.centernet import conv_bn, normalise
+from models.centernet import channels_last, conv_bn, normalise
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class YoloV1(nn.Module):
             conv_bn(4 * w, 4 * w, 2), conv_bn(4 * w, 4 * w),         # /32: wide context per cell
         )
         self.head = nn.Sequential(conv_bn(4 * w, 4 * w), nn.Conv2d(4 * w, cfg.boxes * 5 + cfg.num_classes, 1))
+        channels_last(self)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """images (B, 3, H, W) in [0, 1] -> boxes (N, S, S, B, 5) in [0, 1] (x, y, sqrt w, sqrt h, conf)

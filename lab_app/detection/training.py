@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -114,34 +115,46 @@ def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, t
         m = evaluate_model(model, val, model.cfg.num_classes, device)
         return {"mAP@0.5": m["map50"], "mAP@0.5:0.95": m["map50_95"], "AP small": m["map_small"]}, m
 
-    while step < loop.steps and (loop.seconds <= 0 or trained_s < loop.seconds):
-        ctl.checkpoint()
-        t0 = time.perf_counter()
-        batch = [make_scene(scenes, loop.seed * 1_000_003 + step * loop.batch_size + j + 10**7)
+    def make_batch(k: int) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
+        batch = [make_scene(scenes, loop.seed * 1_000_003 + k * loop.batch_size + j + 10**7)
                  for j in range(loop.batch_size)]
-        x = torch.from_numpy(batch_arrays(batch)).to(device)
-        tgt = to_targets(model, batch, device)
-        # Cosine decay over the run (by steps or by seconds, whichever ends it first), short warm-up.
-        frac = progress_fraction()
-        lr = loop.lr * min(1.0, (step + 1) / 20) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        terms = model.loss(model(x), tgt)
-        opt.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-        opt.step()
-        trained_s += time.perf_counter() - t0
-        step += 1
-        if step % loop.report_every == 0:
-            values = {k: float(v.detach()) for k, v in terms.items()}
-            history.append([step, values])
-            yield Progress(step, loop.steps, values, text=f"step {step}")
-        if step % loop.eval_every == 0:
-            curve, metrics = evaluate()
-            history.append([step, curve])
-            yield Progress(step, loop.steps, curve, text=f"step {step}: mAP@0.5 {metrics['map50']:.3f}")
-            yield Weights(cpu_state(model), model.cfg.to_dict(), step)
+        return batch_arrays(batch), [model.encode(sc.boxes, sc.labels) for sc in batch]
+
+    # The next batch is painted on a second thread while this one trains (numpy and torch release
+    # the GIL in their loops): scene drawing was a third of a step on one core.
+    with ThreadPoolExecutor(1, thread_name_prefix="lab-task-scenes") as pool:
+        upcoming = pool.submit(make_batch, 0)
+        try:
+            while step < loop.steps and (loop.seconds <= 0 or trained_s < loop.seconds):
+                ctl.checkpoint()
+                t0 = time.perf_counter()
+                images, per_image = upcoming.result()
+                upcoming = pool.submit(make_batch, step + 1)
+                x = torch.from_numpy(images).to(device)
+                tgt = {k: torch.from_numpy(np.stack([t[k] for t in per_image])).to(device) for k in per_image[0]}
+                # Cosine decay over the run (by steps or by seconds, whichever ends it first), short warm-up.
+                frac = progress_fraction()
+                lr = loop.lr * min(1.0, (step + 1) / 20) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                terms = model.loss(model(x), tgt)
+                opt.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+                opt.step()
+                trained_s += time.perf_counter() - t0
+                step += 1
+                if step % loop.report_every == 0:
+                    values = {k: float(v.detach()) for k, v in terms.items()}
+                    history.append([step, values])
+                    yield Progress(step, loop.steps, values, text=f"step {step}")
+                if step % loop.eval_every == 0:
+                    curve, metrics = evaluate()
+                    history.append([step, curve])
+                    yield Progress(step, loop.steps, curve, text=f"step {step}: mAP@0.5 {metrics['map50']:.3f}")
+                    yield Weights(cpu_state(model), model.cfg.to_dict(), step)
+        finally:
+            upcoming.cancel()
     if step % loop.eval_every != 0 or not metrics:
         curve, metrics = evaluate()
         history.append([step, curve])
