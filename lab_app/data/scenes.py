@@ -3,7 +3,8 @@
 Each scene is a cluttered, noisy background with 1..N shapes (circle, square, triangle, star, ring)
 painted on it in random colours and textures, at sizes from a few pixels to half the image. Shapes
 painted later may cover earlier ones (occlusion), but never hide more than ``max_occlusion`` of an
-earlier shape's pixels, so every box still names something one can see.
+earlier shape's pixels, and a shape's colours differ from what it covers by at least
+``min_contrast``, so every box still names something one can see.
 
 The box of a shape is the tight box of the pixels its own mask paints, COCO-style ``x0, y0, x1, y1``
 with ``x1 = last column + 1`` (pixel (c, r) covers [c, c+1) x [r, r+1)). Everything is deterministic
@@ -31,6 +32,7 @@ class SceneConfig:
     clutter: float = 1.0                 # 0: plain background, 1: lines, blobs and noise
     noise: float = 8.0                   # std of the per-pixel Gaussian noise (0..255 scale)
     max_occlusion: float = 0.4           # at most this share of a shape's pixels may be covered
+    min_contrast: float = 48.0           # RGB distance between a shape's mean colour and what it covers
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -91,6 +93,23 @@ def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     # Channel-first arithmetic (long inner loops), returned as an (h, w, 3) view.
     chw = base.astype(np.float32)[:, None, None] * (1 - t) + other.astype(np.float32)[:, None, None] * t
     return chw.transpose(1, 2, 0)
+
+
+def _visible_texture(rng: np.random.Generator, h: int, w: int, mask: np.ndarray, under: np.ndarray,
+                     min_contrast: float, tries: int = 6) -> np.ndarray:
+    """A texture whose mean colour over ``mask`` differs from what it covers by at least
+    ``min_contrast`` (RGB distance, 0..441): a green square on green grass is no object anyone can
+    see, and a box around it would teach the detector to guess. The best of ``tries`` draws."""
+    below = under[mask].mean(axis=0)
+    best, best_d = None, -1.0
+    for _ in range(tries):
+        tex = _texture(rng, h, w)
+        d = float(np.linalg.norm(tex[mask].mean(axis=0) - below))
+        if d >= min_contrast:
+            return tex
+        if d > best_d:
+            best, best_d = tex, d
+    return best
 
 
 def _background(rng: np.random.Generator, cfg: SceneConfig) -> np.ndarray:
@@ -161,8 +180,8 @@ def make_scene(cfg: SceneConfig, seed: int) -> Scene:
         if len(area) and np.any(covered > cfg.max_occlusion * np.asarray(area) - _visible_loss(instance, area)):
             continue
         k = len(boxes)
-        tex = _texture(rng, h, w)
         patch = img[y:y + h, x:x + w]
+        tex = _visible_texture(rng, h, w, mask, patch, cfg.min_contrast)
         patch[mask] = tex[mask]
         window[mask] = k
         area.append(int(mask.sum()))

@@ -50,3 +50,26 @@ def test_shape_masks_fill_their_window_edges():
         m = shape_mask(kind, 20, 30)
         assert m.any(axis=0)[[0, -1]].all() and m.any(axis=1)[[0, -1]].all(), kind
     assert shape_mask("ring", 21, 21)[10, 10] == 0 and shape_mask("circle", 21, 21)[10, 10] == 1
+
+
+def test_shapes_stand_out_from_what_they_cover():
+    from lab_app.data.scenes import _texture, _visible_texture
+
+    mask = shape_mask("circle", 20, 20)
+    for seed in range(100):
+        # A background the same colour as the first texture the generator would draw.
+        first = _texture(np.random.default_rng(seed), 20, 20)
+        under = np.broadcast_to(first[mask].mean(axis=0), (20, 20, 3)).copy()
+        tex = _visible_texture(np.random.default_rng(seed), 20, 20, mask, under, 48.0)
+        assert np.linalg.norm(tex[mask].mean(axis=0) - under[mask].mean(axis=0)) >= 48.0
+
+
+def test_an_impossible_contrast_gives_the_most_visible_draw():
+    from lab_app.data.scenes import _texture, _visible_texture
+
+    mask = np.ones((8, 8), bool)
+    under = np.full((8, 8, 3), 128.0, np.float32)
+    tex = _visible_texture(np.random.default_rng(3), 8, 8, mask, under, 10_000.0, tries=5)
+    rng = np.random.default_rng(3)
+    draws = [float(np.linalg.norm(_texture(rng, 8, 8).mean(axis=(0, 1)) - 128.0)) for _ in range(5)]
+    assert np.linalg.norm(tex.mean(axis=(0, 1)) - 128.0) == max(draws)
