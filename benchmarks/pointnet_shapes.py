@@ -19,6 +19,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--global-width", type=int, default=None)
     parser.add_argument("--train-points", type=int, default=None)
     parser.add_argument("--no-tnets", action="store_true", help="train without the transform nets")
+    parser.add_argument("--tnets", action="store_true", help="train with the transform nets")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the app's policy)")
 
 
@@ -39,6 +40,8 @@ def run_training(args, hard: bool) -> dict:
         cfg = replace(cfg, train_points=args.train_points)
     if getattr(args, "no_tnets", False):
         cfg = replace(cfg, input_transform=False, feature_transform=False)
+    if getattr(args, "tnets", False):
+        cfg = replace(cfg, input_transform=True, feature_transform=True)
     t0 = time.perf_counter()
     data = pt.shapes_dataset(cfg)
     data_seconds = time.perf_counter() - t0
@@ -50,7 +53,7 @@ def run_training(args, hard: bool) -> dict:
         trained = stop.value
     model = pt.build_model(trained.state, trained.model_config)
     clouds = data.test_x[:50]
-    with torch.no_grad():
+    with torch.inference_mode():   # as the tab's classify
         model(torch.from_numpy(clouds[:1]))  # warm-up
         t0 = time.perf_counter()
         for c in clouds:
@@ -62,7 +65,9 @@ def run_training(args, hard: bool) -> dict:
         "train_seconds": round(trained.metrics["train_seconds"], 2),
         "data_seconds": round(data_seconds, 2), "infer_ms_per_cloud": round(infer_ms, 3),
         "epochs": cfg.epochs, "train_clouds": len(data.train_x), "test_clouds": len(data.test_x),
-        "transform_nets": cfg.input_transform, "train_points": cfg.train_points, "global_width": cfg.global_width, "threads": threads,
+        "transform_nets": cfg.input_transform, "canonical_pose": cfg.canonical_pose,
+        "equalise_axes": cfg.equalise_axes, "ignore_outliers": cfg.ignore_outliers,
+        "train_points": cfg.train_points, "global_width": cfg.global_width, "threads": threads,
     }
 
 

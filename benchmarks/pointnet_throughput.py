@@ -37,8 +37,8 @@ def _bare(cfg, data) -> tuple[float, int]:
         model.train()
         order = torch.from_numpy(rng.permutation(len(x)))
         for b in range(steps):
-            xb, yb = pt.make_batch(x, y, order[b * cfg.batch_size:(b + 1) * cfg.batch_size], cfg.rotation, rng,
-                                   cfg.train_points)
+            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            xb, yb = pt.make_batch(x, y, idx, cfg.rotation, rng, cfg.train_points)
             pt.train_step(model, opt, xb, yb, model_cfg.reg_weight)
             sched.step()
             samples += len(yb)
@@ -84,7 +84,8 @@ def run(args) -> dict:
 
     threads = apply_thread_policy()
     cfg = replace(pt.TrainConfig(), epochs=args.epochs)
-    data = make_shapes(ShapesConfig(train_per_class=args.per_class, test_per_class=max(4, args.per_class // 4)))
+    data = make_shapes(ShapesConfig(train_per_class=args.per_class,
+                                    test_per_class=max(4, args.per_class // 4)))
     bare1, samples = _bare(cfg, data)
     task, task_samples = _task(cfg, data)
     bare2, _ = _bare(cfg, data)

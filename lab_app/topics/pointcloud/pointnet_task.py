@@ -26,6 +26,7 @@ from lab_app.io.errors import LoadError
 from models.pointnet import PointNet, PointNetConfig, pointnet_loss
 
 MODEL_NAME = "pointnet"
+OUTLIER_CELL = 0.16     # grid cell (at 1024 points) in which a lone point counts as an outlier
 DATASETS = ("Shapes", "Shapes (hard)")
 
 
@@ -39,7 +40,8 @@ class TrainConfig:
                "Hard: any 3D rotation, 30% cut from one side, 2% outliers. Or open a folder."})
     epochs: int = field(default=3, metadata={"label": "Epochs", "min": 1, "max": 60})
     batch_size: int = field(default=32, metadata={"label": "Batch size", "min": 4, "max": 128, "step": 4})
-    lr: float = field(default=3e-3, metadata={"label": "Learning rate", "min": 1e-4, "max": 3e-2, "log": True})
+    lr: float = field(default=3e-3, metadata={"label": "Learning rate", "min": 1e-4, "max": 3e-2,
+                                               "log": True})
     global_width: int = field(default=256, metadata={
         "label": "Global feature D", "min": 32, "max": 1024, "step": 32,
         "tip": "Width of the max-pooled feature: at most D critical points"})
@@ -53,6 +55,14 @@ class TrainConfig:
         "label": "Align to principal axes (PCA)",
         "tip": "Rotate every cloud into the eigenvectors of its covariance before the network: "
                "a closed-form answer to arbitrary 3D rotations"})
+    equalise_axes: bool = field(default=False, metadata={
+        "label": "Equalise the principal axes",
+        "tip": "With the PCA alignment: scale the three axes to the same spread, undoing any stretch "
+               "of a shape along its axes (a box becomes a cube)"})
+    ignore_outliers: bool = field(default=False, metadata={
+        "label": "Ignore isolated points",
+        "tip": "Leave out of the pose and of the max-pool every point with no other point near it "
+               "(stray outliers in the volume)"})
     rotation: str = field(default="up", metadata={
         "label": "Random rotation", "choices": ["none", "up", "so3"],
         "tip": "Rotation applied afresh to every training batch (on top of the dataset's own)"})
@@ -66,7 +76,9 @@ class TrainConfig:
         d = int(self.global_width)
         return PointNetConfig(num_classes=num_classes, points=points, global_widths=(max(32, d // 2), d),
                               dropout=self.dropout, input_transform=self.input_transform,
-                              feature_transform=self.feature_transform, canonical_pose=self.canonical_pose)
+                              feature_transform=self.feature_transform, canonical_pose=self.canonical_pose,
+                              equalise_axes=self.equalise_axes,
+                              outlier_cell=OUTLIER_CELL if self.ignore_outliers else 0.0)
 
 
 def shapes_dataset(cfg: TrainConfig) -> PointSetDataset:
@@ -150,7 +162,7 @@ def train_step(model: PointNet, opt: torch.optim.Optimizer, xb: torch.Tensor, yb
     return loss.item(), int((out.logits.detach().argmax(1) == yb).sum())
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(model: PointNet, x: torch.Tensor, batch: int = 128) -> np.ndarray:
     model.eval()
     preds = [model(x[i:i + batch]).logits.argmax(1) for i in range(0, len(x), batch)]
@@ -252,7 +264,7 @@ class Classification:
         return int(np.argmax(self.probabilities))
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def classify(model: PointNet, points: np.ndarray, class_names: tuple[str, ...]) -> Classification:
     """Probabilities and critical points of one prepared cloud (N, 3)."""
     model.eval()
@@ -289,13 +301,21 @@ def trained_from(model: PointNet, class_names, card: dict | None = None) -> Trai
     confusion = np.asarray(card.get("confusion", []), dtype=np.int64).reshape(-1, len(class_names)) \
         if card.get("confusion") else np.zeros((0, len(class_names)), np.int64)
     return Trained(state, model.cfg.to_dict(), tuple(class_names), dict(card.get("metrics", {})), confusion,
-                   dict(card.get("train_config", {})), str(card.get("data", "")), list(card.get("history", [])))
+                   dict(card.get("train_config", {})), str(card.get("data", "")),
+                   list(card.get("history", [])))
 
 
 def benchmark_config(hard: bool = False) -> TrainConfig:
-    """The configuration the benchmarks and the shipped checkpoint use."""
+    """The configuration the benchmarks and the shipped checkpoint use.
+
+    Hard: the closed-form pose (principal axes, equalised: measured 0.91 vs 0.84 after 5 epochs) and
+    the outlier filter (0.95 with it; the same data without outliers gave 0.98) do what the T-Nets
+    did not (with the pose, they cost a third of the time for no accuracy), so they are off."""
     cfg = TrainConfig(epochs=2)
-    return replace(cfg, dataset="Shapes (hard)", rotation="so3", canonical_pose=True, epochs=5) if hard else cfg
+    if not hard:
+        return cfg
+    return replace(cfg, dataset="Shapes (hard)", rotation="so3", canonical_pose=True, equalise_axes=True,
+                   ignore_outliers=True, input_transform=False, feature_transform=False, epochs=6)
 
 
 # --- input clouds --------------------------------------------------------------------------------------
