@@ -18,9 +18,10 @@ with l_coord = 5, l_noobj = 0.5. Square roots make an error of a few pixels cost
 than on a big one. Normalised here by the batch size.
 
 Differences from the paper, for a 2-core CPU: a thin all-convolutional backbone (no ImageNet
-pre-training, no fully connected layers); the stride-16 feature map is average-pooled to S x S, so S
-is a free knob. One object per cell: when two centres fall in one cell, the larger object wins (the
-paper's own limit: YOLO v1 cannot see two objects in one cell).
+pre-training, no fully connected layers) whose stride-16 map is the grid (other S pool or interpolate
+it), and S = 16 by default instead of 7: these scenes hold up to 8 objects from 6 px up, and in 7 x 7
+cells of 37 px two centres often share a cell, of which v1 reports only one. One object per cell:
+when two centres fall in one cell, the larger object wins (the paper's own limit).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from models.centernet import channels_last, conv_bn, normalise
 @dataclass(frozen=True)
 class YoloConfig:
     num_classes: int = 3
-    grid: int = 7              # S
+    grid: int = 16             # S (16 px cells on a 256 px image)
     boxes: int = 2             # B
     width: int = 32
     input_size: int = 256
@@ -56,23 +57,28 @@ class YoloV1(nn.Module):
         super().__init__()
         self.cfg = cfg
         w = cfg.width
-        self.backbone = nn.Sequential(
-            conv_bn(3, w // 2, 2),                                   # /2
-            conv_bn(w // 2, w, 2), conv_bn(w, w),                    # /4
-            conv_bn(w, 2 * w, 2), conv_bn(2 * w, 2 * w),             # /8
-            conv_bn(2 * w, 4 * w, 2), conv_bn(4 * w, 4 * w),         # /16
-            conv_bn(4 * w, 4 * w, 2), conv_bn(4 * w, 4 * w),         # /32: wide context per cell
-        )
-        self.head = nn.Sequential(conv_bn(4 * w, 4 * w), nn.Conv2d(4 * w, cfg.boxes * 5 + cfg.num_classes, 1))
+        # A 4 x 4 patch stem (no work at full resolution), an encoder to stride 32 for context, and one
+        # top-down step back to stride 16: a 256 px image gives a 16 x 16 map, one cell per position
+        # of the default grid. Other S pool or interpolate it.
+        self.stem = nn.Sequential(nn.Conv2d(3, w, 4, 4, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                                  conv_bn(w, w))                                  # /4
+        self.s8 = nn.Sequential(conv_bn(w, 2 * w, 2), conv_bn(2 * w, 2 * w))        # /8
+        self.s16 = nn.Sequential(conv_bn(2 * w, 3 * w, 2), conv_bn(3 * w, 3 * w))   # /16
+        self.s32 = nn.Sequential(conv_bn(3 * w, 4 * w, 2), conv_bn(4 * w, 4 * w))   # /32: wide context
+        self.lat32 = nn.Conv2d(4 * w, 3 * w, 1)
+        self.top16 = conv_bn(3 * w, 3 * w)
+        self.head = nn.Conv2d(3 * w, cfg.boxes * 5 + cfg.num_classes, 1)
         channels_last(self)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """images (B, 3, H, W) in [0, 1] -> boxes (N, S, S, B, 5) in [0, 1] (x, y, sqrt w, sqrt h, conf)
         and class probabilities (N, S, S, C)."""
         s, b = self.cfg.grid, self.cfg.boxes
-        f = self.backbone(normalise(images))
-        f = F.interpolate(f, size=(s, s), mode="bilinear", align_corners=False) if f.shape[-1] < s \
-            else F.adaptive_avg_pool2d(f, s)                         # (N, 4w, S, S)
+        c16 = self.s16(self.s8(self.stem(normalise(images))))
+        f = self.top16(c16 + F.interpolate(self.lat32(self.s32(c16)), scale_factor=2.0, mode="nearest"))
+        if f.shape[-1] != s:
+            f = F.interpolate(f, size=(s, s), mode="bilinear", align_corners=False) if f.shape[-1] < s \
+                else F.adaptive_avg_pool2d(f, s)                     # (N, 3w, S, S)
         out = self.head(f).permute(0, 2, 3, 1)                       # (N, S, S, 5B + C)
         boxes = torch.sigmoid(out[..., : 5 * b]).reshape(*out.shape[:3], b, 5)
         probs = torch.softmax(out[..., 5 * b:], dim=-1)

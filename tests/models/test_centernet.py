@@ -63,3 +63,31 @@ def test_loss_is_lowest_for_the_targets_and_the_model_has_the_right_shapes():
                             "size": t["size"] + 1}, t)
     assert perfect["loss"] < 0.05 and perfect["offset"] == 0 and perfect["size"] == 0
     assert wrong["loss"] > 10 * perfect["loss"]
+
+
+def test_class_targets_name_each_objects_cells_and_the_smaller_object_keeps_its_own():
+    cfg = CenterNetConfig(num_classes=3, input_size=256, stride=4)
+    big = [40.0, 40.0, 200.0, 200.0]                 # centre cell (30, 30)
+    small = [112.0, 112.0, 128.0, 128.0]             # centre cell (30, 30) too, inside the big one
+    t = encode_centernet(np.array([small, big], np.float32), np.array([2, 1]), cfg)
+    assert t["class_map"][30, 30] == 2 and t["class_weight"][30, 30] == 1.0
+    assert t["class_map"][30, 36] == 1 and 0 < t["class_weight"][30, 36] < 1    # the big one's ring
+    assert t["class_weight"][0, 0] == 0.0
+
+
+def test_class_term_rewards_the_right_channel_and_is_off_at_weight_zero():
+    cfg = CenterNetConfig(num_classes=3, input_size=64, stride=4)
+    t = encode_centernet(np.array([[16.0, 16.0, 48.0, 48.0]], np.float32), np.array([1]), cfg)
+    tgt = {k: torch.from_numpy(v)[None] for k, v in t.items()}
+    zeros = torch.zeros(1, 2, 16, 16)
+
+    def terms(right: float, wrong: float, weight: float):
+        logits = torch.full((1, 3, 16, 16), -4.0)
+        logits[0, 1][t["class_weight"] > 0] = right
+        logits[0, 0][t["class_weight"] > 0] = wrong
+        return centernet_loss({"heatmap": logits, "offset": zeros, "size": zeros}, tgt, class_weight=weight)
+
+    good, bad = terms(2.0, -2.0, 1.0), terms(-2.0, 2.0, 1.0)
+    assert good["class"] < 0.1 < 3.0 < bad["class"]
+    off = terms(-2.0, 2.0, 0.0)
+    assert "class" not in off and torch.isclose(off["loss"], bad["loss"] - bad["class"])

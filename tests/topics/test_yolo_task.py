@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 
 from lab_app.core.control import Control
@@ -41,7 +43,7 @@ def test_drawn_box_picks_the_cell_and_the_best_box():
     cells[2, 3, 1] = [100, 70, 140, 110]            # on it
     res = task.Inference(np.zeros((256, 256, 3), np.uint8), lb, Detections.empty(), cells,
                          np.zeros((7, 7, 2)), np.zeros((7, 7, 3)), ("a", "b", "c"))
-    t = task.box_targets(np.array([100, 70, 140, 110]), res, task.Config().model_config())
+    t = task.box_targets(np.array([100, 70, 140, 110]), res, replace(task.Config(), grid=7).model_config())
     # centre (120, 90): cell 256 / 7 = 36.6 px -> col 3, row 2
     assert t.cell == (3, 2) and t.responsible_box == 1 and t.ious[1] == 1.0 and t.ious[0] == 0.0
     assert np.allclose(t.xy, (120 / 256 * 7 - 3, 90 / 256 * 7 - 2))

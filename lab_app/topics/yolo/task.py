@@ -33,7 +33,7 @@ class Config:
         "label": "NMS IoU", "min": 0.1, "max": 1.0, "step": 0.05, "live": True,
         "tip": "Of two boxes of one class overlapping more than this, keep the better one (1 = no NMS)"})
     show_grid: bool = field(default=True, metadata={"label": "Show the S x S grid", "live": True})
-    grid: int = field(default=7, metadata={"label": "Grid S", "min": 2, "max": 16,
+    grid: int = field(default=16, metadata={"label": "Grid S", "min": 2, "max": 32,
                                            "tip": "The image is cut into S x S cells"})
     boxes: int = field(default=2, metadata={"label": "Boxes per cell B", "min": 1, "max": 4})
     classes: int = field(default=3, metadata={"label": "Classes", "min": 1, "max": len(CLASS_NAMES),
