@@ -15,14 +15,20 @@ Loss (N objects):
                       (1 - Y)^4 Y_hat^2 log(1 - Y_hat)         elsewhere }     (penalty-reduced focal)
     L_off = 1/N sum_p |O_hat_p~ - (p / R - p~)|
     L_size = 1/N sum_p |S_hat_p~ - (w, h) / R|
-    L = L_k + L_off + 0.1 L_size + L_class
+    L = L_k + L_off + 0.1 L_size                                     (the paper's)
 
-L_class is ours, not the paper's: a softmax cross-entropy across the class channels of the heatmap
-logits, at every cell where an object's Gaussian is above 0.05 (weighted by it). The focal loss
+Two terms are ours, not the paper's. L_class: a softmax cross-entropy across the class channels of
+the heatmap logits, at every cell where an object's Gaussian is above 0.05 (weighted by it). The focal loss
 trains each class channel on its own, and in short runs the detector found the centres long before
 it told a circle from a square (after 250 steps the wrong class out-scored the right one at a third
 of medium objects); the cross-entropy makes the channels compete. On the benchmark's scenes, after
 500 steps: mAP@0.5 0.65 with it, 0.52 without.
+L_GIoU (TTFNet, Liu et al. 2020): the paper trains offset and size at the centre cell only, one
+sample per object. Here every cell where the object's Gaussian exceeds 0.01 also decodes a box
+(cell + offset, size) and pays 1 - GIoU against the object's box, weighted by the Gaussian times
+log(area); a peak one cell off the centre then still decodes the right box. After 1000 steps with
+L_class: mAP@0.5:0.95 0.43 with it, 0.41 without (mAP@0.5 0.77 vs 0.79, within the noise).
+    L = L_k + L_off + 0.1 L_size + L_class + 2 L_GIoU
 
 Decoding needs no NMS: a peak is a heatmap value equal to the max of its 3 x 3 neighbourhood
 (a 3 x 3 max-pool), and the top K peaks become boxes centred at (p~ + O_hat) R of size S_hat R.
@@ -47,6 +53,7 @@ class CenterNetConfig:
     stride: int = 4            # output stride R
     size_weight: float = 0.1
     class_weight: float = 1.0  # the class cross-entropy (see the module doc); 0 = the paper's loss
+    box_weight: float = 2.0    # the GIoU of boxes decoded near each centre (see the module doc); 0 = off
     max_peaks: int = 100
 
     def to_dict(self) -> dict:
@@ -58,9 +65,12 @@ def conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 
 
 class TinyUNet(nn.Module):
-    """Encoder down to stride 16, then a top-down path back to stride 4 with lateral additions (a
-    one-branch FPN): deep context for big objects, fine cells for small ones. Widths w/2, w, 2w, 3w
-    at strides 2, 4, 8, 16; out: (B, w, H/4, W/4). Kept thin: it trains on one CPU core."""
+    """Encoder down to stride 32, then a top-down path back to stride 4 with lateral additions (a
+    one-branch FPN): deep context for big objects, fine cells for small ones. Widths w/2, w, 2w, 3w,
+    4w at strides 2, 4, 8, 16, 32; out: (B, w, H/4, W/4). Kept thin: it trains on one CPU core.
+
+    The stride-32 level (3 % of the work) sees a whole 128 px object from its centre; without it the
+    box of a large object was guessed from its middle (AP large 0.43 vs 0.60 after 1000 steps)."""
 
     def __init__(self, width: int):
         super().__init__()
@@ -69,6 +79,8 @@ class TinyUNet(nn.Module):
         self.s4 = nn.Sequential(conv_bn(w // 2, w, 2), conv_bn(w, w))            # /4
         self.s8 = nn.Sequential(conv_bn(w, 2 * w, 2), conv_bn(2 * w, 2 * w))     # /8
         self.s16 = nn.Sequential(conv_bn(2 * w, 3 * w, 2), conv_bn(3 * w, 3 * w))  # /16
+        self.s32 = nn.Sequential(conv_bn(3 * w, 4 * w, 2), conv_bn(4 * w, 4 * w))  # /32
+        self.lat32 = nn.Conv2d(4 * w, 3 * w, 1)
         self.lat16 = nn.Conv2d(3 * w, 2 * w, 1)
         self.top8 = conv_bn(2 * w, 2 * w)
         self.lat8 = nn.Conv2d(2 * w, w, 1)
@@ -79,6 +91,7 @@ class TinyUNet(nn.Module):
         c4 = self.s4(self.s2(x))                          # (B, w, H/4, W/4)
         c8 = self.s8(c4)                                  # (B, 2w, H/8, W/8)
         c16 = self.s16(c8)                                # (B, 3w, H/16, W/16)
+        c16 = c16 + F.interpolate(self.lat32(self.s32(c16)), scale_factor=2.0, mode="nearest")
         p8 = self.top8(F.interpolate(self.lat16(c16), scale_factor=2.0, mode="nearest") + c8)
         return self.top4(F.interpolate(self.lat8(p8), scale_factor=2.0, mode="nearest") + c4)
 
@@ -127,7 +140,7 @@ class CenterNet(nn.Module):
         return encode_centernet(boxes, labels, self.cfg)
 
     def loss(self, out: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return centernet_loss(out, tgt, self.cfg.size_weight, self.cfg.class_weight)
+        return centernet_loss(out, tgt, self.cfg.size_weight, self.cfg.class_weight, self.cfg.box_weight)
 
     def score_maps(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B, C, h, w) heatmap probabilities."""
@@ -171,6 +184,8 @@ def encode_centernet(boxes: np.ndarray, labels: np.ndarray, cfg: CenterNetConfig
     mask = np.zeros((n, n), np.float32)
     class_map = np.zeros((n, n), np.int64)         # the class each cell near a centre should name
     class_weight = np.zeros((n, n), np.float32)    # its Gaussian there (0: no class term)
+    box_weight = np.zeros((n, n), np.float32)      # weight of the GIoU term at each cell (0: none)
+    box = np.zeros((4, n, n), np.float32)          # the box that cell's decoded box should be (cells)
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     labels = np.asarray(labels).reshape(-1)
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
@@ -190,8 +205,13 @@ def encode_centernet(boxes: np.ndarray, labels: np.ndarray, cfg: CenterNetConfig
         near = bump > 0.05
         class_map[near] = k
         class_weight[near] = bump[near]
+        bump[:] = 0
+        draw_gaussian(bump, ix, iy, radius)
+        near = bump > 0.01
+        box_weight[near] = bump[near] * np.log(max(w * h * r * r, 2.0))   # TTFNet: big boxes weigh more
+        box[:, near] = np.array([x0, y0, x1, y1], np.float32)[:, None] / r
     return {"heatmap": heat, "offset": offset, "size": size, "mask": mask, "class_map": class_map,
-            "class_weight": class_weight}
+            "class_weight": class_weight, "box_weight": box_weight, "box": box}
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -203,8 +223,19 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pos_term + neg_term).sum()
 
 
+def decoded_boxes(offset: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+    """(B, 2, h, w) offsets and sizes -> (B, h, w, 4) the box each cell describes, xyxy in cells:
+    centre = cell + offset, size |size| (what decoding reads at a peak, for every cell)."""
+    _, _, h, w = offset.shape
+    ys = torch.arange(h, dtype=offset.dtype, device=offset.device).view(h, 1)
+    xs = torch.arange(w, dtype=offset.dtype, device=offset.device).view(1, w)
+    cx, cy = xs + offset[:, 0], ys + offset[:, 1]
+    sw, sh = size[:, 0].abs(), size[:, 1].abs()
+    return torch.stack([cx - sw / 2, cy - sh / 2, cx + sw / 2, cy + sh / 2], dim=-1)
+
+
 def centernet_loss(out: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor], size_weight: float = 0.1,
-                   class_weight: float = 0.0) -> dict[str, torch.Tensor]:
+                   class_weight: float = 0.0, box_weight: float = 0.0) -> dict[str, torch.Tensor]:
     n = tgt["mask"].sum().clamp(min=1.0)
     mask = tgt["mask"].unsqueeze(1)                          # (B, 1, h, w)
     heat = focal_loss(out["heatmap"], tgt["heatmap"]) / n
@@ -217,6 +248,17 @@ def centernet_loss(out: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor], s
         cls = (ce * wmap).sum() / wmap.sum().clamp(min=1e-6)
         terms["class"] = cls
         terms["loss"] = terms["loss"] + class_weight * cls
+    if box_weight > 0 and "box_weight" in tgt:
+        from torchvision.ops import generalized_box_iou_loss   # lazy: ~2 s import
+
+        wmap = tgt["box_weight"]
+        near = wmap > 0
+        pred = decoded_boxes(out["offset"], out["size"])[near]                 # (P, 4)
+        true = tgt["box"].permute(0, 2, 3, 1)[near]
+        giou = (generalized_box_iou_loss(pred, true, reduction="none") * wmap[near]).sum() \
+            / wmap[near].sum().clamp(min=1e-6) if len(pred) else out["size"].sum() * 0
+        terms["GIoU"] = giou
+        terms["loss"] = terms["loss"] + box_weight * giou
     return terms
 
 

@@ -19,9 +19,10 @@ than on a big one. Normalised here by the batch size.
 
 Differences from the paper, for a 2-core CPU: a thin all-convolutional backbone (no ImageNet
 pre-training, no fully connected layers) whose stride-16 map is the grid (other S pool or interpolate
-it), and S = 16 by default instead of 7: these scenes hold up to 8 objects from 6 px up, and in 7 x 7
-cells of 37 px two centres often share a cell, of which v1 reports only one. One object per cell:
-when two centres fall in one cell, the larger object wins (the paper's own limit).
+it), and S = 16 by default instead of 7: these scenes hold up to 8 objects from 6 px up; 16 px cells
+give each cell a small neighbourhood to place its box in (one object in 500 shares a cell with a
+larger one; at S = 7, 3.5%). One object per cell: when two centres fall in one cell, the larger
+object wins (the paper's own limit).
 """
 
 from __future__ import annotations

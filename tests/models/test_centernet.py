@@ -91,3 +91,27 @@ def test_class_term_rewards_the_right_channel_and_is_off_at_weight_zero():
     assert good["class"] < 0.1 < 3.0 < bad["class"]
     off = terms(-2.0, 2.0, 0.0)
     assert "class" not in off and torch.isclose(off["loss"], bad["loss"] - bad["class"])
+
+
+def test_every_cell_near_a_centre_decodes_its_objects_box_and_the_giou_term_scores_it():
+    from models.centernet import decoded_boxes
+
+    cfg = CenterNetConfig(num_classes=2, input_size=128, stride=4)
+    boxes = np.array([[10.0, 20.0, 70.0, 60.0], [80.0, 80.0, 96.0, 100.0]], np.float32)
+    t = encode_centernet(boxes, np.array([0, 1]), cfg)
+    near = t["box_weight"] > 0
+    assert near.sum() > 2 and np.array_equal(near & (t["mask"] > 0), t["mask"] > 0)
+    rows, cols = np.nonzero(near)
+    owner = {tuple(b) for b in (t["box"][:, rows, cols].T * 4).tolist()}
+    assert owner == {tuple(b) for b in boxes.tolist()}            # each near cell names one of the two
+    # Outputs that decode each near cell's box exactly: offset = box centre - cell, size = box size.
+    b = torch.from_numpy(t["box"])
+    ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    offset = torch.stack([(b[0] + b[2]) / 2 - xs, (b[1] + b[3]) / 2 - ys])[None]
+    size = torch.stack([b[2] - b[0], b[3] - b[1]])[None]
+    assert torch.allclose(decoded_boxes(offset, size)[0][torch.from_numpy(near)], b.permute(1, 2, 0)[near], atol=1e-5)
+    tgt = {k: torch.from_numpy(v)[None] for k, v in t.items()}
+    heat = torch.zeros(1, 2, 32, 32)
+    perfect = centernet_loss({"heatmap": heat, "offset": offset, "size": size}, tgt, box_weight=2.0)
+    shrunk = centernet_loss({"heatmap": heat, "offset": offset, "size": size * 0.5}, tgt, box_weight=2.0)
+    assert perfect["GIoU"] < 1e-5 and shrunk["GIoU"] > 0.3
