@@ -60,3 +60,16 @@ def test_loss_terms_and_the_responsible_box():
     out = model(torch.rand(2, 3, 128, 128))
     assert out["boxes"].shape == (2, 5, 5, 3, 5) and out["probs"].shape == (2, 5, 5, 3)
     assert torch.allclose(out["probs"].sum(-1), torch.ones(2, 5, 5))
+
+
+def test_the_no_object_weight_is_the_papers_on_its_grid_and_spread_over_finer_ones():
+    from models.yolo import noobj_weight
+
+    assert noobj_weight(YoloConfig(grid=7)) == 0.5 and noobj_weight(YoloConfig(grid=2)) == 0.5
+    assert noobj_weight(YoloConfig(grid=14)) == 0.125
+    cfg = YoloConfig(num_classes=2, grid=14, boxes=2, input_size=140)
+    t = {k: torch.from_numpy(v)[None] for k, v in encode_yolo(np.zeros((0, 4)), np.zeros(0, np.int64), cfg).items()}
+    pred = torch.zeros(1, 14, 14, 2, 5)
+    pred[..., 4] = 1.0                                  # every box claims an object: 392 boxes
+    terms = yolo_loss({"boxes": pred, "probs": torch.full((1, 14, 14, 2), 0.5)}, t, cfg)
+    assert torch.isclose(terms["no-object"], torch.tensor(0.125 * 392))
