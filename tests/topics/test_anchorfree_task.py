@@ -16,7 +16,7 @@ def _run(gen):
 
 
 def test_short_training_beats_the_untrained_model_and_saves_and_loads(tmp_path):
-    cfg = task.AnchorFreeConfig(classes=1, max_objects=2, small_share=0.0, width=16, steps=120, lr=5e-3,
+    cfg = task.AnchorFreeConfig(classes=1, max_objects=2, small_share=0.0, width=16, steps=120, lr=2e-3,
                                 batch_size=4, image_size=128, eval_every=60, eval_scenes=16)
     untrained = task.build_model(cfg.model_config().to_dict())
     from lab_app.data.scenes import make_scenes

@@ -10,7 +10,7 @@ from lab_app.topics.yolo import task
 
 
 def test_short_training_lowers_every_loss_term_and_beats_the_untrained_model(tmp_path):
-    cfg = task.Config(classes=1, max_objects=2, small_share=0.0, width=16, grid=4, steps=120, lr=3e-3,
+    cfg = task.Config(classes=1, max_objects=2, small_share=0.0, width=16, grid=8, steps=120, lr=2e-3,
                       batch_size=4, image_size=128, eval_every=60, eval_scenes=16)
     val = make_scenes(cfg.scenes(), cfg.eval_scenes, seed=cfg.seed + 7919)
     baseline = evaluate_model(task.build_model(cfg.model_config().to_dict()), val, 1)["map50"]
@@ -30,8 +30,8 @@ def test_short_training_lowers_every_loss_term_and_beats_the_untrained_model(tmp
     assert trained.metrics["map50"] > max(3 * baseline, baseline + 0.02)   # YOLO v1 starts slowly
     model, names, _ = task.load_model(task.save_model(tmp_path / "y.safetensors", trained))
     res = task.detect(model, np.zeros((64, 256, 3), np.uint8), names)
-    assert res.cell_boxes.shape == (4, 4, 2, 4) and len(res.candidates) == 32
-    assert res.cell_at(10, 10) == (0, 0) and res.cell_at(255, 255) == (3, 3) and res.cell_at(300, 10) is None
+    assert res.cell_boxes.shape == (8, 8, 2, 4) and len(res.candidates) == 128
+    assert res.cell_at(10, 10) == (0, 0) and res.cell_at(255, 255) == (7, 7) and res.cell_at(300, 10) is None
 
 
 def test_drawn_box_picks_the_cell_and_the_best_box():

@@ -20,7 +20,9 @@ IDEA = """
 <i>Ŷ</i> &isin; [0,1] at stride <i>R</i>=4 whose peaks are object centres, plus an offset
 (the sub-cell part of <i>p</i>/<i>R</i>) and the box size at each peak. Training paints a Gaussian
 exp(&minus;|<i>x</i>&minus;<i>p</i>|&sup2;/2&sigma;&sup2;) at every centre (radius: the largest shift that keeps
-IoU &ge; 0.7) and uses a focal loss that forgives near misses by (1&minus;<i>Y</i>)<sup>4</sup>.<br>
+IoU &ge; 0.7) and uses a focal loss that forgives near misses by (1&minus;<i>Y</i>)<sup>4</sup>.
+Two terms of ours make it learn in minutes: a cross-entropy that makes the class channels compete
+near each centre, and a GIoU on the boxes decoded around it (TTFNet).<br>
 <b>No anchors, no NMS:</b> a peak is a value equal to the max of its 3&times;3 neighbourhood
 (a max-pool), and each peak is one box. <b>FCOS</b> (Head knob): every location inside a box
 regresses (<i>l</i>, <i>t</i>, <i>r</i>, <i>b</i>) to its sides; centre-ness

@@ -22,7 +22,8 @@ Pr(object)&middot;IoU, and one set of class probabilities; a box's score is
 confidence &times; Pr(class | object).<br>
 <b>Loss:</b> 5&middot;coordinates (square-rooted sizes: a few pixels matter more on small boxes)
 + object + 0.5&middot;no-object + class, where only the box with the best IoU in the responsible cell
-learns the object. Hover a cell to see its <i>B</i> boxes; draw a box to see who learns it.
+learns the object (the paper's 0.5 is for 7&times;7 cells; on a finer grid it is spread over the
+cells: 0.5&middot;49/<i>S</i>&sup2;). Hover a cell to see its <i>B</i> boxes; draw a box to see who learns it.
 """
 
 CELL_COLOR = (0, 255, 120)
