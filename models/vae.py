@@ -104,9 +104,19 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0)
 
 
-def vae_loss(model: VAE, x: torch.Tensor, beta: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
-    """Mean over the batch of reconstruction + beta * KL; also the ELBO's terms (nats per example)."""
-    out, mu, logvar = model(x)
+def vae_loss(model: VAE, x: torch.Tensor, beta: float = 1.0, generator: torch.Generator | None = None
+             ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Mean over the batch of reconstruction + beta * KL; also the ELBO's terms (nats per example).
+
+    ``generator``: where eps comes from. A task in a parallel runner passes its own: torch's default
+    generator is process-wide, and draws from it in one thread change another task's run."""
+    eps = None
+    if generator is not None:
+        mu, logvar = model.encode(x)
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        out = model.decode(reparameterise(mu, logvar, eps))
+    else:
+        out, mu, logvar = model(x)
     if model.cfg.likelihood == "bernoulli":  # the same sum as log_px_given_z, one fused kernel
         recon = F.binary_cross_entropy_with_logits(out, x, reduction="sum") / len(x)
     else:

@@ -60,3 +60,14 @@ def test_gaussian_likelihood_is_the_normal_log_density():
     x, mean = torch.tensor([[1.0, 2.0]]), torch.tensor([[0.5, 2.5]])
     expected = log_normal(x, mean, model.out_logvar.detach().expand(1, 2))
     assert torch.allclose(model.log_px_given_z(x, mean), expected)
+
+
+def test_a_tasks_own_generator_makes_the_loss_independent_of_other_threads_draws():
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(input_dim=4, latent_dim=2, hidden=(8,), likelihood="gaussian"))
+    x = torch.rand(16, 4)
+    a, _ = vae_loss(model, x, generator=torch.Generator().manual_seed(5))
+    torch.randn(1000)                                   # someone else draws from the global generator
+    b, _ = vae_loss(model, x, generator=torch.Generator().manual_seed(5))
+    c, _ = vae_loss(model, x, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)

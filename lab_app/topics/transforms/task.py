@@ -199,7 +199,8 @@ def train_vae(cfg: TransformsConfig, live: dict | None, ctl: Control, painted: n
         model = VAE(VAEConfig(input_dim=2, latent_dim=cfg.latent_dim, hidden=(cfg.hidden, cfg.hidden),
                               likelihood="gaussian"))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.vae_lr)
-    zg = z_grid(cfg)
+    eps_noise = torch.Generator().manual_seed(cfg.seed + 3)   # not the process-wide generator (the GAN
+    zg = z_grid(cfg)                                          # builds its model in parallel)
     anchor_x = fixed_data[torch.linspace(0, len(fixed_data) - 1, anchors).long()]
     angle = torch.linspace(0, 2 * np.pi, 48)
     circle = torch.stack([torch.cos(angle), torch.sin(angle)], 1) * 2.0   # 2 sigma
@@ -210,7 +211,7 @@ def train_vae(cfg: TransformsConfig, live: dict | None, ctl: Control, painted: n
         for group in opt.param_groups:
             group["lr"] = now.vae_lr
         x = torch.from_numpy(target_points(cfg, painted, cfg.batch_size, rng))
-        loss, terms = vae_loss(model, x, now.beta)
+        loss, terms = vae_loss(model, x, now.beta, generator=eps_noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

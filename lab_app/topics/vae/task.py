@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from lab_app.core.control import Control
-from lab_app.core.device import seed_everything
+from lab_app.core.device import seed_everything, seeded_init
 from lab_app.core.events import Event, Progress
 from lab_app.data.datasets import ImageDataset, load_dataset
 from models.vae import VAE, VAEConfig, elbo, iw_log_likelihood, vae_loss
@@ -199,9 +199,10 @@ def train(cfg: VaeTaskConfig, live: dict | None, ctl: Control, data: ImageDatase
     x_train = torch.from_numpy(data.x_train.reshape(len(data.x_train), -1))
     x_test = torch.from_numpy(data.x_test.reshape(len(data.x_test), -1))
     originals = x_test[: cfg.recon_count]
-    model = build_model(cfg, data, init_state)
+    with seeded_init(cfg.seed):    # another runner may build or draw at the same time
+        model = build_model(cfg, data, init_state)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)   # batch order and eps: this task's own generator
     n, batch = len(x_train), min(cfg.batch_size, len(x_train))
     per_epoch = (n + batch - 1) // batch
     total = cfg.epochs * per_epoch
@@ -212,7 +213,7 @@ def train(cfg: VaeTaskConfig, live: dict | None, ctl: Control, data: ImageDatase
             ctl.checkpoint()
             step += 1
             beta = float(live.get("beta", cfg.beta)) if live else cfg.beta
-            loss, terms = vae_loss(model, x_train[order[b * batch:(b + 1) * batch]], beta)
+            loss, terms = vae_loss(model, x_train[order[b * batch:(b + 1) * batch]], beta, generator=gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
