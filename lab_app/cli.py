@@ -65,6 +65,9 @@ def run_app(args) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Visual Deep-Learning Lab")
     app.setOrganizationName("VisualDLLab")
+    from lab_app.qt.gc_guard import collect_in_gui_thread
+
+    collect_in_gui_thread()     # cyclic garbage collection only in this thread (see gc_guard)
 
     from lab_app.app import MainWindow
     from lab_app.core.device import apply_thread_policy

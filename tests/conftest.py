@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 import threading
@@ -28,6 +29,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gl" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_in_the_main_thread():
+    """As the app does (lab_app/qt/gc_guard.py): no automatic cyclic collection, which could run in a
+    worker thread and delete a previous test's widgets there (a deadlock with the GUI thread);
+    collect after each test, here, in the main thread."""
+    gc.disable()
+    yield
+    gc.collect()
 
 
 def _task_threads():
