@@ -111,12 +111,10 @@ def vae_loss(model: VAE, x: torch.Tensor, beta: float = 1.0, generator: torch.Ge
     ``generator``: where eps comes from. A task in a parallel runner passes its own: torch's default
     generator is process-wide, and draws from it in one thread change another task's run."""
     eps = None
-    if generator is not None:
-        mu, logvar = model.encode(x)
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
-        out = model.decode(reparameterise(mu, logvar, eps))
-    else:
-        out, mu, logvar = model(x)
+    if generator is not None:   # drawn where the generator lives (a CPU one for a CUDA model too)
+        eps = torch.randn(len(x), model.cfg.latent_dim, generator=generator, dtype=x.dtype,
+                          device=generator.device).to(x.device)
+    out, mu, logvar = model(x, eps)
     if model.cfg.likelihood == "bernoulli":  # the same sum as log_px_given_z, one fused kernel
         recon = F.binary_cross_entropy_with_logits(out, x, reduction="sum") / len(x)
     else:

@@ -25,6 +25,3 @@ def collect_in_gui_thread(interval_s: float = 1.0):
     gc.disable()                 # again: something may have turned it back on since
     return _guard
 
-
-def automatic_collection_is_off() -> bool:
-    return not gc.isenabled()
