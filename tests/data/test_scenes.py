@@ -73,3 +73,25 @@ def test_an_impossible_contrast_gives_the_most_visible_draw():
     rng = np.random.default_rng(3)
     draws = [float(np.linalg.norm(_texture(rng, 8, 8).mean(axis=(0, 1)) - 128.0)) for _ in range(5)]
     assert np.linalg.norm(tex.mean(axis=(0, 1)) - 128.0) == max(draws)
+
+
+def test_occlusion_budget_and_visible_counts_agree_with_the_instance_map():
+    # The generator keeps each shape's visible pixel count incrementally; it must equal a recount
+    # from the final instance map, and no shape may have lost more than max_occlusion of the pixels
+    # it painted (the earlier test can only see that some pixels remain).
+    from lab_app.data.scenes import _background, _paint_shapes
+
+    checked_occluded = 0
+    for cfg in (SceneConfig(size=128, max_objects=12, max_occlusion=0.4),
+                SceneConfig(size=96, max_objects=16, max_occlusion=0.2, small_share=0.0, noise=0.0)):
+        for seed in range(60):
+            rng = np.random.default_rng([seed, 0x5CE7E])          # make_scene's stream, step by step
+            chw = _background(rng, cfg).transpose(2, 0, 1)
+            instance, boxes, labels, area, visible = _paint_shapes(rng, cfg, chw)
+            assert np.array_equal(instance, make_scene(cfg, seed).instance_map)
+            assert len(area) == len(visible) == len(boxes) == len(labels)
+            recount = np.bincount(instance.ravel().astype(np.int64) + 1, minlength=len(area) + 1)[1:]
+            assert np.array_equal(visible, recount)
+            assert np.all(area - visible <= cfg.max_occlusion * area + 1e-9)
+            checked_occluded += int(np.count_nonzero(visible < area))
+    assert checked_occluded > 50          # the budget was actually exercised
