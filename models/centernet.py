@@ -60,6 +60,21 @@ class CenterNetConfig:
         return asdict(self)
 
 
+class Pointwise(nn.Conv2d):
+    """A 1 x 1 convolution computed as a matrix product over the channels-last pixels.
+
+    Same parameters (and checkpoints) as ``nn.Conv2d(cin, cout, 1)``; torch sends 1 x 1 convolutions
+    on the CPU to its slow im2col path and adds the bias in a separate copy, while ``F.linear`` is one
+    GEMM with the bias fused: fwd + bwd of a 32 -> 32 -> 3 head on 8 x 32 x 64 x 64 took 13.5 ms
+    instead of 17.5 ms here. Input and output are channels-last, so the permutes are free views."""
+
+    def __init__(self, cin: int, cout: int, bias: bool = True):
+        super().__init__(cin, cout, 1, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.permute(0, 2, 3, 1), self.weight.flatten(1), self.bias).permute(0, 3, 1, 2)
+
+
 def conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
@@ -80,10 +95,10 @@ class TinyUNet(nn.Module):
         self.s8 = nn.Sequential(conv_bn(w, 2 * w, 2), conv_bn(2 * w, 2 * w))     # /8
         self.s16 = nn.Sequential(conv_bn(2 * w, 3 * w, 2), conv_bn(3 * w, 3 * w))  # /16
         self.s32 = nn.Sequential(conv_bn(3 * w, 4 * w, 2), conv_bn(4 * w, 4 * w))  # /32
-        self.lat32 = nn.Conv2d(4 * w, 3 * w, 1)
-        self.lat16 = nn.Conv2d(3 * w, 2 * w, 1)
+        self.lat32 = Pointwise(4 * w, 3 * w)
+        self.lat16 = Pointwise(3 * w, 2 * w)
         self.top8 = conv_bn(2 * w, 2 * w)
-        self.lat8 = nn.Conv2d(2 * w, w, 1)
+        self.lat8 = Pointwise(2 * w, w)
         self.top4 = conv_bn(w, w)
         self.out_channels = w
 
@@ -98,9 +113,9 @@ class TinyUNet(nn.Module):
 
 def head(cin: int, cout: int, bias: float = 0.0) -> nn.Sequential:
     """1 x 1 convolutions only: the spatial context comes from the backbone (cheap at stride 4)."""
-    last = nn.Conv2d(cin, cout, 1)
+    last = Pointwise(cin, cout)
     nn.init.constant_(last.bias, bias)
-    return nn.Sequential(nn.Conv2d(cin, cin, 1), nn.ReLU(inplace=True), last)
+    return nn.Sequential(Pointwise(cin, cin), nn.ReLU(inplace=True), last)
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.centernet import channels_last, conv_bn, normalise
+from models.centernet import Pointwise, channels_last, conv_bn, normalise
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,9 @@ class YoloV1(nn.Module):
         self.s8 = nn.Sequential(conv_bn(w, 2 * w, 2), conv_bn(2 * w, 2 * w))        # /8
         self.s16 = nn.Sequential(conv_bn(2 * w, 3 * w, 2), conv_bn(3 * w, 3 * w))   # /16
         self.s32 = nn.Sequential(conv_bn(3 * w, 4 * w, 2), conv_bn(4 * w, 4 * w))   # /32: wide context
-        self.lat32 = nn.Conv2d(4 * w, 3 * w, 1)
+        self.lat32 = Pointwise(4 * w, 3 * w)
         self.top16 = conv_bn(3 * w, 3 * w)
-        self.head = nn.Conv2d(3 * w, cfg.boxes * 5 + cfg.num_classes, 1)
+        self.head = Pointwise(3 * w, cfg.boxes * 5 + cfg.num_classes)
         channels_last(self)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
