@@ -52,7 +52,9 @@ class LossCurve(QWidget):
         if y_label:
             self.plot_item.setLabel("left", y_label)
         self.plot_item.showGrid(x=True, y=True, alpha=0.2)
-        self.legend = self.plot_item.addLegend(offset=(-10, 10))  # top right, away from a falling loss
+        # Top right, away from a falling loss, on a translucent panel so the lines under it still show.
+        self.legend = self.plot_item.addLegend(offset=(-10, 10), brush=pg.mkBrush(0, 0, 0, 150),
+                                               labelTextSize="8pt", verSpacing=-6)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget)
@@ -79,6 +81,8 @@ class LossCurve(QWidget):
         item.opts["connect"] = "finite"
         series = _Series(item)
         self._series[name] = series
+        # Five loss terms stacked in one column covered half a small plot: two columns from four on.
+        self.legend.setColumnCount(2 if len(self._series) >= 4 else 1)
         return series
 
     def names(self) -> list[str]:

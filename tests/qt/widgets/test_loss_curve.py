@@ -62,3 +62,16 @@ def test_export_csv_and_png(curve, tmp_path):
     pixels = np.array([image.pixel(x, y) & 0xFFFFFF for x in range(0, image.width(), 4)
                        for y in range(0, image.height(), 4)])
     assert pixels.std() > 0
+
+
+def test_many_terms_share_a_two_column_translucent_legend(curve):
+    curve.append(0, {"loss": 1.0, "coord": 0.5, "object": 0.2})
+    assert curve.legend.columnCount == 1
+    curve.append(1, {"loss": 1.0, "coord": 0.5, "object": 0.2, "no-object": 0.1, "class": 0.3})
+    assert curve.legend.columnCount == 2 and len(curve.legend.items) == 5
+    curve.legend.layout.activate()
+    rows = {round(label.pos().y()) for _sample, label in curve.legend.items}
+    assert len(rows) == 3                            # five entries in three rows, not five
+    assert curve.legend.opts["brush"].color().alpha() < 255
+    curve.clear()
+    assert len(curve.legend.items) == 0
