@@ -14,6 +14,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seconds", type=float, default=180.0, help="training-time budget")
     parser.add_argument("--eval-scenes", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (the targets' machine), cuda or auto; the scenes are painted on the CPU")
 
 
 def run_task(task, args) -> dict:
@@ -21,14 +23,15 @@ def run_task(task, args) -> dict:
     import torch
 
     from lab_app.core.control import Control
-    from lab_app.core.device import apply_thread_policy
+    from lab_app.core.device import apply_thread_policy, choose_device
     from lab_app.data.scenes import make_scenes
     from lab_app.detection.training import evaluate_model
 
     threads = apply_thread_policy()
     cfg = replace(task.Config(), classes=3, max_objects=8, seconds=args.seconds, steps=10**9,
                   eval_every=10**9, eval_scenes=8, seed=args.seed)
-    gen = task.train(cfg, None, Control("cpu"))
+    device = choose_device(args.device)
+    gen = task.train(cfg, None, Control(device))
     try:
         while True:
             next(gen)
@@ -36,14 +39,17 @@ def run_task(task, args) -> dict:
         trained = stop.value
     model = task.build_model(trained.model_config, trained.state)
     test = make_scenes(cfg.scenes(), args.eval_scenes, seed=args.seed + 31337)   # unseen scenes
-    m = evaluate_model(model, test, cfg.classes)
+    model.to(device)
+    m = evaluate_model(model, test, cfg.classes, device)
     image = test[0].image
     times = []
     with torch.no_grad():
-        x = torch.from_numpy(image.transpose(2, 0, 1).copy()).float()[None] / 255
+        x = torch.from_numpy(image.transpose(2, 0, 1).copy()).float()[None].to(device) / 255
         for _ in range(25):
             t0 = time.perf_counter()
             model.candidates(model(x))
+            if device.type == "cuda":
+                torch.cuda.synchronize()
             times.append((time.perf_counter() - t0) * 1000)
     return {"map50": round(m["map50"], 4), "map50_95": round(m["map50_95"], 4),
             "map_small": round(m["map_small"], 4), "map_medium": round(m["map_medium"], 4),
@@ -51,5 +57,5 @@ def run_task(task, args) -> dict:
             "train_seconds": round(trained.metrics["train_seconds"], 1), "steps": trained.metrics["steps"],
             "images_per_s": round(trained.metrics["images_per_s"], 1),
             "infer_ms": round(statistics.median(times[5:]), 2), "eval_scenes": args.eval_scenes,
-            "threads": threads, "loadavg_1m": round(os.getloadavg()[0], 2), "seed": args.seed,
+            "threads": threads, "device": str(device), "loadavg_1m": round(os.getloadavg()[0], 2), "seed": args.seed,
             "params": int(sum(p.numel() for p in model.parameters())), "np": np.__version__}

@@ -1,7 +1,7 @@
 """detector_throughput: training images/s of the anchor-free tab's task run by a real TaskRunner
 beside a Qt event loop (events, curves' data, the final evaluation and weight snapshot included) against a bare
 loop of the same model, scenes and steps in the same process (main thread, same torch threads, the
-next batch painted on a second thread as the task does).
+next batch painted on a second thread and the batch split across the same lanes as the task does).
 
 Fields: task_images_per_s, bare_images_per_s, ratio, steps, threads, loadavg_1m. Target: ratio >= 0.9.
 """
@@ -19,12 +19,13 @@ def add_arguments(parser) -> None:
 
 
 def _bare(cfg) -> float:
+    import numpy as np
     import torch
 
     from lab_app.core.device import seed_everything
-    from lab_app.data.scenes import batch_arrays, make_scene
-    from lab_app.data.scenes import make_scenes
-    from lab_app.detection.training import evaluate_model, to_targets
+    from lab_app.core.lanes import Lanes, default_lanes
+    from lab_app.data.scenes import batch_arrays, make_scene, make_scenes
+    from lab_app.detection.training import evaluate_model
     from models.centernet import CenterNet
 
     seed_everything(cfg.seed)
@@ -32,17 +33,23 @@ def _bare(cfg) -> float:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     scenes = cfg.scenes()
     def make_batch(step):
-        return [make_scene(scenes, step * cfg.batch_size + j + 10**7) for j in range(cfg.batch_size)]
+        batch = [make_scene(scenes, step * cfg.batch_size + j + 10**7) for j in range(cfg.batch_size)]
+        return batch_arrays(batch), [model.encode(sc.boxes, sc.labels) for sc in batch]
 
+    def share_loss(replica, images, per_image):
+        targets = {k: torch.from_numpy(np.stack([t[k] for t in per_image])) for k in per_image[0]}
+        return replica.loss(replica(torch.from_numpy(images)), targets)
+
+    count = max(1, min(default_lanes("cpu"), cfg.batch_size // 4))    # as train_detector chooses
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(1) as pool:        # the next batch painted while this one trains, as the task does
+    # the next batch painted while this one trains, and split across lanes, as the task does
+    with ThreadPoolExecutor(1) as pool, Lanes(model, count) as lanes:
         upcoming = pool.submit(make_batch, 0)
         for step in range(cfg.steps):
-            batch = upcoming.result()
+            images, per_image = upcoming.result()
             upcoming = pool.submit(make_batch, step + 1)
-            terms = model.loss(model(torch.from_numpy(batch_arrays(batch))), to_targets(model, batch, "cpu"))
-            opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
+            lanes.step(lambda replica, lane, images=images, per_image=per_image:
+                       share_loss(replica, images[lane::count], per_image[lane::count]))
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
             opt.step()
     # the task evaluates once at the end (eval_every = steps): so does the bare loop

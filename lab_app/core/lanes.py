@@ -23,8 +23,8 @@ one ``.grad``. The result is deterministic for a given lane count.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import torch
 from torch import nn
@@ -46,7 +46,7 @@ def default_lanes(device: torch.device | str, cores: int | None = None) -> int:
 def shared_replica(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` whose parameters are the model's own tensors (buffers are copies)."""
     replica = copy.deepcopy(model)
-    for mod, rep in zip(model.modules(), replica.modules()):
+    for mod, rep in zip(model.modules(), replica.modules(), strict=True):
         for name, p in mod._parameters.items():
             if p is not None:
                 rep._parameters[name] = p
@@ -110,7 +110,7 @@ class Lanes:
     @torch.no_grad()
     def _sync_buffers(self) -> None:
         """Batch-norm running statistics: every replica gets the lanes' mean (counters: lane 0's)."""
-        groups = zip(*(r.buffers() for r in self.replicas))
+        groups = zip(*(r.buffers() for r in self.replicas), strict=True)
         for bufs in groups:
             if bufs[0].dtype.is_floating_point:
                 bufs[0].copy_(torch.stack(bufs).mean(0))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -22,9 +23,9 @@ import numpy as np
 import torch
 
 from lab_app.core.control import Control
-from lab_app.core.device import seed_everything
-from lab_app.core.lanes import Lanes, default_lanes
+from lab_app.core.device import cpu_cores, seed_everything
 from lab_app.core.events import Event, Progress
+from lab_app.core.lanes import Lanes, default_lanes
 from lab_app.data.scenes import Scene, SceneConfig, batch_arrays, make_scene, make_scenes
 from lab_app.detection.evaluate import coco_map
 from lab_app.detection.postprocess import Detections, filter_detections
@@ -138,24 +139,26 @@ def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, t
         return replica.loss(replica(x), tgt)
 
     # The next batch is painted on a second thread while this one trains (numpy and torch release
-    # the GIL in their loops): painting is a third of a CPU step. On a CPU the batch is split across
-    # lanes (core.lanes), which keep the second core busy without OpenMP barriers: a step of
-    # CenterNet took 0.24 s instead of 0.29 (medians of 5 alternating runs on this 2-core machine).
+    # the GIL in their loops): painting is a sixth of a CPU step. On a CPU the batch is split across
+    # lanes (core.lanes), which keep the second core busy without OpenMP barriers: fwd + bwd of a
+    # CenterNet batch took 0.22 s instead of 0.33 (this 2-core machine). On a GPU a step is a few
+    # milliseconds and painting is what limits it: up to 4 threads paint the next batches.
     # At least 4 images a lane: batch-norm statistics of 2 images made short runs learn worse.
     count = loop.lanes or max(1, min(default_lanes(device), loop.batch_size // 4))
+    ahead = 1 if device.type == "cpu" else max(1, min(4, cpu_cores() - 1))
     with Lanes(model, count, threads=max(1, torch.get_num_threads() // count)) as lanes, \
-            ThreadPoolExecutor(1, thread_name_prefix="lab-task-scenes") as pool:
-        upcoming = pool.submit(make_batch, 0)
+            ThreadPoolExecutor(ahead, thread_name_prefix="lab-task-scenes") as pool:
+        upcoming = deque(pool.submit(make_batch, k) for k in range(ahead))
         try:
             while step < loop.steps and (loop.seconds <= 0 or trained_s < loop.seconds):
                 ctl.checkpoint()
                 t0 = time.perf_counter()
-                images, per_image = upcoming.result()
-                upcoming = pool.submit(make_batch, step + 1)
+                images, per_image = upcoming.popleft().result()
+                upcoming.append(pool.submit(make_batch, step + ahead))
                 lr = learning_rate(loop, step, progress_fraction())
                 for g in opt.param_groups:
                     g["lr"] = lr
-                terms = lanes.step(lambda replica, lane: share_loss(
+                terms = lanes.step(lambda replica, lane, images=images, per_image=per_image: share_loss(
                     replica, images[lane::lanes.count], per_image[lane::lanes.count]))
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
                 opt.step()
@@ -171,7 +174,8 @@ def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, t
                     yield Progress(step, loop.steps, curve, text=f"step {step}: mAP@0.5 {metrics['map50']:.3f}")
                     yield Weights(cpu_state(model), model.cfg.to_dict(), step)
         finally:
-            upcoming.cancel()
+            for future in upcoming:
+                future.cancel()
     if step % loop.eval_every != 0 or not metrics:
         curve, metrics = evaluate()
         history.append([step, curve])

@@ -48,7 +48,7 @@ def test_two_lanes_leave_the_mean_gradient_of_the_shares_and_mean_bn_statistics(
 
     with Lanes(model, 2) as lanes:
         terms = lanes.step(work)
-        for p, g0, g1 in zip(model.parameters(), *grads):
+        for p, g0, g1 in zip(model.parameters(), *grads, strict=True):
             torch.testing.assert_close(p.grad, (g0 + g1) / 2)
         torch.testing.assert_close(model[1].running_mean, (means[0] + means[1]) / 2)
         torch.testing.assert_close(model[1].running_var, (vars_[0] + vars_[1]) / 2)
@@ -60,8 +60,8 @@ def test_two_lanes_leave_the_mean_gradient_of_the_shares_and_mean_bn_statistics(
 def test_replica_shares_parameters_not_buffers():
     model = _net()
     rep = shared_replica(model)
-    assert all(a is b for a, b in zip(model.parameters(), rep.parameters()))
-    assert all(a is not b for a, b in zip(model.buffers(), rep.buffers()))
+    assert all(a is b for a, b in zip(model.parameters(), rep.parameters(), strict=True))
+    assert all(a is not b for a, b in zip(model.buffers(), rep.buffers(), strict=True))
 
 
 def test_one_lane_is_plain_backward():
@@ -70,7 +70,7 @@ def test_one_lane_is_plain_backward():
     with Lanes(model, 1) as lanes:
         lanes.step(lambda net, lane: _share_loss(net, x, y, 0, 1))
     nn.functional.cross_entropy(ref(x), y).backward()
-    for p, q in zip(model.parameters(), ref.parameters()):
+    for p, q in zip(model.parameters(), ref.parameters(), strict=True):
         torch.testing.assert_close(p.grad, q.grad)
 
 
@@ -86,7 +86,7 @@ def _train(steps: int) -> list[torch.Tensor]:
 
 
 def test_two_lanes_are_deterministic():
-    for a, b in zip(_train(5), _train(5)):
+    for a, b in zip(_train(5), _train(5), strict=True):
         assert torch.equal(a, b)
 
 
