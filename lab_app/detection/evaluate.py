@@ -36,7 +36,8 @@ def coco_map(predictions: list[Detections], truths: list[tuple[np.ndarray, np.nd
     if not results:
         return dict.fromkeys(keys, 0.0)
     gt = COCO()
-    gt.dataset = {"images": images, "annotations": annotations,
+    # "info": pycocotools 2.0.10's loadRes copies it (KeyError without it; 2.0.11 does not need it)
+    gt.dataset = {"info": {}, "images": images, "annotations": annotations,
                   "categories": [{"id": k} for k in range(num_classes)]}
     with contextlib.redirect_stdout(io.StringIO()):   # pycocotools prints its progress
         gt.createIndex()
