@@ -143,10 +143,11 @@ def make_batch(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, rotation: st
     every time) and halves the cost of a step; the model is evaluated on all points."""
     xb = x[idx]
     if 0 < points < xb.shape[1]:
-        keep = torch.from_numpy(np.argsort(rng.random((len(idx), xb.shape[1])), axis=1)[:, :points])
+        keep = np.argsort(rng.random((len(idx), xb.shape[1])), axis=1)[:, :points]
+        keep = torch.from_numpy(keep).to(xb.device)
         xb = torch.gather(xb, 1, keep[:, :, None].expand(-1, -1, 3))
     if rotation != "none":
-        rot = torch.from_numpy(random_rotations(len(idx), rng, rotation))
+        rot = torch.from_numpy(random_rotations(len(idx), rng, rotation)).to(xb.device, xb.dtype)
         xb = torch.bmm(xb, rot.transpose(1, 2))
     return xb, y[idx]
 
