@@ -137,7 +137,8 @@ def iw_log_likelihood(model: VAE, x: torch.Tensor, k: int = 100, batch: int = 10
     out = []
     for xb in x.split(batch):
         mu, logvar = model.encode(xb)                                      # (B, J)
-        eps = torch.randn((k, *mu.shape), generator=generator, dtype=mu.dtype)
+        eps = torch.randn((k, *mu.shape), generator=generator, dtype=mu.dtype,   # where the generator lives
+                          device=generator.device if generator is not None else mu.device).to(mu.device)
         z = mu + torch.exp(0.5 * logvar) * eps                             # (k, B, J)
         log_w = (model.log_px_given_z(xb, model.decode(z))                  # log p(x|z)  (k, B)
                  + log_normal(z, torch.zeros_like(z), torch.zeros_like(z))  # + log p(z)

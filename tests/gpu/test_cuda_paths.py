@@ -235,9 +235,6 @@ def test_vae_task_loss_falls_with_the_device_control():
     assert all(t.device.type == "cpu" and torch.isfinite(t).all() for t in trained.state_dict.values())
 
 
-@pytest.mark.xfail(IS_CUDA, strict=False,
-                   reason="lab_app/topics/vae/task.py never moves its model to ctl.device: "
-                          "it trains on the CPU")
 def test_vae_task_trains_on_the_device(monkeypatch):
     pytest.importorskip("sklearn")
     from lab_app.core.control import Control

@@ -132,7 +132,8 @@ def from_plane(xy: np.ndarray, plane) -> np.ndarray:
 def decode_images(model: VAE, z: np.ndarray, shape: tuple) -> np.ndarray:
     """z (N, J) -> (N, H, W) mean images (first channel)."""
     c, h, w = shape
-    return model.mean(torch.from_numpy(np.asarray(z, np.float32))).reshape(-1, c, h, w)[:, 0].numpy()
+    z = torch.from_numpy(np.asarray(z, np.float32)).to(next(model.parameters()).device)
+    return model.mean(z).reshape(-1, c, h, w)[:, 0].cpu().numpy()
 
 
 def mosaic(images: np.ndarray, rows: int, cols: int, gap: int = 1) -> np.ndarray:
@@ -162,7 +163,7 @@ def latent_frame(model: VAE, x_test: torch.Tensor, originals: torch.Tensor, step
                  cfg: VaeTaskConfig, shape) -> LatentFrame:
     model.eval()
     mu_t = torch.cat([model.encode(b)[0] for b in x_test.split(2000)])
-    mu = mu_t.numpy()
+    mu = mu_t.cpu().numpy()
     plane = latent_plane(mu)
     xy = to_plane(mu, plane)
     lo, hi = np.percentile(xy, 1, 0), np.percentile(xy, 99, 0)
@@ -176,8 +177,8 @@ def latent_frame(model: VAE, x_test: torch.Tensor, originals: torch.Tensor, step
     c_, h, w = shape
     return LatentFrame(step, epoch, xy.astype(np.float32), plane, extent,
                        manifold_of(model, plane, extent, cfg.manifold, shape),
-                       originals.reshape(-1, c_, h, w)[:, 0].numpy(), recon.reshape(-1, c_, h, w)[:, 0].numpy(),
-                       activity.numpy(), count)
+                       originals.reshape(-1, c_, h, w)[:, 0].cpu().numpy(),
+                       recon.reshape(-1, c_, h, w)[:, 0].cpu().numpy(), activity.cpu().numpy(), count)
 
 
 def iw_estimate(model: VAE, x: torch.Tensor, k: int, step: int, seed: int = 0) -> IWEstimate:
@@ -196,11 +197,12 @@ def train(cfg: VaeTaskConfig, live: dict | None, ctl: Control, data: ImageDatase
     ctl.checkpoint()
     yield DatasetReady(data)
     shape = data.image_shape
-    x_train = torch.from_numpy(data.x_train.reshape(len(data.x_train), -1))
-    x_test = torch.from_numpy(data.x_test.reshape(len(data.x_test), -1))
+    device = ctl.device                   # the whole (small) dataset lives there: no copies per batch
+    x_train = torch.from_numpy(data.x_train.reshape(len(data.x_train), -1)).to(device)
+    x_test = torch.from_numpy(data.x_test.reshape(len(data.x_test), -1)).to(device)
     originals = x_test[: cfg.recon_count]
     with seeded_init(cfg.seed):    # another runner may build or draw at the same time
-        model = build_model(cfg, data, init_state)
+        model = build_model(cfg, data, init_state).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)   # batch order and eps: this task's own generator
     n, batch = len(x_train), min(cfg.batch_size, len(x_train))
@@ -235,7 +237,7 @@ def train(cfg: VaeTaskConfig, live: dict | None, ctl: Control, data: ImageDatase
     frame = latent_frame(model, x_test, originals, step, cfg.epochs, cfg, shape)
     yield frame
     scores["active_units"] = frame.active
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return Trained(asdict(cfg), state, scores)
 
 
