@@ -350,13 +350,13 @@ def test_pointnet_task_trains_on_the_device():
     train_x, train_y = clouds(32)
     test_x, test_y = clouds(8)
     data = PointSetDataset(("stick", "disc"), train_x, train_y, test_x, test_y, source="test clouds")
-    cfg = replace(task.TrainConfig(), epochs=3, batch_size=16, global_width=32, points=64, train_points=32,
+    cfg = replace(task.TrainConfig(), epochs=8, batch_size=16, global_width=32, points=64, train_points=32,
                   eval_clouds=16, report_every=1, lr=1e-2)
     events, trained = drive(task.train(cfg, data, Control(DEVICE)))
     losses = [e.metrics["loss"] for e in events if isinstance(e, Progress) and "loss" in e.metrics]
-    assert len(losses) == 3 * 4 and np.mean(losses[-3:]) < losses[0], losses
+    assert len(losses) == 8 * 4 and np.mean(losses[-3:]) < losses[0], losses
     assert all(t.device.type == "cpu" and torch.isfinite(t.float()).all() for t in trained.state.values())
-    assert trained.metrics["test_accuracy"] >= 0.75
+    assert trained.metrics["test_accuracy"] >= 0.75, trained.metrics   # 3 epochs gave 0.625 once on an H200
 
 
 # --- other device-dependent branches --------------------------------------------------------------
