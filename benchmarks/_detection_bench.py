@@ -18,6 +18,17 @@ def add_arguments(parser) -> None:
                         help="cpu (the targets' machine), cuda or auto; the scenes are painted on the CPU")
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(steal, total) jiffies of all CPUs from /proc/stat (Linux), else None. On a shared virtual
+    machine the host can take the CPU away ("steal"): the same run then trains fewer steps."""
+    try:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (values[7] if len(values) > 7 else 0), sum(values[:8])
+
+
 def run_task(task, args) -> dict:
     import numpy as np
     import torch
@@ -32,11 +43,15 @@ def run_task(task, args) -> dict:
                   eval_every=10**9, eval_scenes=8, seed=args.seed)
     device = choose_device(args.device)
     gen = task.train(cfg, None, Control(device))
+    before = cpu_ticks()
     try:
         while True:
             next(gen)
     except StopIteration as stop:
         trained = stop.value
+    after = cpu_ticks()
+    steal = (round((after[0] - before[0]) / max(after[1] - before[1], 1), 3)
+             if before is not None and after is not None else None)
     model = task.build_model(trained.model_config, trained.state)
     test = make_scenes(cfg.scenes(), args.eval_scenes, seed=args.seed + 31337)   # unseen scenes
     model.to(device)
@@ -57,5 +72,5 @@ def run_task(task, args) -> dict:
             "train_seconds": round(trained.metrics["train_seconds"], 1), "steps": trained.metrics["steps"],
             "images_per_s": round(trained.metrics["images_per_s"], 1),
             "infer_ms": round(statistics.median(times[5:]), 2), "eval_scenes": args.eval_scenes,
-            "threads": threads, "device": str(device), "loadavg_1m": round(os.getloadavg()[0], 2), "seed": args.seed,
+            "threads": threads, "device": str(device), "cpu_steal_share": steal, "loadavg_1m": round(os.getloadavg()[0], 2), "seed": args.seed,
             "params": int(sum(p.numel() for p in model.parameters())), "np": np.__version__}
