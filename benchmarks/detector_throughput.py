@@ -11,7 +11,6 @@ responsiveness beside the training lanes). Target: ratio >= 0.9.
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -63,9 +62,10 @@ def _bare(cfg) -> float:
 def _task(cfg) -> tuple[float, float, float]:
     from functools import partial
 
-    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
+    from benchmarks._gui_timer import LatenessProbe
     from lab_app.qt.worker import TaskRunner
     from lab_app.topics.anchorfree import task
 
@@ -79,32 +79,20 @@ def _task(cfg) -> tuple[float, float, float]:
     runner.finished.connect(lambda r: (out.setdefault("r", r), loop.quit()))
     runner.errored.connect(lambda m: (out.setdefault("e", m), loop.quit()))
     # A 10 ms timer on the GUI thread: how late it fires is how the UI feels while the lanes train.
-    lateness: list[float] = []
-    clock, last = QElapsedTimer(), {"t": None}
-
-    def tick():
-        now = clock.nsecsElapsed() / 1e6
-        if last["t"] is not None:
-            lateness.append(max(0.0, now - last["t"] - 10.0))
-        last["t"] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(tick)
-    clock.start()
-    timer.start()
+    probe = LatenessProbe(10)
+    probe.start()
     t0 = time.perf_counter()
     runner.start(partial(task.train, cfg, None), label="throughput")
     loop.exec()
     seconds = time.perf_counter() - t0
-    timer.stop()
+    probe.stop()
     runner.shutdown()
     del app
     if "e" in out:
         raise RuntimeError(out["e"])
-    q = statistics.quantiles(lateness, n=100) if len(lateness) > 2 else [0.0] * 99
+    p50, p99, _ = probe.summary()
     rate = out["r"].metrics["steps"] * cfg.batch_size / seconds    # wall clock, events and evaluation included
-    return rate, round(statistics.median(lateness), 2), round(q[98], 2)
+    return rate, round(p50, 2), round(p99, 2)
 
 
 def run(args) -> dict:

@@ -82,9 +82,10 @@ def run(args) -> dict:
     from functools import partial
 
     os.environ.setdefault("LAB_SETTINGS_DIR", tempfile.mkdtemp(prefix="bench-settings-"))
-    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
+    from benchmarks._gui_timer import LatenessProbe
     from lab_app.core.device import apply_thread_policy
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -105,28 +106,15 @@ def run(args) -> dict:
     app.processEvents()
     runner = tab.runner
     runner.threads = threads
-    lateness: list[float] = []
-    clock = QElapsedTimer()
-    last = {"t": None}
-
-    def tick():
-        now = clock.nsecsElapsed() / 1e6
-        if last["t"] is not None:
-            lateness.append(max(0.0, now - last["t"] - 10.0))
-        last["t"] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(tick)
+    probe = LatenessProbe(10)
     result: dict = {}
     loop = QEventLoop()
     runner.finished.connect(lambda v: (result.setdefault("steps_per_s", v), loop.quit()))
     runner.errored.connect(lambda m: (result.setdefault("error", m), loop.quit()))
-    clock.start()
-    timer.start()
+    probe.start()
     runner.start(partial(training_task, args.seconds, args.batch), label="training MLP")
     loop.exec()
-    timer.stop()
+    probe.stop()
 
     bare_after = bare_loop(args.seconds / 2, args.batch)
     win.close()
@@ -135,14 +123,14 @@ def run(args) -> dict:
         raise RuntimeError(result["error"])
 
     bare = statistics.mean([bare_before, bare_after])
-    q = statistics.quantiles(lateness, n=100) if len(lateness) > 2 else [0.0] * 99
+    p50, p99, worst = probe.summary()
     return {
-        "lateness_p50_ms": round(statistics.median(lateness), 3),
-        "lateness_p99_ms": round(q[98], 3),
-        "lateness_max_ms": round(max(lateness), 3),
+        "lateness_p50_ms": round(p50, 3),
+        "lateness_p99_ms": round(p99, 3),
+        "lateness_max_ms": round(worst, 3),
         "worker_steps_per_s": round(result["steps_per_s"], 1),
         "bare_steps_per_s": round(bare, 1),
         "ratio": round(result["steps_per_s"] / bare, 3),
         "threads": threads,
-        "ticks": len(lateness),
+        "ticks": len(probe.lateness),
     }

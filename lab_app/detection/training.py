@@ -46,7 +46,7 @@ class LoopConfig:
     eval_scenes: int = 48
     seed: int = 0
     hold: float = 0.8              # LR constant for this share of the run, then a cosine to zero
-    lanes: int = 0                 # threads that each paint and train on a share of the batch (0: auto)
+    lanes: int = 0                 # threads that each train on a share of the batch (0: auto, see core.lanes)
 
 
 @dataclass(frozen=True)
