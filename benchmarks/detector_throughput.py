@@ -1,7 +1,8 @@
 """detector_throughput: training images/s of the anchor-free tab's task run by a real TaskRunner
-beside a Qt event loop (events, curves' data, the final evaluation and weight snapshot included) against a bare
-loop of the same model, scenes and steps in the same process (main thread, same torch threads, the
-next batch painted on a second thread and the batch split across the same lanes as the task does).
+beside a Qt event loop (events, curves' data, the final evaluation and weight snapshot included)
+against a bare loop of the same model, scenes and steps in the same process (main thread, same
+torch threads, the next batch painted on a second thread and each batch split across the same
+lanes as the task does).
 
 Fields: task_images_per_s, bare_images_per_s, ratio, steps, threads, loadavg_1m, and how late a 10 ms
 timer on the GUI thread fired while the task trained (ui_timer_late_p50_ms / _p99_ms: the UI's
@@ -91,7 +92,7 @@ def _task(cfg) -> tuple[float, float, float]:
     if "e" in out:
         raise RuntimeError(out["e"])
     p50, p99, _ = probe.summary()
-    rate = out["r"].metrics["steps"] * cfg.batch_size / seconds    # wall clock, events and evaluation included
+    rate = out["r"].metrics["steps"] * cfg.batch_size / seconds    # wall clock: events, evaluation included
     return rate, round(p50, 2), round(p99, 2)
 
 
