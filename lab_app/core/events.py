@@ -10,6 +10,7 @@ one worthless). Non-coalescable events (progress points for a curve, messages) a
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,3 +55,13 @@ class Snapshot(Event):
     coalesce = True
     name: str
     data: dict[str, Any] = field(default_factory=dict)
+
+
+def drain(task: Iterator[Event]) -> tuple[list[Event], Any]:
+    """Run a task generator to its end without a runner (tests, scripts): (its events, its result)."""
+    events: list[Event] = []
+    try:
+        while True:
+            events.append(next(task))
+    except StopIteration as stop:
+        return events, stop.value

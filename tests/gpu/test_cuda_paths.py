@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 import torch
 
+from lab_app.core.events import drain
+
 DEVICE_NAME = os.environ.get("LAB_TEST_DEVICE", "cuda")
 DEVICE = torch.device(DEVICE_NAME)   # an invalid name fails collection with torch's message
 IS_CUDA = DEVICE.type == "cuda"
@@ -61,14 +63,7 @@ def exact_float32():
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
 
 
-def drive(gen):
-    """Run a task generator to its end: (events, returned value)."""
-    events = []
-    try:
-        while True:
-            events.append(next(gen))
-    except StopIteration as stop:
-        return events, stop.value
+drive = drain   # (events, result) of a task run to its end without a runner
 
 
 def on_device(t: torch.Tensor) -> bool:

@@ -1,18 +1,11 @@
 import numpy as np
 
 from lab_app.core.control import Control
-from lab_app.core.events import Progress
+from lab_app.core.events import Progress, drain
 from lab_app.detection.training import Trained, Weights
 from lab_app.topics.anchorfree import task
 
-
-def _run(gen):
-    events = []
-    try:
-        while True:
-            events.append(next(gen))
-    except StopIteration as stop:
-        return events, stop.value
+_run = drain   # (events, result) of a task run to its end without a runner
 
 
 def test_short_training_beats_the_untrained_model_and_saves_and_loads(tmp_path):

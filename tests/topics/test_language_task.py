@@ -7,20 +7,12 @@ import pytest
 import torch
 
 from lab_app.core.control import Control
-from lab_app.core.events import Snapshot
+from lab_app.core.events import Snapshot, drain
 from lab_app.data.corpus import Document, default_documents
 from lab_app.io import LoadError
 from lab_app.topics.language import task
 
-
-def run(gen):
-    """Drive a task generator to its end without a runner; return (events, result)."""
-    events = []
-    try:
-        while True:
-            events.append(next(gen))
-    except StopIteration as stop:
-        return events, stop.value
+run = drain   # (events, result) of a task run to its end without a runner
 
 
 TEXT = Document("tiny", "\n\n".join(

@@ -4,19 +4,12 @@ import numpy as np
 import pytest
 
 from lab_app.core.control import Cancelled, Control
+from lab_app.core.events import drain
 from lab_app.data.shapes import SHAPE_NAMES, demo_scene, sample_shape
 from lab_app.io import LoadError, PointCloud, save_point_cloud
 from lab_app.topics.pointcloud import task
 
-
-def run(gen):
-    """Drive a task generator to its end without a runner; return (events, result)."""
-    events = []
-    try:
-        while True:
-            events.append(next(gen))
-    except StopIteration as stop:
-        return events, stop.value
+run = drain   # (events, result) of a task run to its end without a runner
 
 
 def test_demo_scene_is_deterministic_and_has_colours_and_normals():

@@ -7,18 +7,11 @@ import pytest
 import torch
 
 from lab_app.core.control import Control
-from lab_app.core.events import Progress
+from lab_app.core.events import Progress, drain
 from lab_app.topics.reparam import task, vae_task
 from models.safe_expr import ExpressionError
 
-
-def run(gen):
-    events = []
-    try:
-        while True:
-            events.append(next(gen))
-    except StopIteration as stop:
-        return events, stop.value
+run = drain   # (events, result) of a task run to its end without a runner
 
 
 def test_estimate_histograms_then_race_reaches_the_minimum():
