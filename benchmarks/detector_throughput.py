@@ -27,16 +27,18 @@ def _bare(cfg) -> float:
 
     from lab_app.core.device import seed_everything
     from lab_app.core.lanes import Lanes, default_lanes
-    from lab_app.data.scenes import batch_arrays, make_scene, make_scenes
-    from lab_app.detection.training import evaluate_model
+    from lab_app.data.scenes import batch_arrays, make_scenes
+    from lab_app.detection.training import SceneStream, evaluate_model
     from models.centernet import CenterNet
 
     seed_everything(cfg.seed)
     model = CenterNet(cfg.model_config()).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     scenes = cfg.scenes()
+    stream = SceneStream(scenes, cfg.batch_size, cfg.seed, cfg.loop().mirror_after)   # as the task paints
+
     def make_batch(step):
-        batch = [make_scene(scenes, step * cfg.batch_size + j + 10**7) for j in range(cfg.batch_size)]
+        batch = stream.batch(step)
         return batch_arrays(batch), [model.encode(sc.boxes, sc.labels) for sc in batch]
 
     def share_loss(replica, images, per_image):

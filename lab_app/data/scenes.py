@@ -316,6 +316,20 @@ def make_scenes(cfg: SceneConfig, count: int, seed: int = 0) -> list[Scene]:
     return [make_scene(cfg, seed * 1_000_003 + i) for i in range(count)]
 
 
+def mirror_scene(scene: Scene) -> Scene:
+    """The scene mirrored left to right, boxes and instance map with it (exact: x -> S - x).
+
+    Every shape keeps its class: circles, squares, rings and (randomly turned) stars are mirror
+    symmetric as a set, and triangles are drawn apex up and symmetric about their vertical axis (up to
+    the rounding of a pixel at an edge), which a left-right mirror keeps; a top-bottom mirror or a
+    quarter turn would not, so training uses only this one."""
+    s = scene.image.shape[1]
+    boxes = scene.boxes.reshape(-1, 4)
+    mirrored = np.stack([s - boxes[:, 2], boxes[:, 1], s - boxes[:, 0], boxes[:, 3]], axis=1).astype(np.float32)
+    return Scene(np.ascontiguousarray(scene.image[:, ::-1]), mirrored, scene.labels.copy(),
+                 np.ascontiguousarray(scene.instance_map[:, ::-1]))
+
+
 def batch_arrays(scenes: list[Scene]) -> np.ndarray:
     """(B, 3, H, W) float32 in [0, 1] from a list of scenes."""
     return np.stack([sc.image for sc in scenes]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0

@@ -2,9 +2,10 @@
 
 A detector model has ``forward(images) -> raw outputs``, ``encode(boxes, labels) -> dense numpy
 targets`` for one image, ``loss(raw, targets) -> {"loss": total, term: value, ...}`` and
-``candidates(raw) -> [(boxes, scores, labels)]`` per image. Scenes are drawn fresh for every batch
-(seeded by step, so a run is reproducible and never sees the same image twice); a fixed validation
-set is scored with pycocotools every ``eval_every`` steps.
+``candidates(raw) -> [(boxes, scores, labels)]`` per image. Training scenes are drawn for every batch
+(seeded by step, so a run is reproducible; ``SceneStream``): half of each batch fresh, half the
+left-right mirror images of scenes painted ``mirror_after`` batches earlier. A fixed validation set is
+scored with pycocotools every ``eval_every`` steps.
 
 Events: Progress with the loss terms (every ``report_every`` steps), Progress with the mAP figures
 after each evaluation, and ``Weights`` (coalesced) so the tab can run the live model on its image.
@@ -26,7 +27,7 @@ from lab_app.core.control import Control
 from lab_app.core.device import cpu_cores, seed_everything
 from lab_app.core.events import Event, Progress
 from lab_app.core.lanes import Lanes, default_lanes
-from lab_app.data.scenes import Scene, SceneConfig, batch_arrays, make_scene, make_scenes
+from lab_app.data.scenes import Scene, SceneConfig, batch_arrays, make_scene, make_scenes, mirror_scene
 from lab_app.detection.evaluate import coco_map
 from lab_app.detection.postprocess import Detections, filter_detections
 
@@ -47,6 +48,7 @@ class LoopConfig:
     seed: int = 0
     hold: float = 0.8              # LR constant for this share of the run, then a cosine to zero
     lanes: int = 0                 # threads that each train on a share of the batch (0: auto, see core.lanes)
+    mirror_after: int = 8          # half a batch: mirrored scenes of this many batches earlier (0: all fresh)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,39 @@ class Trained:
     metrics: dict[str, float]
     history: list = field(default_factory=list)   # [step, {metric: value}]
     train_config: dict = field(default_factory=dict)
+
+
+class SceneStream:
+    """The training scenes of a run: batch k is fully determined by (scene config, seed, k).
+
+    Without mirroring every image is painted fresh (seeds ``seed * 1_000_003 + k * batch + j + 10^7``,
+    disjoint from the validation and test seeds). With ``mirror_after`` = m > 0, batch k >= m paints
+    only ``batch - batch // 2`` fresh scenes and fills the rest with the left-right mirrors
+    (``mirror_scene``) of the first fresh scenes of batch k - m, so each painted scene is trained on
+    twice, m steps apart, once each way round. A mirrored scene is as valid an image as a fresh one
+    (``mirror_scene``) and costs next to nothing, while painting one costs about as much CPU as a
+    YOLO trains on it: on the 2-core CPU a YOLO (width 32) trained on 49 images/s, 62 when the scenes
+    cost nothing, and with mirroring 54-67 vs 46-58 without (alternating 20 s runs). On a GPU,
+    painting is all a step waits for. The mAP@0.5 after 1200 YOLO steps was the same with and without
+    (0.749 vs 0.752); CenterNet after 720 steps 0.781 vs 0.795.
+
+    ``batch(k)`` may run on several threads at once, for different k, as long as batch k - m is
+    finished before batch k starts: the training loop asks for batch k only after it has consumed
+    batch k - ahead, hence ``mirror_after >= ahead`` (enforced there)."""
+
+    def __init__(self, cfg: SceneConfig, batch_size: int, seed: int, mirror_after: int = 0):
+        self.cfg, self.batch_size, self.seed, self.mirror_after = cfg, batch_size, seed, mirror_after
+        self._kept: dict[int, list[Scene]] = {}       # batch k -> its scenes to mirror at k + m
+
+    def batch(self, k: int) -> list[Scene]:
+        m, n = self.mirror_after, self.batch_size
+        mirrored = n // 2 if m > 0 and k >= m else 0
+        fresh = [make_scene(self.cfg, self.seed * 1_000_003 + k * n + j + 10**7) for j in range(n - mirrored)]
+        if m > 0:
+            self._kept[k] = fresh[: n // 2]
+        if mirrored:
+            fresh += [mirror_scene(sc) for sc in self._kept.pop(k - m)]
+        return fresh
 
 
 def to_targets(model, scenes: list[Scene], device: torch.device) -> dict[str, torch.Tensor]:
@@ -129,8 +164,7 @@ def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, t
         return {"mAP@0.5": m["map50"], "mAP@0.5:0.95": m["map50_95"], "AP small": m["map_small"]}, m
 
     def make_batch(k: int) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
-        batch = [make_scene(scenes, loop.seed * 1_000_003 + k * loop.batch_size + j + 10**7)
-                 for j in range(loop.batch_size)]
+        batch = stream.batch(k)
         return batch_arrays(batch), [model.encode(sc.boxes, sc.labels) for sc in batch]
 
     def share_loss(replica, images: np.ndarray, per_image: list[dict[str, np.ndarray]]) -> dict:
@@ -146,6 +180,7 @@ def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, t
     # At least 4 images a lane: batch-norm statistics of 2 images made short runs learn worse.
     count = loop.lanes or max(1, min(default_lanes(device), loop.batch_size // 4))
     ahead = 1 if device.type == "cpu" else max(1, min(4, cpu_cores() - 1))
+    stream = SceneStream(scenes, loop.batch_size, loop.seed, max(loop.mirror_after, ahead) if loop.mirror_after else 0)
     with Lanes(model, count, threads=max(1, torch.get_num_threads() // count)) as lanes, \
             ThreadPoolExecutor(ahead, thread_name_prefix="lab-task-scenes") as pool:
         upcoming = deque(pool.submit(make_batch, k) for k in range(ahead))

@@ -95,3 +95,20 @@ def test_occlusion_budget_and_visible_counts_agree_with_the_instance_map():
             assert np.all(area - visible <= cfg.max_occlusion * area + 1e-9)
             checked_occluded += int(np.count_nonzero(visible < area))
     assert checked_occluded > 50          # the budget was actually exercised
+
+
+def test_a_mirrored_scene_keeps_its_boxes_on_its_pixels():
+    from lab_app.data.scenes import mirror_scene
+
+    cfg = SceneConfig(size=96, max_objects=6)
+    for sc in make_scenes(cfg, 6, seed=3):
+        m = mirror_scene(sc)
+        assert np.array_equal(m.image, sc.image[:, ::-1]) and np.array_equal(m.labels, sc.labels)
+        for i, (x0, y0, x1, y1) in enumerate(m.boxes):
+            rows, cols = np.nonzero(m.instance_map == i)
+            # the instance's pixels lie in the mirrored box, and a box that was tight stays tight
+            assert cols.min() >= x0 and cols.max() < x1 and rows.min() >= y0 and rows.max() < y1
+            ox0, _, ox1, _ = sc.boxes[i]
+            assert (x0, x1) == (96 - ox1, 96 - ox0)
+        twice = mirror_scene(m)
+        assert np.array_equal(twice.image, sc.image) and np.array_equal(twice.boxes, sc.boxes)
