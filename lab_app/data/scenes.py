@@ -325,7 +325,8 @@ def mirror_scene(scene: Scene) -> Scene:
     quarter turn would not, so training uses only this one."""
     s = scene.image.shape[1]
     boxes = scene.boxes.reshape(-1, 4)
-    mirrored = np.stack([s - boxes[:, 2], boxes[:, 1], s - boxes[:, 0], boxes[:, 3]], axis=1).astype(np.float32)
+    mirrored = np.stack([s - boxes[:, 2], boxes[:, 1], s - boxes[:, 0], boxes[:, 3]], axis=1)
+    mirrored = mirrored.astype(np.float32)
     return Scene(np.ascontiguousarray(scene.image[:, ::-1]), mirrored, scene.labels.copy(),
                  np.ascontiguousarray(scene.instance_map[:, ::-1]))
 

@@ -9,7 +9,7 @@ CFG = SceneConfig(size=64, classes=3, max_objects=3)
 
 
 def _same(a, b) -> bool:
-    return np.array_equal(a.image, b.image) and np.array_equal(a.boxes, b.boxes) and np.array_equal(a.labels, b.labels)
+    return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("image", "boxes", "labels"))
 
 
 def test_without_mirroring_every_image_is_painted_from_its_own_seed():
@@ -17,7 +17,8 @@ def test_without_mirroring_every_image_is_painted_from_its_own_seed():
     for k in (0, 5):
         batch = stream.batch(k)
         assert len(batch) == 4
-        assert all(_same(sc, make_scene(CFG, 2 * 1_000_003 + k * 4 + j + 10**7)) for j, sc in enumerate(batch))
+        seeds = [2 * 1_000_003 + k * 4 + j + 10**7 for j in range(4)]
+        assert all(_same(sc, make_scene(CFG, seed)) for sc, seed in zip(batch, seeds, strict=True))
 
 
 def test_half_of_batch_k_mirrors_the_scenes_of_batch_k_minus_m():

@@ -46,12 +46,13 @@ class AnchorFreeConfig:
     small_share: float = field(default=0.25, metadata={
         "label": "Share of small objects", "min": 0.0, "max": 1.0, "step": 0.05,
         "tip": "Objects under 32 x 32 pixels (COCO's 'small')"})
-    # Width 16: a step takes under half as long as at width 32 on the 2-core CPU, and in equal time the
-    # narrow net learns more (yolo_scenes / centernet_scenes, 180 s: CenterNet's mAP@0.5 0.81 after 1296 steps vs 0.78 after 720).
+    # Width 16: a step takes under half as long as at width 32 on the 2-core CPU, and in equal time
+    # the narrow net learns more (180 s in yolo_scenes / centernet_scenes:
+    # CenterNet's mAP@0.5 0.81 after 1296 steps vs 0.78 after 720).
     width: int = field(default=16, metadata={
         "label": "Network width", "min": 8, "max": 64, "step": 8,
-        "tip": "Channels of the backbone's finest level (2x, 3x, 4x deeper). Wider learns more per step; "
-               "on a CPU 16 learns the most per second (it takes about half as long a step as 32)"})
+        "tip": "Channels of the backbone's finest level (2x, 3x, 4x deeper). Wider learns more "
+               "per step; on a CPU 16 learns the most per second (half the step time of 32)"})
     steps: int = field(default=1500, metadata={"label": "Training steps", "min": 50, "max": 20000, "step": 50})
     lr: float = field(default=3e-3, metadata={"label": "Learning rate", "min": 1e-4, "max": 1e-2, "log": True})
     batch_size: int = 8
