@@ -146,7 +146,7 @@ def learning_rate(loop: LoopConfig, step: int, frac: float) -> float:
 
 
 def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, train_config: dict | None = None):
-    """Generator: train ``model`` on fresh scenes; returns ``Trained``."""
+    """Generator: train ``model`` on procedural scenes (``SceneStream``); returns ``Trained``."""
     seed_everything(loop.seed)
     device = ctl.device
     model.to(device).train()
