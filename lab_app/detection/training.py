@@ -81,7 +81,7 @@ class SceneStream:
     only ``batch - batch // 2`` fresh scenes and fills the rest with the left-right mirrors
     (``mirror_scene``) of the first fresh scenes of batch k - m, so each painted scene is trained on
     twice, m steps apart, once each way round. A mirrored scene is as valid an image as a fresh one
-    (``mirror_scene``) and costs next to nothing, while painting one costs about as much CPU as a
+    and costs next to nothing, while painting one costs about as much CPU as a
     YOLO trains on it: on the 2-core CPU a YOLO (width 32) trained on 49 images/s, 62 when the scenes
     cost nothing, and with mirroring 54-67 vs 46-58 without (alternating 20 s runs). On a GPU,
     painting is all a step waits for. The mAP@0.5 after 1200 YOLO steps was the same with and without
