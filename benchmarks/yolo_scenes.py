@@ -2,8 +2,9 @@
 procedural scenes (3 classes, 1-8 objects), S = 16, B = 2, scored on 200 unseen scenes with pycocotools.
 
 Fields: map50, map50_95, map_small, map_medium, map_large, train_seconds, steps, images_per_s,
-infer_ms (one 256 px image, median), loadavg_1m, cpu_steal_share (of all CPU time during training, taken by
-the host of a shared virtual machine). Target: map50 >= 0.80 within 180 s.
+infer_ms (one 256 px image, median, the tab's test-time augmentation `tta`),
+map50_plain / map50_95_plain / infer_ms_plain (the image alone), loadavg_1m, cpu_steal_share (of all
+CPU time during training, taken by the host of a shared virtual machine). Target: map50 >= 0.80 within 180 s.
 """
 
 from __future__ import annotations

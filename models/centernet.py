@@ -124,7 +124,8 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
     The detectors keep activations and weights channels-last (``channels_last`` below): oneDNN's
     convolutions run about 1.35x faster that way on this CPU (fwd + bwd of a batch of 8: 223 vs
     302 ms), and cuDNN prefers it too."""
-    return ((images - 0.5) / 0.25).contiguous(memory_format=torch.channels_last)
+    x = torch.sub(images, 0.5).mul_(4.0)        # = (images - 0.5) / 0.25 bit for bit, one buffer
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def channels_last(module: nn.Module) -> nn.Module:
@@ -160,6 +161,15 @@ class CenterNet(nn.Module):
     def score_maps(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B, C, h, w) heatmap probabilities."""
         return torch.sigmoid(out["heatmap"])
+
+    def merge_flipped(self, out: dict[str, torch.Tensor], mirrored: dict[str, torch.Tensor]
+                      ) -> dict[str, torch.Tensor]:
+        """The outputs for an image and for its left-right mirror -> one output for the image (the
+        paper's flip test): the mean of the two heatmaps' probabilities and of the two sizes, the
+        image's own offsets."""
+        p = (torch.sigmoid(out["heatmap"]) + torch.sigmoid(mirrored["heatmap"].flip(3))) / 2
+        return {"heatmap": torch.logit(p, eps=1e-6), "offset": out["offset"],
+                "size": (out["size"] + mirrored["size"].flip(3)) / 2}
 
     def candidates(self, out: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         return decode_centernet(torch.sigmoid(out["heatmap"]), out["offset"], out["size"], self.cfg.stride,
@@ -277,9 +287,20 @@ def centernet_loss(out: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor], s
     return terms
 
 
+def max3x3(x: torch.Tensor) -> torch.Tensor:
+    """The max of each value's 3 x 3 neighbourhood: ``F.max_pool2d(x, 3, 1, 1)`` exactly, computed as a
+    row max then a column max of shifted views (0.28 vs 1.85 ms on a 3 x 96 x 96 heatmap on one CPU
+    thread: max_pool2d also computes indices and is slow on few channels)."""
+    p = F.pad(x, (1, 1, 0, 0), value=float("-inf"))
+    rows = torch.maximum(torch.maximum(p[..., :-2], p[..., 1:-1]), p[..., 2:])
+    p = F.pad(rows, (0, 0, 1, 1), value=float("-inf"))
+    return torch.maximum(torch.maximum(p[..., :-2, :], p[..., 1:-1, :]), p[..., 2:, :])
+
+
 def peaks(heat: torch.Tensor) -> torch.Tensor:
-    """Keep a heatmap value only where it is the max of its 3 x 3 neighbourhood (zero elsewhere)."""
-    return heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat).float()
+    """Keep a heatmap value only where it is the max of its 3 x 3 neighbourhood (zero elsewhere): the
+    paper's 3 x 3 max-pool."""
+    return heat * (max3x3(heat) == heat).float()
 
 
 def decode_centernet(heat: torch.Tensor, offset: torch.Tensor, size: torch.Tensor, stride: int, k: int = 100

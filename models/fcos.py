@@ -76,6 +76,16 @@ class FCOS(nn.Module):
         """(B, C, h, w) sqrt(p_class * centerness): what decoding ranks by."""
         return torch.sqrt(torch.sigmoid(out["cls"]) * torch.sigmoid(out["ctr"]))
 
+    def merge_flipped(self, out, mirrored):
+        """The outputs for an image and for its left-right mirror -> one output for the image: mean
+        class and centre-ness probabilities, mean distances (left and right swap in the mirror)."""
+        def mean_logit(a, b):
+            return torch.logit((torch.sigmoid(a) + torch.sigmoid(b.flip(3))) / 2, eps=1e-6)
+
+        return {"cls": mean_logit(out["cls"], mirrored["cls"]),
+                "ctr": mean_logit(out["ctr"], mirrored["ctr"]),
+                "ltrb": (out["ltrb"] + mirrored["ltrb"].flip(3)[:, [2, 1, 0, 3]]) / 2}
+
     def candidates(self, out):
         return decode_fcos(self.score_maps(out), out["ltrb"], self.cfg.stride, self.cfg.max_candidates)
 

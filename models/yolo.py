@@ -72,9 +72,9 @@ class YoloV1(nn.Module):
         channels_last(self)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """images (B, 3, H, W) in [0, 1] -> boxes (N, S, S, B, 5) in [0, 1] (x, y, sqrt w, sqrt h, conf)
-        and class probabilities (N, S, S, C)."""
-        s, b = self.cfg.grid, self.cfg.boxes
+        """images (B, 3, H, W) in [0, 1] -> boxes (N, S, S, B, 5) in [0, 1] (x, y, sqrt w, sqrt h, conf),
+        class probabilities (N, S, S, C) and each image's cell side in input pixels (N,)."""
+        s, b = self.grid_for(images.shape[-1]), self.cfg.boxes
         c16 = self.s16(self.s8(self.stem(normalise(images))))
         f = self.top16(c16 + F.interpolate(self.lat32(self.s32(c16)), scale_factor=2.0, mode="nearest"))
         if f.shape[-1] != s:
@@ -83,7 +83,13 @@ class YoloV1(nn.Module):
         out = self.head(f).permute(0, 2, 3, 1)                       # (N, S, S, 5B + C)
         boxes = torch.sigmoid(out[..., : 5 * b]).reshape(*out.shape[:3], b, 5)
         probs = torch.softmax(out[..., 5 * b:], dim=-1)
-        return {"boxes": boxes, "probs": probs}
+        cell = torch.full((len(images),), images.shape[-1] / s, device=images.device)   # cell side, input px
+        return {"boxes": boxes, "probs": probs, "cell": cell}
+
+    def grid_for(self, side: int) -> int:
+        """S for an input ``side`` pixels wide: the configured S at the trained size, in proportion on
+        the larger inputs of test-time augmentation (24 x 24 cells of 16 px at 384 px)."""
+        return max(1, round(self.cfg.grid * side / self.cfg.input_size))
 
     def encode(self, boxes: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
         return encode_yolo(boxes, labels, self.cfg)
@@ -92,7 +98,18 @@ class YoloV1(nn.Module):
         return yolo_loss(out, tgt, self.cfg)
 
     def candidates(self, out: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        return decode_yolo(out["boxes"], out["probs"], self.cfg.input_size)
+        side = out["boxes"].shape[1] * float(out["cell"][0]) if "cell" in out else self.cfg.input_size
+        return decode_yolo(out["boxes"], out["probs"], side, size_unit=self.cfg.input_size)
+
+    def merge_flipped(self, out: dict[str, torch.Tensor], mirrored: dict[str, torch.Tensor]
+                      ) -> dict[str, torch.Tensor]:
+        """The outputs for an image and for its left-right mirror -> one output for the image: the
+        mirror's cells flipped back (x in the cell becomes 1 - x), then box j and the class
+        probabilities of each cell averaged over the two."""
+        back = mirrored["boxes"].flip(2).clone()
+        back[..., 0] = 1 - back[..., 0]
+        return {"boxes": (out["boxes"] + back) / 2, "probs": (out["probs"] + mirrored["probs"].flip(2)) / 2,
+                "cell": out["cell"]}
 
 
 def responsible_cell(cx: float, cy: float, grid: int, image_size: float) -> tuple[int, int]:
@@ -172,10 +189,21 @@ def yolo_loss(out: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor], cfg: Y
             "class": cls}
 
 
-def decode_yolo(pred: torch.Tensor, probs: torch.Tensor, image_size: int
+def decode_yolo(pred: torch.Tensor, probs: torch.Tensor, image_size: float, size_unit: float | None = None
                 ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """All S*S*B boxes per image: (boxes xyxy pixels, score = conf * max_c p(c), label = argmax_c p(c))."""
-    boxes = cell_boxes(pred) * image_size                    # (N, S, S, B, 4)
+    """All S*S*B boxes per image: (boxes xyxy pixels, score = conf * max_c p(c), label = argmax_c p(c)).
+
+    Centres are placed on the S x S cells of an ``image_size`` input. Widths and heights are fractions
+    of ``size_unit`` pixels (default ``image_size``): the net learns sizes as fractions of the images
+    it trains on, and on a larger test-time input (``lab_app.detection.tta``) an object is larger and
+    reported in the same unit."""
+    b = cell_boxes(pred)                                      # (N, S, S, B, 4) image fractions
+    if size_unit is None or size_unit == image_size:
+        boxes = b * image_size
+    else:
+        centre = (b[..., :2] + b[..., 2:]) / 2 * image_size
+        half = (b[..., 2:] - b[..., :2]) / 2 * size_unit
+        boxes = torch.cat([centre - half, centre + half], dim=-1)
     p, label = probs.max(-1)                                  # (N, S, S)
     scores = pred[..., 4] * p.unsqueeze(-1)                   # (N, S, S, B)
     labels = label.unsqueeze(-1).expand_as(scores)

@@ -30,6 +30,7 @@ from lab_app.core.lanes import Lanes, default_lanes
 from lab_app.data.scenes import Scene, SceneConfig, batch_arrays, make_scene, make_scenes, mirror_scene
 from lab_app.detection.evaluate import coco_map
 from lab_app.detection.postprocess import Detections, filter_detections
+from lab_app.detection.tta import PLAIN, Views, run_views
 
 EVAL_SCORE = 0.01     # candidates kept for mAP (COCO wants the low-score tail too)
 # Class-aware NMS for mAP at the YOLO tab's default IoU: a YOLO's mAP@0.5 after 1200 steps 0.760 vs
@@ -113,21 +114,23 @@ def to_targets(model, scenes: list[Scene], device: torch.device) -> dict[str, to
 
 
 @torch.no_grad()
-def predict(model, images: np.ndarray, device: torch.device | str = "cpu") -> list[Detections]:
-    """images (B, H, W, 3) uint8 -> candidates per image (before threshold and NMS)."""
+def predict(model, images: np.ndarray, device: torch.device | str = "cpu", views: Views = PLAIN
+            ) -> list[Detections]:
+    """images (B, H, W, 3) uint8 -> candidates per image (before threshold and NMS), from the test-time
+    ``views`` (default: the image alone)."""
     was_training = model.training
     model.eval()
-    x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(device).float() / 255.0
-    out = [Detections.from_torch(*c) for c in model.candidates(model(x))]
+    out = [Detections.from_torch(*c) for c in run_views(model, images, views, device)[1]]
     model.train(was_training)
     return out
 
 
-def evaluate_model(model, scenes: list[Scene], num_classes: int, device="cpu", batch: int = 16) -> dict[str, float]:
+def evaluate_model(model, scenes: list[Scene], num_classes: int, device="cpu", batch: int = 16,
+                   views: Views = PLAIN) -> dict[str, float]:
     preds = []
     for i in range(0, len(scenes), batch):
         chunk = scenes[i:i + batch]
-        preds += predict(model, np.stack([s.image for s in chunk]), device)
+        preds += predict(model, np.stack([s.image for s in chunk]), device, views)
     preds = [filter_detections(p, EVAL_SCORE, EVAL_NMS) for p in preds]
     return coco_map(preds, [(s.boxes, s.labels) for s in scenes], num_classes)
 
@@ -145,13 +148,22 @@ def learning_rate(loop: LoopConfig, step: int, frac: float) -> float:
     return loop.lr * min(1.0, (step + 1) / 20) * 0.5 * (1 + math.cos(math.pi * decay))
 
 
+def adamw(params: list, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """torch's fused AdamW (one kernel for all parameters; on the CPU from torch 2.4), else the default:
+    a step of a width-16 CenterNet's optimiser took 0.8 ms fused vs 3.7 ms here (a YOLO step is ~80 ms)."""
+    try:
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
 def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, train_config: dict | None = None):
     """Generator: train ``model`` on procedural scenes (``SceneStream``); returns ``Trained``."""
     seed_everything(loop.seed)
     device = ctl.device
     model.to(device).train()
     val = make_scenes(scenes, loop.eval_scenes, seed=loop.seed + 7919)   # disjoint from the training seeds
-    opt = torch.optim.AdamW(model.parameters(), lr=loop.lr, weight_decay=loop.weight_decay)
+    opt = adamw(list(model.parameters()), loop.lr, loop.weight_decay)
     history: list = []
     metrics: dict[str, float] = {}
     trained_s = 0.0

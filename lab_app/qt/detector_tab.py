@@ -33,6 +33,7 @@ from lab_app.core.events import Progress
 from lab_app.data.scenes import make_scene
 from lab_app.detection import pretrained
 from lab_app.detection.training import Trained, Weights
+from lab_app.detection.tta import views_for
 from lab_app.io.errors import LoadError
 from lab_app.io.image import IMAGE_EXTENSIONS, load_image
 from lab_app.qt.layout import side_panel_split
@@ -210,8 +211,9 @@ class DetectorTab(TopicTab):
             return
         if self.model is None:
             return
-        self.infer_runner.start(partial(self.task.detect_task, self.model, self.image, self.class_names),
-                                label="detecting")
+        views = views_for(getattr(self.config, "tta", "off"))
+        self.infer_runner.start(partial(self.task.detect_task, self.model, self.image, self.class_names,
+                                        views=views), label="detecting")
 
     # --- drawing results ------------------------------------------------------------------------------
     def _on_inference(self, result) -> None:
@@ -258,6 +260,8 @@ class DetectorTab(TopicTab):
             self.view.apply_thresholds(cfg.score_threshold, cfg.nms_iou)
             if self.result is not None:
                 self.draw_overlays()
+        elif name == "tta":
+            self.run_model()          # other views of the image: the model runs again
         else:
             self.live_changed(name, value)
 

@@ -1,5 +1,6 @@
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from lab_app.data.scenes import SceneConfig, make_scenes
 from models.centernet import (
@@ -9,6 +10,7 @@ from models.centernet import (
     decode_centernet,
     encode_centernet,
     gaussian_radius,
+    max3x3,
     peaks,
 )
 
@@ -48,6 +50,14 @@ def test_maxpool_peaks_keep_only_local_maxima():
     heat[0, 0, 2, 2], heat[0, 0, 2, 3], heat[0, 0, 0, 0] = 0.9, 0.5, 0.3
     p = peaks(heat)
     assert p[0, 0, 2, 2] == 0.9 and p[0, 0, 2, 3] == 0 and p[0, 0, 0, 0] == 0.3
+
+
+def test_max3x3_is_the_papers_max_pool_exactly():
+    g = torch.Generator().manual_seed(0)
+    for x in (torch.rand(2, 3, 17, 23, generator=g),
+              torch.rand(1, 16, 12, 12, generator=g).contiguous(memory_format=torch.channels_last)[:, :3],
+              torch.randint(0, 3, (1, 2, 9, 9), generator=g).float()):      # ties
+        assert torch.equal(max3x3(x), F.max_pool2d(x, 3, stride=1, padding=1))
 
 
 def test_loss_is_lowest_for_the_targets_and_the_model_has_the_right_shapes():

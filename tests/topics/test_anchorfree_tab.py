@@ -31,6 +31,7 @@ def test_dropped_photo_runs_the_model_and_the_slider_refilters_without_a_new_run
     from skimage import data
 
     Image.fromarray(data.astronaut()).save(tmp_path / "astronaut.png")
+    tab.params.control("tta").setCurrentText("off")                # the 1x view alone: the top 100 peaks
     drop(qtbot, tab, tmp_path / "astronaut.png")
     assert tab.view.boxes.image().shape == (512, 512, 3)
     runs = tab.view.run_count

@@ -26,6 +26,7 @@ def test_photo_grid_slider_and_hover(qtbot, tab, tmp_path):
     from skimage import data
 
     Image.fromarray(data.coffee()).save(tmp_path / "coffee.png")     # 400 x 600
+    tab.params.control("tta").setCurrentText("off")                # the 1x view alone: S * S * B candidates
     with qtbot.waitSignal(tab.infer_runner.finished, timeout=20000):
         tab.open_path(tmp_path / "coffee.png")
     assert tab.view.boxes.image().shape == (400, 600, 3)
@@ -69,3 +70,21 @@ def test_training_draws_one_curve_per_loss_term(qtbot, tab):
         tab.train()
     assert {"coord", "object", "no-object", "class"} <= set(tab.loss_curve.names())
     assert "mAP@0.5" in tab.map_curve.names() and tab.trained.metrics["steps"] == 50
+
+
+def test_test_time_augmentation_runs_the_model_again_on_more_views(qtbot, tab):
+    from lab_app.detection.tta import views_for
+
+    assert tab.config.tta == "flip + 1.5x"                          # the default
+    with qtbot.waitSignal(tab.infer_runner.finished, timeout=20000):
+        tab.new_scene()
+    runs, image = tab.view.run_count, tab.image
+    expected = task.detect(tab.model, image, tab.class_names, views_for("flip + 1.5x")).candidates
+    assert np.allclose(tab.view.candidates.boxes, expected.boxes, atol=1e-4)
+    with qtbot.waitSignal(tab.infer_runner.finished, timeout=20000):
+        tab.params.control("tta").setCurrentText("off")
+    assert tab.view.run_count == runs + 1 and tab.config.tta == "off"
+    assert len(tab.view.candidates) == 7 * 7 * 2                   # the plain view: every cell's boxes
+    assert len(expected) != 7 * 7 * 2                               # ... which the merged views were not
+    xs, _ = tab.view.grid_item.getData()
+    assert len(xs) == 4 * 8                                         # the grid drawn: still the 1x view's
