@@ -102,7 +102,10 @@ class Lanes:
         for i, p in enumerate(self.params):
             parts = [g[i] for g, _ in results if g[i] is not None]
             if parts:
-                p.grad = torch.stack(parts).mean(0) if len(parts) > 1 else parts[0]
+                # in the parameter's own memory layout (channels-last weights): a fused optimiser reads
+                # .grad as flat memory in the parameter's order, and torch.autograd.grad / stack hand
+                # back contiguous tensors (fused AdamW then silently updated the wrong elements)
+                p.grad = torch.empty_like(p).copy_(torch.stack(parts).mean(0) if len(parts) > 1 else parts[0])
         self._sync_buffers()
         keys = results[0][1].keys()
         return {k: torch.stack([t[k].float() for _, t in results if k in t]).mean(0) for k in keys}

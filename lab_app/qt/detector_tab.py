@@ -141,7 +141,7 @@ class DetectorTab(TopicTab):
         self.view = DetectionView()
         self.view.box_drawn.connect(self._box_drawn)
         self.loss_curve = LossCurve(title="Loss terms", log_y=True)
-        self.map_curve = LossCurve(title="Validation mAP (pycocotools)")
+        self.map_curve = LossCurve(title="Validation mAP (pycocotools, the image alone)")
         curves = QSplitter()
         curves.addWidget(self.loss_curve)
         curves.addWidget(self.map_curve)

@@ -113,3 +113,24 @@ def test_default_lanes():
     assert default_lanes("cpu", cores=16) == 2
     assert default_lanes("cpu", cores=1) == 1
     assert default_lanes("cuda", cores=16) == 1
+
+
+def test_gradients_keep_the_parameters_layout_so_a_fused_optimiser_steps_right():
+    """Channels-last weights: torch.autograd.grad hands back contiguous gradients; fused AdamW reads
+    .grad as flat memory in the parameter's order, so a mismatched layout updated the wrong elements."""
+    from lab_app.detection.training import adamw
+
+    x, y = _data()
+    model = _net().to(memory_format=torch.channels_last).train()
+    ref = copy.deepcopy(model)
+    with Lanes(model, 2) as lanes:
+        lanes.step(lambda net, lane: _share_loss(net, x, y, lane, 2))
+        conv = model[0].weight
+        assert conv.grad.stride() == conv.stride() and conv.is_contiguous(memory_format=torch.channels_last)
+        grads = [p.grad.clone() for p in model.parameters()]
+        adamw(list(model.parameters()), 0.1, 0.0).step()
+    for q, g in zip(ref.parameters(), grads, strict=True):
+        q.grad = g.contiguous()                           # the reference: an unfused AdamW on the same gradients
+    torch.optim.AdamW(list(ref.parameters()), 0.1, weight_decay=0.0, foreach=False).step()
+    for p, q in zip(model.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(p, q)

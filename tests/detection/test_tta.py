@@ -88,7 +88,9 @@ class Blob(torch.nn.Module):
             box = torch.stack([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]).float()[None]
             w, h = box[0, 2] - box[0, 0], box[0, 3] - box[0, 1]
             shifted = box + torch.stack([w, h, w, h]) / 4        # scales with the image too
-            result.append((torch.cat([box, shifted]), torch.tensor([1.0, 0.1]), torch.tensor([0, 0])))
+            far = torch.tensor([[0.0, 0.0, 8.0, 8.0]])          # a near-zero score: dropped by a merge
+            scores = torch.tensor([1.0, 0.1, 1e-4])
+            result.append((torch.cat([box, shifted, far]), scores, torch.zeros(3, dtype=torch.long)))
         return result
 
 
@@ -97,7 +99,7 @@ def test_enlarged_view_boxes_come_back_in_the_images_pixels_and_merge():
     image[0, 50:90, 100:160] = 255                          # box (100, 50, 160, 90)
     base, (single,) = run_views(Blob(), image, Views())
     _, (merged,) = run_views(Blob(), image, Views(flip=True, scales=(1.0, 1.5)))
-    assert single[0][0].tolist() == [100, 50, 160, 90]
+    assert single[0][0].tolist() == [100, 50, 160, 90] and len(single[0]) == 3    # one view: all kept
     # both scales found the box and the faint guess: NMS kept one of each (best score first)
     assert len(merged[0]) == 2 and merged[1].tolist() == pytest.approx([1.0, 0.1])
     assert np.allclose(merged[0][0].numpy(), [100, 50, 160, 90], atol=1.0)

@@ -14,7 +14,7 @@ from lab_app.core.device import seed_everything
 from lab_app.data.scenes import CLASS_NAMES, SceneConfig
 from lab_app.detection.postprocess import Detections, Letterbox, letterbox
 from lab_app.detection.training import LoopConfig, Trained, cpu_state, train_detector
-from lab_app.detection.tta import PLAIN, TTA_MODES, Views, run_views
+from lab_app.detection.tta import PLAIN, TTA_MODES, TTA_TIP, Views, run_views
 from lab_app.io.checkpoint import load_checkpoint, save_checkpoint
 from lab_app.io.errors import LoadError
 from models.centernet import CenterNet, CenterNetConfig, encode_centernet, gaussian_radius
@@ -46,10 +46,7 @@ class AnchorFreeConfig:
     # benchmark's 30 ms an image on the 2-core CPU); see lab_app.detection.tta.
     tta: str = field(default="flip + 1.25x", metadata={
         "label": "Test-time augmentation", "choices": list(TTA_MODES), "live": True,
-        "tip": "Run the model on more views of the image and merge what they find. flip: the image and its "
-               "mirror, heatmaps / cells averaged. + 1.25x / 1.5x: also the image enlarged, where small "
-               "objects look like the medium ones the model learned best; boxes merged by NMS at IoU 0.5. "
-               "The grid and heatmap drawn are the 1x view's"})
+        "tip": TTA_TIP})
     classes: int = field(default=3, metadata={"label": "Classes", "min": 1, "max": len(CLASS_NAMES),
                                                "tip": "circle, square, triangle, star, ring (the first k)"})
     max_objects: int = field(default=8, metadata={"label": "Objects per image (max)", "min": 1, "max": 20})
