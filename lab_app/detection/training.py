@@ -148,22 +148,15 @@ def learning_rate(loop: LoopConfig, step: int, frac: float) -> float:
     return loop.lr * min(1.0, (step + 1) / 20) * 0.5 * (1 + math.cos(math.pi * decay))
 
 
-def adamw(params: list, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """torch's fused AdamW (one kernel for all parameters; on the CPU from torch 2.4), else the default:
-    a step of a width-16 CenterNet's optimiser took 0.8 ms fused vs 3.7 ms here (a YOLO step is ~80 ms)."""
-    try:
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-
-
 def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, train_config: dict | None = None):
     """Generator: train ``model`` on procedural scenes (``SceneStream``); returns ``Trained``."""
     seed_everything(loop.seed)
     device = ctl.device
     model.to(device).train()
     val = make_scenes(scenes, loop.eval_scenes, seed=loop.seed + 7919)   # disjoint from the training seeds
-    opt = adamw(list(model.parameters()), loop.lr, loop.weight_decay)
+    # torch's fused AdamW steps 4x faster here (0.8 vs 3.7 ms of a ~150 ms CenterNet step), but its
+    # 180 s runs scored lower (mAP@0.5:0.95 0.27 vs 0.39, single runs): the default loop stays
+    opt = torch.optim.AdamW(model.parameters(), lr=loop.lr, weight_decay=loop.weight_decay)
     history: list = []
     metrics: dict[str, float] = {}
     trained_s = 0.0

@@ -118,8 +118,6 @@ def test_default_lanes():
 def test_gradients_keep_the_parameters_layout_so_a_fused_optimiser_steps_right():
     """Channels-last weights: torch.autograd.grad hands back contiguous gradients; fused AdamW reads
     .grad as flat memory in the parameter's order, so a mismatched layout updated the wrong elements."""
-    from lab_app.detection.training import adamw
-
     x, y = _data()
     model = _net().to(memory_format=torch.channels_last).train()
     ref = copy.deepcopy(model)
@@ -128,7 +126,7 @@ def test_gradients_keep_the_parameters_layout_so_a_fused_optimiser_steps_right()
         conv = model[0].weight
         assert conv.grad.stride() == conv.stride() and conv.is_contiguous(memory_format=torch.channels_last)
         grads = [p.grad.clone() for p in model.parameters()]
-        adamw(list(model.parameters()), 0.1, 0.0).step()
+        torch.optim.AdamW(list(model.parameters()), 0.1, weight_decay=0.0, fused=True).step()
     for q, g in zip(ref.parameters(), grads, strict=True):
         q.grad = g.contiguous()                           # the reference: an unfused AdamW on the same gradients
     torch.optim.AdamW(list(ref.parameters()), 0.1, weight_decay=0.0, foreach=False).step()
