@@ -104,8 +104,8 @@ def folded(model: nn.Module) -> nn.Module:
     cached = model.__dict__.get("_folded_cache")
     if cached is not None and cached[0] == key:
         return cached[1]
+    model.__dict__.pop("_folded_cache", None)       # not copied along
     copy = deepcopy(model).eval()
-    copy.__dict__.pop("_folded_cache", None)
     for seq in copy.modules():
         if isinstance(seq, nn.Sequential):
             for i in range(len(seq) - 1):
