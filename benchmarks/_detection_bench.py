@@ -17,8 +17,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--eval-scenes", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tta", default=None,
-                        help="test-time augmentation for map50 and infer_ms: off, flip, flip + 1.25x, "
-                             "flip + 1.5x (default: the tab's); map50_plain, infer_ms_plain: the image alone")
+                        help="test-time augmentation for map50 and infer_ms, a mode of the tabs' knob "
+                             "(off, flip, 1.25x, flip + 1.25x, 1.5x, flip + 1.5x; default: the tab's); "
+                             "map50_plain, infer_ms_plain: the image alone")
     parser.add_argument("--device", default="cpu",
                         help="cpu (the targets' machine), cuda or auto; the scenes are painted on the CPU")
 
@@ -42,7 +43,7 @@ def run_task(task, args) -> dict:
     from lab_app.core.device import apply_thread_policy, choose_device
     from lab_app.data.scenes import make_scenes
     from lab_app.detection.training import evaluate_model
-    from lab_app.detection.tta import Views, run_views, views_for
+    from lab_app.detection.tta import PLAIN, Views, run_views, views_for
 
     threads = apply_thread_policy()
     cfg = replace(task.Config(), classes=3, max_objects=8, seconds=args.seconds, steps=10**9,
@@ -63,7 +64,7 @@ def run_task(task, args) -> dict:
     model.to(device)
     views = views_for(args.tta or cfg.tta)          # the tab's default test-time augmentation
     m = evaluate_model(model, test, cfg.classes, device, views=views)
-    plain = evaluate_model(model, test, cfg.classes, device) if views != Views() else m
+    plain = evaluate_model(model, test, cfg.classes, device) if views != PLAIN else m
 
     def infer_ms(v: Views) -> float:
         """Median time to detect one 256 px image (its candidates), the way the tab does."""
@@ -84,6 +85,6 @@ def run_task(task, args) -> dict:
             "images_per_s": round(trained.metrics["images_per_s"], 1),
             "infer_ms": infer_ms(views), "tta": args.tta or cfg.tta,
             "map50_plain": round(plain["map50"], 4), "map50_95_plain": round(plain["map50_95"], 4),
-            "infer_ms_plain": infer_ms(Views()), "eval_scenes": args.eval_scenes,
+            "infer_ms_plain": infer_ms(PLAIN), "eval_scenes": args.eval_scenes,
             "threads": threads, "device": str(device), "cpu_steal_share": steal, "loadavg_1m": round(os.getloadavg()[0], 2), "seed": args.seed,
             "params": int(sum(p.numel() for p in model.parameters())), "np": np.__version__}

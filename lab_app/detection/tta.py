@@ -48,11 +48,6 @@ class Views:
         if not self.scales or self.scales[0] != 1.0 or any(s <= 0 for s in self.scales):
             raise ValueError(f"scales must start with 1.0 and be positive, got {self.scales}")
 
-    @property
-    def passes(self) -> int:
-        """Images through the net per image: the mirror is used at 1x only."""
-        return len(self.scales) + int(self.flip)
-
 
 PLAIN = Views()           # the image alone
 

@@ -6,9 +6,9 @@ Work: training in ``self.runner``, the model on the current image in ``self.infe
 dropped photo is detected while training goes on, with the live weights). The confidence and NMS
 sliders re-filter the last candidates without running the model again.
 
-A subclass sets ``task`` (its task module: Config, CHECKPOINT, train, detect_task, build_model,
-load_model, save_model, trained_from) and ``IDEA``, and draws its own overlays in ``draw_overlays``
-and ``show_box_targets``."""
+A subclass sets ``task`` (its task module: Config with a ``tta`` field, CHECKPOINT, train, detect_task,
+build_model, load_model, save_model, trained_from) and ``IDEA``, and draws its own overlays in
+``draw_overlays`` and ``show_box_targets``."""
 
 from __future__ import annotations
 
@@ -211,7 +211,7 @@ class DetectorTab(TopicTab):
             return
         if self.model is None:
             return
-        views = views_for(getattr(self.config, "tta", "off"))
+        views = views_for(self.config.tta)
         self.infer_runner.start(partial(self.task.detect_task, self.model, self.image, self.class_names,
                                         views=views), label="detecting")
 

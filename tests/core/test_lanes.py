@@ -128,7 +128,7 @@ def test_gradients_keep_the_parameters_layout_so_a_fused_optimiser_steps_right()
         grads = [p.grad.clone() for p in model.parameters()]
         torch.optim.AdamW(list(model.parameters()), 0.1, weight_decay=0.0, fused=True).step()
     for q, g in zip(ref.parameters(), grads, strict=True):
-        q.grad = g.contiguous()                           # the reference: an unfused AdamW on the same gradients
+        q.grad = g.contiguous()                # the reference: an unfused AdamW on the same gradients
     torch.optim.AdamW(list(ref.parameters()), 0.1, weight_decay=0.0, foreach=False).step()
     for p, q in zip(model.parameters(), ref.parameters(), strict=True):
         torch.testing.assert_close(p, q)
