@@ -1,8 +1,10 @@
 """Shared by yolo_scenes and centernet_scenes: train a detector tab's task from scratch for a time
-budget on 256 px scenes (3 classes, 1-8 objects), then score it with pycocotools on held-out scenes
+budget on 256 px scenes (3 classes), then score it with pycocotools on held-out scenes of 1-8 objects
 and time single-image inference. ``map50`` and ``infer_ms`` are the tab's own way of detecting (its
 default test-time augmentation, ``lab_app.detection.tta``); ``map50_plain`` and ``infer_ms_plain``
-are the image alone."""
+are the image alone. The tab's training scenes may hold more objects than the test scenes
+(``extra_objects``, ``lab_app.detection.training.training_scenes``): ``train_objects`` and
+``test_objects`` say how many."""
 
 from __future__ import annotations
 
@@ -86,5 +88,7 @@ def run_task(task, args) -> dict:
             "infer_ms": infer_ms(views), "tta": args.tta or cfg.tta,
             "map50_plain": round(plain["map50"], 4), "map50_95_plain": round(plain["map50_95"], 4),
             "infer_ms_plain": infer_ms(PLAIN), "eval_scenes": args.eval_scenes,
+            "test_objects": f"{cfg.scenes().min_objects}-{cfg.scenes().max_objects}",
+            "train_objects": "{min_objects}-{max_objects}".format(**trained.train_config["train_scenes"]),
             "threads": threads, "device": str(device), "cpu_steal_share": steal, "loadavg_1m": round(os.getloadavg()[0], 2), "seed": args.seed,
             "params": int(sum(p.numel() for p in model.parameters())), "np": np.__version__}

@@ -28,14 +28,15 @@ def _bare(cfg) -> float:
     from lab_app.core.device import seed_everything
     from lab_app.core.lanes import Lanes, default_lanes
     from lab_app.data.scenes import batch_arrays, make_scenes
-    from lab_app.detection.training import SceneStream, evaluate_model
+    from lab_app.detection.training import SceneStream, evaluate_model, training_scenes
     from models.centernet import CenterNet
 
     seed_everything(cfg.seed)
     model = CenterNet(cfg.model_config()).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     scenes = cfg.scenes()
-    stream = SceneStream(scenes, cfg.batch_size, cfg.seed, cfg.loop().mirror_after)   # as the task paints
+    stream = SceneStream(training_scenes(scenes, cfg.loop()), cfg.batch_size, cfg.seed,
+                         cfg.loop().mirror_after)                   # as the task paints
 
     def make_batch(step):
         batch = stream.batch(step)

@@ -4,8 +4,9 @@ A detector model has ``forward(images) -> raw outputs``, ``encode(boxes, labels)
 targets`` for one image, ``loss(raw, targets) -> {"loss": total, term: value, ...}`` and
 ``candidates(raw) -> [(boxes, scores, labels)]`` per image. Training scenes are drawn for every batch
 (seeded by step, so a run is reproducible; ``SceneStream``): half of each batch fresh, half the
-left-right mirror images of scenes painted ``mirror_after`` batches earlier. A fixed validation set is
-scored with pycocotools every ``eval_every`` steps.
+left-right mirror images of scenes painted ``mirror_after`` batches earlier; training scenes may hold
+more objects than the evaluated ones (``training_scenes``). A fixed validation set of the scenes as
+configured is scored with pycocotools every ``eval_every`` steps.
 
 Events: Progress with the loss terms (every ``report_every`` steps), Progress with the mAP figures
 after each evaluation, and ``Weights`` (coalesced) so the tab can run the live model on its image.
@@ -17,7 +18,7 @@ import math
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,7 @@ class LoopConfig:
     hold: float = 0.8              # LR constant for this share of the run, then a cosine to zero
     lanes: int = 0                 # threads that each train on a share of the batch (0: auto, see core.lanes)
     mirror_after: int = 8          # half a batch: mirrored scenes of this many batches earlier (0: all fresh)
+    extra_objects: int = 0         # training scenes: up to this many objects more than the evaluated ones
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,18 @@ class SceneStream:
         if mirrored:
             fresh += [mirror_scene(sc) for sc in self._kept.pop(k - m)]
         return fresh
+
+
+def training_scenes(scenes: SceneConfig, loop: LoopConfig) -> SceneConfig:
+    """The scenes a run trains on: ``scenes`` (the ones its mAP is measured on) with up to
+    ``loop.extra_objects`` more objects each. Denser training scenes put more labelled objects into
+    every step at the same cost per step, as copy-paste augmentation does with photos (a scene of
+    1-24 objects takes about twice as long to paint as one of 1-8, on the painting thread: the
+    180 s CenterNet benchmark trained as many images a second). Step-based runs, mAP@0.5 on 200
+    unseen scenes of 1-8 objects (the image alone / with the 1.25x view), trained on 1-8, 1-12, 1-16,
+    1-24 and 1-32 objects: CenterNet after 1300 steps 0.80 / 0.84, 0.83 / 0.87, 0.87 / 0.90,
+    0.90 / 0.93, 0.90; YOLO v1 after 2400 steps 0.785, 0.794, 0.819, 0.835 (1-32 not run)."""
+    return replace(scenes, max_objects=scenes.max_objects + max(0, loop.extra_objects))
 
 
 def to_targets(model, scenes: list[Scene], device: torch.device) -> dict[str, torch.Tensor]:
@@ -188,7 +202,7 @@ def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, t
     count = loop.lanes or max(1, min(default_lanes(device), loop.batch_size // 4))
     ahead = 1 if device.type == "cpu" else max(1, min(4, cpu_cores() - 1))
     mirror = max(loop.mirror_after, ahead) if loop.mirror_after else 0     # see SceneStream
-    stream = SceneStream(scenes, loop.batch_size, loop.seed, mirror)
+    stream = SceneStream(training_scenes(scenes, loop), loop.batch_size, loop.seed, mirror)
     with Lanes(model, count, threads=max(1, torch.get_num_threads() // count)) as lanes, \
             ThreadPoolExecutor(ahead, thread_name_prefix="lab-task-scenes") as pool:
         upcoming = deque(pool.submit(make_batch, k) for k in range(ahead))
@@ -226,5 +240,6 @@ def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, t
     model.eval()
     final = {**metrics, "steps": step, "train_seconds": trained_s,
              "images_per_s": step * loop.batch_size / max(trained_s, 1e-9)}
-    cfg: dict[str, Any] = {"loop": asdict(loop), "scenes": asdict(scenes), **(train_config or {})}
+    cfg: dict[str, Any] = {"loop": asdict(loop), "scenes": asdict(scenes),
+                           "train_scenes": asdict(training_scenes(scenes, loop)), **(train_config or {})}
     return Trained(cpu_state(model), model.cfg.to_dict(), scenes.class_names, final, history, cfg)

@@ -40,3 +40,46 @@ def test_two_streams_with_one_seed_give_the_same_batches():
     a, b = SceneStream(CFG, 4, seed=1, mirror_after=2), SceneStream(CFG, 4, seed=1, mirror_after=2)
     for k in range(5):
         assert all(_same(x, y) for x, y in zip(a.batch(k), b.batch(k), strict=True))
+
+
+def test_a_run_trains_on_denser_scenes_and_measures_on_the_scenes_as_set(monkeypatch):
+    """LoopConfig.extra_objects: the training stream paints up to that many more objects a scene;
+    the validation scenes (the mAP curve) keep the configured count."""
+    import torch
+
+    from lab_app.core.control import Control
+    from lab_app.core.events import drain
+    from lab_app.data.scenes import make_scenes
+    from lab_app.detection import training
+    from models.centernet import CenterNet, CenterNetConfig
+
+    counts = {"train": [], "val": []}
+
+    class Recording(training.SceneStream):
+        def batch(self, k):
+            scenes = super().batch(k)
+            counts["train"] += [len(sc.boxes) for sc in scenes]
+            return scenes
+
+    def recorded_val(cfg, count, seed=0):
+        scenes = make_scenes(cfg, count, seed)
+        counts["val"] += [len(sc.boxes) for sc in scenes]
+        return scenes
+
+    monkeypatch.setattr(training, "SceneStream", Recording)
+    monkeypatch.setattr(training, "make_scenes", recorded_val)
+    scenes = SceneConfig(size=64, classes=2, max_objects=2, small_share=1.0)
+    for extra in (0, 10):
+        counts["train"].clear(), counts["val"].clear()
+        torch.manual_seed(0)
+        model = CenterNet(CenterNetConfig(num_classes=2, width=8, input_size=64))
+        loop = training.LoopConfig(steps=6, batch_size=4, eval_every=100, eval_scenes=6, lanes=1,
+                                   extra_objects=extra)
+        _, trained = drain(training.train_detector(model, loop, scenes, Control()))
+        assert 1 <= min(counts["val"]) and max(counts["val"]) <= 2
+        assert trained.train_config["scenes"]["max_objects"] == 2
+        assert trained.train_config["train_scenes"]["max_objects"] == 2 + extra
+        if extra:
+            assert max(counts["train"]) > 2 and np.mean(counts["train"]) > 4
+        else:
+            assert max(counts["train"]) <= 2

@@ -2,8 +2,9 @@
 
     python -m lab_app.topics.anchorfree.make_checkpoint [--seconds 900] [--out ...]
 
-The tab's default configuration (3 classes, 1-8 objects, 256 px scenes), seed 0, stopped by a
-training-time budget (so the step count, and the result, depend on the machine and its load). About 1 MB.
+The tab's default configuration (3 classes, 256 px scenes of 1-8 objects, trained on 1-24), seed 0,
+stopped by a training-time budget (so the step count, and the result, depend on the machine and
+its load). About 1 MB.
 """
 
 from lab_app.detection import make_checkpoint
