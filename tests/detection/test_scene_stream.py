@@ -70,7 +70,8 @@ def test_a_run_trains_on_denser_scenes_and_measures_on_the_scenes_as_set(monkeyp
     monkeypatch.setattr(training, "make_scenes", recorded_val)
     scenes = SceneConfig(size=64, classes=2, max_objects=2, small_share=1.0)
     for extra in (0, 10):
-        counts["train"].clear(), counts["val"].clear()
+        counts["train"].clear()
+        counts["val"].clear()
         torch.manual_seed(0)
         model = CenterNet(CenterNetConfig(num_classes=2, width=8, input_size=64))
         loop = training.LoopConfig(steps=6, batch_size=4, eval_every=100, eval_scenes=6, lanes=1,
