@@ -9,7 +9,7 @@ The two views of CenterNet's own evaluation (Zhou et al. 2019, "flip" and "multi
   A net trained on 256 px scenes sees a small object better at 1.5x, where it looks like the medium
   objects it learned best; the 1x view keeps the large ones. The enlarged view is not mirrored.
 
-Measured on 200 unseen benchmark scenes, models trained as in the 180 s benchmarks (mAP@0.5):
+Measured on 200 unseen benchmark scenes, models trained on scenes of 1-8 objects (mAP@0.5):
 CenterNet (1300 steps) 0.799 plain, 0.820 flip, 0.847 1.25x, 0.858 flip + 1.25x, 0.850 1.5x, 0.860
 flip + 1.5x; YOLO v1 (2770 steps) 0.799 plain, 0.824 flip, 0.877 flip + 1.25x, 0.904 flip + 1.5x. AP
 small: CenterNet 0.27 -> 0.38 (1.25x), YOLO 0.26 -> 0.41 (flip + 1.5x). Time for one 256 px image on

@@ -41,9 +41,10 @@ class AnchorFreeConfig:
                "to see what NMS would still remove"})
     heat_opacity: float = field(default=0.55, metadata={
         "label": "Heatmap opacity", "min": 0.0, "max": 1.0, "step": 0.05, "live": True})
-    # 1.25x: mAP@0.5 0.85 vs 0.80 with the image alone on a CenterNet trained as in centernet_scenes
-    # (1300 steps); flip + 1.25x gave 0.86 but took 21-34 ms an image on the 2-core CPU (plain 7-11 ms),
-    # over the benchmark's 30 ms when the machine ran slow; 1.25x alone takes about 2.6x plain.
+    # 1.25x: mAP@0.5 0.85 vs 0.80 with the image alone on a CenterNet trained 1300 steps on scenes of 1-8
+    # objects (0.93 vs 0.90 trained on 1-24; centernet_scenes: 0.915 vs 0.893); flip + 1.25x gave 0.86
+    # but took 21-34 ms an image on the 2-core CPU (plain 7-11 ms), over the benchmark's 30 ms when the
+    # machine ran slow; 1.25x alone takes about 2.6x plain.
     tta: str = field(default="1.25x", metadata={
         "label": "Test-time augmentation", "choices": list(TTA_MODES), "live": True,
         "tip": TTA_TIP})

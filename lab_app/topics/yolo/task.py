@@ -34,8 +34,9 @@ class Config:
         "label": "NMS IoU", "min": 0.1, "max": 1.0, "step": 0.05, "live": True,
         "tip": "Of two boxes of one class overlapping more than this, keep the better one (1 = no NMS)"})
     show_grid: bool = field(default=True, metadata={"label": "Show the S x S grid", "live": True})
-    # flip + 1.5x: mAP@0.5 0.90 vs 0.80 with the plain image on a YOLO trained as in yolo_scenes
-    # (2770 steps; 0.82 with flip alone); see lab_app.detection.tta.
+    # flip + 1.5x: mAP@0.5 0.90 vs 0.80 with the plain image on a YOLO trained 2770 steps on scenes of
+    # 1-8 objects (0.82 with flip alone; yolo_scenes, trained on 1-24: 0.897 vs 0.846); see
+    # lab_app.detection.tta.
     tta: str = field(default="flip + 1.5x", metadata={
         "label": "Test-time augmentation", "choices": list(TTA_MODES), "live": True,
         "tip": TTA_TIP})
