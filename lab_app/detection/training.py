@@ -109,6 +109,11 @@ class SceneStream:
         return fresh
 
 
+EXTRA_OBJECTS_TIP = ("Training scenes get up to this many objects more than 'Objects per image' (the mAP "
+                     "curve is measured on scenes as set there): more labelled objects in every step, as "
+                     "copy-paste augmentation does with photos. 0: train on the scenes as set")
+
+
 def training_scenes(scenes: SceneConfig, loop: LoopConfig) -> SceneConfig:
     """The scenes a run trains on: ``scenes`` (the ones its mAP is measured on) with up to
     ``loop.extra_objects`` more objects each. Denser training scenes put more labelled objects into
@@ -202,7 +207,8 @@ def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, t
     count = loop.lanes or max(1, min(default_lanes(device), loop.batch_size // 4))
     ahead = 1 if device.type == "cpu" else max(1, min(4, cpu_cores() - 1))
     mirror = max(loop.mirror_after, ahead) if loop.mirror_after else 0     # see SceneStream
-    stream = SceneStream(training_scenes(scenes, loop), loop.batch_size, loop.seed, mirror)
+    train_scenes = training_scenes(scenes, loop)
+    stream = SceneStream(train_scenes, loop.batch_size, loop.seed, mirror)
     with Lanes(model, count, threads=max(1, torch.get_num_threads() // count)) as lanes, \
             ThreadPoolExecutor(ahead, thread_name_prefix="lab-task-scenes") as pool:
         upcoming = deque(pool.submit(make_batch, k) for k in range(ahead))
@@ -241,5 +247,5 @@ def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, t
     final = {**metrics, "steps": step, "train_seconds": trained_s,
              "images_per_s": step * loop.batch_size / max(trained_s, 1e-9)}
     cfg: dict[str, Any] = {"loop": asdict(loop), "scenes": asdict(scenes),
-                           "train_scenes": asdict(training_scenes(scenes, loop)), **(train_config or {})}
+                           "train_scenes": asdict(train_scenes), **(train_config or {})}
     return Trained(cpu_state(model), model.cfg.to_dict(), scenes.class_names, final, history, cfg)

@@ -13,7 +13,7 @@ from lab_app.core.control import Control
 from lab_app.core.device import seed_everything
 from lab_app.data.scenes import CLASS_NAMES, SceneConfig
 from lab_app.detection.postprocess import Detections, Letterbox, letterbox
-from lab_app.detection.training import LoopConfig, Trained, cpu_state, train_detector
+from lab_app.detection.training import EXTRA_OBJECTS_TIP, LoopConfig, Trained, cpu_state, train_detector
 from lab_app.detection.tta import PLAIN, TTA_MODES, TTA_TIP, Views, run_views
 from lab_app.io.checkpoint import load_checkpoint, save_checkpoint
 from lab_app.io.errors import LoadError
@@ -59,9 +59,7 @@ class AnchorFreeConfig:
     # instead of 1-8 objects, mAP@0.5 on 1-8 0.80 -> 0.90 (with the 1.25x view 0.84 -> 0.93).
     extra_objects: int = field(default=16, metadata={
         "label": "Extra objects when training", "min": 0, "max": 32,
-        "tip": "Training scenes get up to this many objects more than 'Objects per image' (the mAP curve "
-               "is measured on scenes as set there): more labelled objects in every step, as copy-paste "
-               "augmentation does with photos. 0: train on the scenes as set"})
+        "tip": EXTRA_OBJECTS_TIP})
     # Width 16: a step takes under half as long as at width 32 on the 2-core CPU, and in equal time
     # the narrow net learns more (180 s in centernet_scenes:
     # CenterNet's mAP@0.5 0.80 after ~1200 steps (median of 3) vs 0.78 after 720).
