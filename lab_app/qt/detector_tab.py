@@ -141,7 +141,9 @@ class DetectorTab(TopicTab):
         self.view = DetectionView()
         self.view.box_drawn.connect(self._box_drawn)
         self.loss_curve = LossCurve(title="Loss terms", log_y=True)
-        self.map_curve = LossCurve(title="Validation mAP (pycocotools, the image alone)")
+        self.map_curve = LossCurve(title="Validation mAP (pycocotools, the image alone)",
+                                   legend_corner="bottom right")  # mAP rises: the bottom right stays empty
+        self.map_curve.plot_item.setYRange(0.0, 1.0, padding=0.02)  # a fixed 0-1 scale reads as a score
         curves = QSplitter()
         curves.addWidget(self.loss_curve)
         curves.addWidget(self.map_curve)

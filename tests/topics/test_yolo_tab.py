@@ -70,6 +70,8 @@ def test_training_draws_one_curve_per_loss_term(qtbot, tab):
         tab.train()
     assert {"coord", "object", "no-object", "class"} <= set(tab.loss_curve.names())
     assert "mAP@0.5" in tab.map_curve.names() and tab.trained.metrics["steps"] == 50
+    low, high = tab.map_curve.plot_item.vb.viewRange()[1]  # a score's fixed 0-1 scale, whatever the values
+    assert low == pytest.approx(-0.02, abs=0.01) and high == pytest.approx(1.02, abs=0.01)
 
 
 def test_test_time_augmentation_runs_the_model_again_on_more_views(qtbot, tab):

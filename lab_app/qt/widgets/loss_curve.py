@@ -43,8 +43,11 @@ class _Series:
 class LossCurve(QWidget):
     """Curves of named metrics over training steps, with a legend and optional log-scaled y."""
 
+    # Where the legend sits: top right suits a falling loss, bottom right a rising score (mAP, accuracy).
+    LEGEND_OFFSETS = {"top right": (-10, 10), "bottom right": (-10, -10)}
+
     def __init__(self, parent: QWidget | None = None, title: str = "", y_label: str = "",
-                 log_y: bool = False):
+                 log_y: bool = False, legend_corner: str = "top right"):
         super().__init__(parent)
         self.plot_widget = pg.PlotWidget(title=title or None)
         self.plot_item = self.plot_widget.getPlotItem()
@@ -52,8 +55,11 @@ class LossCurve(QWidget):
         if y_label:
             self.plot_item.setLabel("left", y_label)
         self.plot_item.showGrid(x=True, y=True, alpha=0.2)
-        # Top right, away from a falling loss, on a translucent panel so the lines under it still show.
-        self.legend = self.plot_item.addLegend(offset=(-10, 10), brush=pg.mkBrush(0, 0, 0, 150),
+        # In the corner the curves leave empty, on a translucent panel so the lines under it still show.
+        if legend_corner not in self.LEGEND_OFFSETS:
+            raise ValueError(f"legend_corner: one of {sorted(self.LEGEND_OFFSETS)}, not {legend_corner!r}")
+        self.legend = self.plot_item.addLegend(offset=self.LEGEND_OFFSETS[legend_corner],
+                                               brush=pg.mkBrush(0, 0, 0, 150),
                                                labelTextSize="8pt", verSpacing=-6)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

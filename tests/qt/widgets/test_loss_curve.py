@@ -75,3 +75,25 @@ def test_many_terms_share_a_two_column_translucent_legend(curve):
     assert curve.legend.opts["brush"].color().alpha() < 255
     curve.clear()
     assert len(curve.legend.items) == 0
+
+
+@pytest.mark.parametrize("corner", ["top right", "bottom right"])
+def test_legend_sits_in_the_corner_asked_for(qtbot, corner):
+    widget = LossCurve(title="mAP", legend_corner=corner)
+    qtbot.addWidget(widget)
+    widget.resize(400, 300)
+    widget.show()
+    qtbot.waitExposed(widget)
+    for step in range(20):
+        widget.append(step, {"mAP@0.5": step / 20, "AP small": step / 40})
+    qtbot.wait(20)
+    view = widget.plot_item.vb.sceneBoundingRect()
+    legend = widget.legend.sceneBoundingRect()
+    assert legend.right() > view.center().x()                 # right half either way
+    in_bottom_half = legend.center().y() > view.center().y()  # scene y grows downwards
+    assert in_bottom_half == (corner == "bottom right")
+
+
+def test_unknown_legend_corner_is_refused(qtbot):
+    with pytest.raises(ValueError, match="legend_corner"):
+        LossCurve(legend_corner="middle")
