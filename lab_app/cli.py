@@ -151,6 +151,14 @@ def _screenshots(win, out_dir: Path, ids: list[str], timeout: float, status: dic
         t0 = time.monotonic()
         error = _wait_for_result(tab, timeout)
         _settle(600)  # let views finish (GL level of detail returns to full detail when still)
+        pages = tab.screenshot_pages() if hasattr(tab, "screenshot_pages") else [("", None)]
+        for suffix, show in pages[1:]:   # the extra pages (sub-tabs) first, the main one last
+            show()
+            _settle(400)
+            win.export_window(out_dir / f"{tab_id}{suffix}.png")
+        if pages[0][1] is not None:
+            pages[0][1]()
+            _settle(400)
         path = win.export_window(out_dir / f"{tab_id}.png")
         if error:
             status["code"] = 1

@@ -30,6 +30,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("anchorfree", "Anchor-free detection", "lab_app.topics.anchorfree.tab:AnchorFreeTab", ("image",)),
     TopicSpec("yolo", "YOLO v1", "lab_app.topics.yolo.tab:YoloTab", ("image",)),
     TopicSpec("pointcloud", "3D point clouds", "lab_app.topics.pointcloud.tab:PointCloudTab", ("pointcloud",)),
+    TopicSpec("pyramids", "Pyramids & small objects", "lab_app.topics.pyramids.tab:PyramidsTab", ("image",)),
 )
 
 

@@ -1,11 +1,24 @@
-"""Checkpoints: safetensors weights with a JSON card (model name, config) in the metadata.
+"""Checkpoints: one format and one API for every tab.
 
-Loading never unpickles: safetensors holds only tensors, and the card is JSON. A file written for
-another model is refused with a message that names both."""
+A checkpoint is a safetensors file: the weights as tensors, and in the safetensors metadata one JSON
+header (``"lab"``) that says what the weights are::
+
+    {"format": 1, "tab": "vae", "architecture": "vae-mlp", "config": {...}, "class_names": [...],
+     "metrics": {...}, "seed": 0, "versions": {"lab": ..., "torch": ..., ...}, "extra": {...}}
+
+Loading never unpickles: safetensors holds only tensors, and the header is JSON. ``load_checkpoint``
+refuses, with a message that names the file and the problem, a file that is not safetensors, is cut
+short, belongs to another tab or holds an architecture the caller does not know. ``peek_checkpoint``
+reads the header alone (the window uses it to route a dropped ``.safetensors`` file to its tab).
+
+Files written before this format (metadata ``model``/``config``/``card``) still load: their ``model``
+becomes the architecture and the tab is taken from ``LEGACY_TABS``."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,41 +26,131 @@ from lab_app.io.atomic import atomic_save
 from lab_app.io.errors import LoadError, check_readable_file
 
 CHECKPOINT_EXTENSIONS = (".safetensors",)
+FORMAT = 1
+# The model names that files of the old format carried, and the tab each belongs to.
+LEGACY_TABS = {"pointnet": "pointcloud", "yolo-v1": "yolo", "anchorfree": "anchorfree", "vae-mlp": "vae",
+               "representation-encoder": "representation"}
 
 
-def save_checkpoint(path: str | Path, state_dict: dict, model: str, config: dict | None = None,
-                    card: dict | None = None) -> Path:
+@dataclass
+class Checkpoint:
+    """Weights and what they are. ``state_dict`` maps names to CPU tensors."""
+
+    tab: str
+    architecture: str
+    state_dict: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+    class_names: tuple[str, ...] = ()
+    metrics: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def header(self) -> dict[str, Any]:
+        from lab_app.core.runcard import _jsonable
+
+        return {"format": FORMAT, "tab": self.tab, "architecture": self.architecture,
+                "config": _jsonable(self.config), "class_names": list(self.class_names),
+                "metrics": _jsonable(self.metrics), "seed": self.seed,
+                "versions": self.versions or current_versions(), "extra": _jsonable(self.extra)}
+
+
+def current_versions() -> dict[str, str]:
+    from lab_app import __version__
+    from lab_app.core.device import runtime_info
+
+    info = runtime_info()
+    return {"lab": __version__, "python": info.python, "torch": info.torch, "numpy": info.numpy}
+
+
+def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
+    """Write ``ckpt`` to ``path`` atomically (a temp file, then rename)."""
     from safetensors.torch import save_file
 
-    meta = {"model": model, "config": json.dumps(config or {}), "card": json.dumps(card or {})}
-    tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    meta = {"lab": json.dumps(ckpt.header())}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in ckpt.state_dict.items()}
     return atomic_save(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta), suffix=".safetensors")
 
 
-def load_checkpoint(path: str | Path, model: str | None = None) -> tuple[dict, dict[str, Any], dict[str, Any]]:
-    """Return (state_dict, config, card). ``model`` given: refuse a checkpoint of another model."""
-    from safetensors import SafetensorError
+def _read_meta(path: Path) -> dict[str, str]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise LoadError(path, f"not a readable safetensors checkpoint ({e})") from None
+    except Exception as e:  # a header the parser rejects otherwise
+        raise LoadError(path, f"not a readable safetensors checkpoint ({type(e).__name__}: {e})") from None
+
+
+def _header_from_meta(path: Path, meta: dict[str, str]) -> dict[str, Any]:
+    try:
+        if "lab" in meta:
+            header = json.loads(meta["lab"])
+            if not isinstance(header, dict):
+                raise LoadError(path, "the checkpoint's header is not a JSON object")
+            if int(header.get("format", 0)) > FORMAT:
+                raise LoadError(path, f"was written by a newer lab (checkpoint format {header['format']}; "
+                                      f"this lab reads format {FORMAT})")
+            return header
+        if "model" in meta:  # the format before the shared header
+            config = json.loads(meta.get("config", "{}"))
+            card = json.loads(meta.get("card", "{}"))
+            if not isinstance(config, dict) or not isinstance(card, dict):
+                raise LoadError(path, "the checkpoint's config and card must be JSON objects")
+            model = meta["model"]
+            return {"format": 0, "tab": card.get("tab") or LEGACY_TABS.get(model), "architecture": model,
+                    "config": config, "class_names": card.get("classes") or card.get("class_names") or [],
+                    "metrics": card.get("metrics", {}), "seed": card.get("seed"), "versions": {},
+                    "extra": card}
+    except json.JSONDecodeError:
+        raise LoadError(path, "the checkpoint's header is not valid JSON") from None
+    raise LoadError(path, "is a safetensors file without the lab's header (not a checkpoint of this lab)")
+
+
+def peek_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The header alone (tab, architecture, config, ...), without reading the weights."""
+    path = check_readable_file(path)
+    return _header_from_meta(path, _read_meta(path))
+
+
+def load_checkpoint(path: str | Path, tab: str | None = None,
+                    architectures: Iterable[str] | None = None) -> Checkpoint:
+    """Read a checkpoint. ``tab`` given: refuse one of another tab. ``architectures`` given: refuse an
+    architecture not among them. Every refusal is a ``LoadError`` naming the file and the problem."""
     from safetensors.torch import load_file
 
     path = check_readable_file(path)
+    header = _header_from_meta(path, _read_meta(path))
+    found_tab = header.get("tab")
+    if tab is not None and found_tab != tab:
+        raise LoadError(path, f"is a checkpoint of the {found_tab or 'unknown'!s} tab, not of the {tab} tab"
+                              + (f"; open it there" if found_tab else ""))
+    arch = str(header.get("architecture") or "")
+    if architectures is not None:
+        known = tuple(architectures)
+        if arch not in known:
+            raise LoadError(path, f"holds an unknown architecture {arch or '(none)'!r}; this tab knows "
+                                  + ", ".join(known))
     try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
         tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise LoadError(path, f"not a readable safetensors checkpoint ({e})") from None
-    except Exception as e:  # e.g. a dtype torch cannot hold, or a header the parser rejects otherwise
-        raise LoadError(path, f"not a readable safetensors checkpoint ({type(e).__name__}: {e})") from None
-    found = meta.get("model")
-    if model is not None and found != model:
-        raise LoadError(path, f"is a checkpoint of {found or 'an unknown model'!s}, not of {model}")
+    except Exception as e:  # truncated data, a dtype torch cannot hold
+        raise LoadError(path, f"the weights cannot be read ({type(e).__name__}: {e})") from None
+    for key in ("config", "metrics", "extra"):
+        if not isinstance(header.get(key) or {}, dict):
+            raise LoadError(path, f"the checkpoint's {key} must be a JSON object")
+    return Checkpoint(tab=found_tab or "", architecture=arch, state_dict=tensors,
+                      config=header.get("config") or {}, class_names=tuple(header.get("class_names") or ()),
+                      metrics=header.get("metrics") or {}, seed=header.get("seed"),
+                      versions=header.get("versions") or {}, extra=header.get("extra") or {})
+
+
+def load_state_into(model, ckpt: Checkpoint, path: str | Path | None = None) -> None:
+    """``model.load_state_dict`` that turns a mismatch (missing keys, other shapes) into a LoadError."""
     try:
-        config = json.loads(meta.get("config", "{}"))
-        card = json.loads(meta.get("card", "{}"))
-    except json.JSONDecodeError:
-        raise LoadError(path, "the checkpoint's config is not valid JSON") from None
-    if not isinstance(config, dict) or not isinstance(card, dict):
-        raise LoadError(path, "the checkpoint's config and card must be JSON objects")
-    return tensors, config, card
+        model.load_state_dict(ckpt.state_dict)
+    except (RuntimeError, KeyError) as e:
+        first = str(e).strip().splitlines()
+        raise LoadError(path, f"the weights do not fit the {ckpt.architecture} model "
+                              f"({first[0] if first else type(e).__name__})") from None

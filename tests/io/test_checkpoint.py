@@ -1,12 +1,15 @@
-"""Checkpoints: safetensors + JSON card; never unpickled; another model's file is refused."""
+"""Checkpoints: one format (safetensors + a JSON header); never unpickled; another tab's file, an
+unknown architecture, a cut-short file and a pickle are refused with a message naming the file."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
 
 from lab_app.io import LoadError, load_any, save_checkpoint
-from lab_app.io.checkpoint import load_checkpoint
+from lab_app.io.checkpoint import Checkpoint, load_checkpoint, load_state_into, peek_checkpoint
 
 
 @pytest.fixture
@@ -15,23 +18,77 @@ def state():
     return {"layer.weight": torch.randn(4, 3), "layer.bias": torch.zeros(4)}
 
 
+def _ckpt(state, tab="pointcloud", arch="pointnet", **kw):
+    return Checkpoint(tab, arch, state, {"k": 3}, ("a", "b"), {"acc": 0.5}, seed=7, **kw)
+
+
 def test_round_trip(tmp_path, state):
-    path = save_checkpoint(tmp_path / "m.safetensors", state, model="pointnet", config={"k": 3},
-                           card={"seed": 1})
-    tensors, config, card = load_checkpoint(path, model="pointnet")
-    assert set(tensors) == set(state)
+    path = save_checkpoint(tmp_path / "m.safetensors", _ckpt(state, extra={"note": "x"}))
+    back = load_checkpoint(path, tab="pointcloud", architectures=("pointnet",))
+    assert set(back.state_dict) == set(state)
     for k in state:
-        assert torch.equal(tensors[k], state[k])
-    assert config == {"k": 3} and card == {"seed": 1}
+        assert torch.equal(back.state_dict[k], state[k])
+    assert (back.tab, back.architecture, back.config, back.class_names) == ("pointcloud", "pointnet", {"k": 3},
+                                                                             ("a", "b"))
+    assert back.metrics == {"acc": 0.5} and back.seed == 7 and back.extra == {"note": "x"}
+    assert {"lab", "torch", "numpy", "python"} <= set(back.versions)
     assert load_any(path)[0] == "checkpoint"
+    assert peek_checkpoint(path)["tab"] == "pointcloud"
 
 
-def test_checkpoint_of_another_model_is_refused(tmp_path, state):
-    path = save_checkpoint(tmp_path / "m.safetensors", state, model="centernet")
+def test_checkpoint_of_another_tab_is_refused(tmp_path, state):
+    path = save_checkpoint(tmp_path / "m.safetensors", _ckpt(state, tab="yolo", arch="yolo-v1"))
     with pytest.raises(LoadError) as info:
-        load_checkpoint(path, model="pointnet")
+        load_checkpoint(path, tab="pointcloud")
     msg = str(info.value)
-    assert msg.startswith("m.safetensors: ") and "centernet" in msg and "pointnet" in msg
+    assert msg.startswith("m.safetensors: ") and "yolo" in msg and "pointcloud" in msg
+
+
+def test_unknown_architecture_is_refused(tmp_path, state):
+    path = save_checkpoint(tmp_path / "m.safetensors", _ckpt(state, arch="pointnet++"))
+    with pytest.raises(LoadError, match=r"m.safetensors: .*unknown architecture 'pointnet\+\+'.*pointnet"):
+        load_checkpoint(path, tab="pointcloud", architectures=("pointnet",))
+
+
+def test_mismatched_weights_are_a_load_error(tmp_path, state):
+    path = save_checkpoint(tmp_path / "m.safetensors", _ckpt(state))
+    with pytest.raises(LoadError, match="m.safetensors: the weights do not fit the pointnet model"):
+        load_state_into(torch.nn.Linear(5, 4), load_checkpoint(path), path)
+
+
+def test_truncated_file(tmp_path, state):
+    path = save_checkpoint(tmp_path / "m.safetensors", _ckpt(state))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 20])
+    with pytest.raises(LoadError, match="m.safetensors: "):
+        load_checkpoint(path)
+
+
+def test_safetensors_without_the_lab_header(tmp_path, state):
+    from safetensors.torch import save_file
+
+    save_file(state, str(tmp_path / "hub.safetensors"))
+    with pytest.raises(LoadError, match="hub.safetensors: .*without the lab's header"):
+        load_checkpoint(tmp_path / "hub.safetensors")
+
+
+def test_newer_format_is_refused(tmp_path, state):
+    from safetensors.torch import save_file
+
+    save_file(state, str(tmp_path / "new.safetensors"), metadata={"lab": json.dumps({"format": 99, "tab": "vae"})})
+    with pytest.raises(LoadError, match="newer lab"):
+        load_checkpoint(tmp_path / "new.safetensors")
+
+
+def test_legacy_format_still_loads(tmp_path, state):
+    from safetensors.torch import save_file
+
+    meta = {"model": "yolo-v1", "config": json.dumps({"grid": 7}),
+            "card": json.dumps({"class_names": ["circle"], "metrics": {"map50": 0.9}, "history": [1]})}
+    save_file(state, str(tmp_path / "old.safetensors"), metadata=meta)
+    back = load_checkpoint(tmp_path / "old.safetensors", tab="yolo", architectures=("yolo-v1",))
+    assert back.config == {"grid": 7} and back.class_names == ("circle",) and back.metrics == {"map50": 0.9}
+    assert back.extra["history"] == [1]
 
 
 def test_non_safetensors_file(tmp_path, state):

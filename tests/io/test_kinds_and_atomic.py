@@ -42,13 +42,19 @@ def _write_webp(p):
     Image.new("RGB", (2, 2)).save(p, format="WEBP")
 
 
+def _save_checkpoint_as(path):
+    from lab_app.io.checkpoint import Checkpoint
+
+    save_checkpoint(path, Checkpoint("vae", "m", {"w": torch.zeros(2)}))
+
+
 @pytest.mark.parametrize("writer,kind", [
     (_write_png, IMAGE), (_write_jpeg, IMAGE), (_write_webp, IMAGE),
     (lambda p: write_ply(p, np.zeros((3, 3))), POINTCLOUD),
     (lambda p: _save_npy(p, np.zeros((3, 3))), POINTCLOUD),
     (lambda p: p.write_text("OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n"), POINTCLOUD),
     (lambda p: p.write_text("# .PCD v0.7\nVERSION 0.7\nFIELDS x y z\n"), POINTCLOUD),
-    (lambda p: save_checkpoint(p, {"w": torch.zeros(2)}, model="m"), CHECKPOINT),
+    (lambda p: _save_checkpoint_as(p), CHECKPOINT),
     (lambda p: p.write_text("Once upon a time\n"), TEXT),
     (lambda p: p.write_bytes(bytes(range(256))), None),
 ])

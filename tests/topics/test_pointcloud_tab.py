@@ -83,11 +83,11 @@ def test_bad_clouds_give_messages_and_keep_the_classified_cloud(qtbot, tab, tmp_
 def test_loading_a_checkpoint_of_another_model_is_refused(qtbot, tab, tmp_path):
     import torch
 
-    from lab_app.io.checkpoint import save_checkpoint
+    from lab_app.io.checkpoint import Checkpoint, save_checkpoint
 
-    save_checkpoint(tmp_path / "other.safetensors", {"w": torch.zeros(1)}, model="vae")
+    save_checkpoint(tmp_path / "other.safetensors", Checkpoint("vae", "vae-mlp", {"w": torch.zeros(1)}))
     assert not tab.pointnet.load_model(tmp_path / "other.safetensors")
-    assert tab.banner.level == "error" and "not of pointnet" in tab.banner.text
+    assert tab.banner.level == "error" and "not of the pointcloud tab" in tab.banner.text
 
 
 def test_empty_dataset_folder_is_refused_in_the_ui(qtbot, tab, tmp_path):

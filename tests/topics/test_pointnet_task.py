@@ -10,7 +10,7 @@ from lab_app.core.control import Cancelled, Control
 from lab_app.core.events import Progress, drain
 from lab_app.data.shapes import ShapesConfig, make_shapes
 from lab_app.io import LoadError
-from lab_app.io.checkpoint import save_checkpoint
+from lab_app.io.checkpoint import Checkpoint, save_checkpoint
 from lab_app.topics.pointcloud import pointnet_task as pt
 from lab_app.topics.pointcloud import representations as rep
 
@@ -68,11 +68,11 @@ def test_save_load_round_trip_gives_identical_outputs(trained, tmp_path):
 
 
 def test_checkpoint_of_another_model_or_mismatched_weights_is_refused(tmp_path):
-    save_checkpoint(tmp_path / "vae.safetensors", {"w": torch.zeros(2)}, model="vae")
-    with pytest.raises(LoadError, match="checkpoint of vae, not of pointnet"):
+    save_checkpoint(tmp_path / "vae.safetensors", Checkpoint("vae", "vae-mlp", {"w": torch.zeros(2)}))
+    with pytest.raises(LoadError, match="checkpoint of the vae tab, not of the pointcloud tab"):
         pt.load_model(tmp_path / "vae.safetensors")
-    save_checkpoint(tmp_path / "bad.safetensors", {"w": torch.zeros(2)}, model="pointnet",
-                    config={"num_classes": 3, "class_names": ["a", "b", "c"]})
+    save_checkpoint(tmp_path / "bad.safetensors", Checkpoint("pointcloud", "pointnet", {"w": torch.zeros(2)},
+                                                             {"num_classes": 3, "class_names": ["a", "b", "c"]}))
     with pytest.raises(LoadError, match="do not fit"):
         pt.load_model(tmp_path / "bad.safetensors")
 

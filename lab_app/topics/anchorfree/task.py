@@ -15,7 +15,7 @@ from lab_app.data.scenes import CLASS_NAMES, SceneConfig
 from lab_app.detection.postprocess import Detections, Letterbox, letterbox
 from lab_app.detection.training import EXTRA_OBJECTS_TIP, LoopConfig, Trained, cpu_state, train_detector
 from lab_app.detection.tta import PLAIN, TTA_MODES, TTA_TIP, Views, run_views
-from lab_app.io.checkpoint import load_checkpoint, save_checkpoint
+from lab_app.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from lab_app.io.errors import LoadError
 from models.centernet import CenterNet, CenterNetConfig, encode_centernet, gaussian_radius
 from models.fcos import FCOS, FcosConfig, encode_fcos
@@ -196,13 +196,16 @@ def fcos_box_targets(box_image: np.ndarray, lb: Letterbox, cfg: FcosConfig) -> F
 
 
 def save_model(path, trained: Trained, card: dict | None = None) -> Path:
-    meta = {"class_names": list(trained.class_names), "metrics": trained.metrics,
-            "train_config": trained.train_config, "history": trained.history, **(card or {})}
-    return save_checkpoint(path, trained.state, MODEL_NAME, trained.model_config, meta)
+    extra = {"train_config": trained.train_config, "history": trained.history, **(card or {})}
+    return save_checkpoint(path, Checkpoint("anchorfree", MODEL_NAME, trained.state, trained.model_config,
+                                            tuple(trained.class_names), trained.metrics,
+                                            seed=trained.train_config.get("seed"), extra=extra))
 
 
 def load_model(path) -> tuple[CenterNet, tuple[str, ...], dict]:
-    state, config, card = load_checkpoint(path, MODEL_NAME)
+    ckpt = load_checkpoint(path, tab="anchorfree", architectures=(MODEL_NAME,))
+    state, config = ckpt.state_dict, ckpt.config
+    card = {**ckpt.extra, "metrics": ckpt.metrics, "class_names": list(ckpt.class_names)}
     try:
         model = build_model(config, state)
     except (TypeError, RuntimeError) as e:

@@ -21,7 +21,7 @@ from lab_app.core.device import seed_everything
 from lab_app.core.events import Event, Message, Progress
 from lab_app.data.pointsets import read_folder_dataset, resample
 from lab_app.data.shapes import PointSetDataset, ShapesConfig, make_shapes, random_rotations
-from lab_app.io.checkpoint import load_checkpoint, save_checkpoint
+from lab_app.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from lab_app.io.errors import LoadError
 from models.pointnet import PointNet, PointNetConfig, pointnet_loss
 
@@ -279,12 +279,15 @@ def save_model(path: str | Path, trained: Trained, card: dict[str, Any] | None =
     config = {**trained.model_config, "class_names": list(trained.class_names)}
     card = {"metrics": trained.metrics, "train_config": trained.train_config, "data": trained.source,
             "history": trained.history, "confusion": np.asarray(trained.confusion).tolist(), **(card or {})}
-    return save_checkpoint(path, trained.state, model=MODEL_NAME, config=config, card=card)
+    return save_checkpoint(path, Checkpoint("pointcloud", MODEL_NAME, trained.state, config,
+                                            tuple(trained.class_names), trained.metrics,
+                                            seed=trained.train_config.get("seed"), extra=card))
 
 
 def load_model(path: str | Path) -> tuple[PointNet, tuple[str, ...], dict, dict]:
     """(model, class names, model config, card). LoadError for another model or weights that do not fit."""
-    state, config, card = load_checkpoint(path, model=MODEL_NAME)
+    ckpt = load_checkpoint(path, tab="pointcloud", architectures=(MODEL_NAME,))
+    state, config, card = ckpt.state_dict, dict(ckpt.config), {**ckpt.extra, "metrics": ckpt.metrics}
     names = tuple(config.pop("class_names", ()))
     try:
         model = build_model(state, config)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from lab_app.core.events import Progress
 from lab_app.data.datasets import DATASETS
 from lab_app.io import LoadError, load_checkpoint, load_image, save_checkpoint
+from lab_app.io.checkpoint import Checkpoint
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.latent_scatter import LatentScatter
@@ -259,11 +260,13 @@ class VaeTab(TopicTab):
     def save_model(self, path) -> Path:
         if self.trained is None:
             raise ValueError("nothing to save yet: train or load a VAE first")
-        return save_checkpoint(path, self.trained.state_dict, MODEL_NAME, self.trained.config,
-                               card={"scores": self.trained.scores, "dataset": self.data.info if self.data else ""})
+        return save_checkpoint(path, Checkpoint("vae", MODEL_NAME, self.trained.state_dict, self.trained.config,
+                                                metrics=self.trained.scores, seed=self.trained.config.get("seed"),
+                                                extra={"dataset": self.data.info if self.data else ""}))
 
     def load_model(self, path) -> None:
-        state, config, card = load_checkpoint(path, model=MODEL_NAME)
+        ckpt = load_checkpoint(path, tab="vae", architectures=(MODEL_NAME,))
+        state, config, card = ckpt.state_dict, ckpt.config, {"scores": ckpt.metrics or ckpt.extra.get("scores", {})}
         cfg = task.VaeTaskConfig(**{k: v for k, v in config.items() if k in task.VaeTaskConfig.__dataclass_fields__})
         data = self.data if self.data is not None and self.data.name == cfg.dataset else task.get_dataset(cfg)
         model = task.build_model(cfg, data, state).eval()

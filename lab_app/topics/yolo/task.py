@@ -15,7 +15,7 @@ from lab_app.data.scenes import CLASS_NAMES, SceneConfig
 from lab_app.detection.postprocess import Detections, Letterbox, letterbox
 from lab_app.detection.training import EXTRA_OBJECTS_TIP, LoopConfig, Trained, cpu_state, train_detector
 from lab_app.detection.tta import PLAIN, TTA_MODES, TTA_TIP, Views, run_views
-from lab_app.io.checkpoint import load_checkpoint, save_checkpoint
+from lab_app.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from lab_app.io.errors import LoadError
 from models.yolo import YoloConfig, YoloV1, cell_boxes, encode_yolo, paired_iou, responsible_cell
 
@@ -173,13 +173,16 @@ def box_targets(box_image: np.ndarray, result: Inference, cfg: YoloConfig) -> Bo
 
 
 def save_model(path, trained: Trained, card: dict | None = None) -> Path:
-    meta = {"class_names": list(trained.class_names), "metrics": trained.metrics,
-            "train_config": trained.train_config, "history": trained.history, **(card or {})}
-    return save_checkpoint(path, trained.state, MODEL_NAME, trained.model_config, meta)
+    extra = {"train_config": trained.train_config, "history": trained.history, **(card or {})}
+    return save_checkpoint(path, Checkpoint("yolo", MODEL_NAME, trained.state, trained.model_config,
+                                            tuple(trained.class_names), trained.metrics,
+                                            seed=trained.train_config.get("seed"), extra=extra))
 
 
 def load_model(path) -> tuple[YoloV1, tuple[str, ...], dict]:
-    state, config, card = load_checkpoint(path, MODEL_NAME)
+    ckpt = load_checkpoint(path, tab="yolo", architectures=(MODEL_NAME,))
+    state, config = ckpt.state_dict, ckpt.config
+    card = {**ckpt.extra, "metrics": ckpt.metrics, "class_names": list(ckpt.class_names)}
     try:
         model = build_model(config, state)
     except (TypeError, RuntimeError) as e:

@@ -1,0 +1,75 @@
+"""The "Pyramids & small objects" tab, in two sub-tabs:
+
+- Image vs feature pyramid (fpn_panel.py): single level, image pyramid, FPN and SNIP detectors
+  trained live on the same scenes, level by level.
+- Faces (MTCNN) (faces_panel.py): the P-Net / R-Net / O-Net cascade over an image pyramid against
+  scikit-image's LBP cascade.
+
+Each sub-tab is a panel with its own runner(s) that keeps this small interface:
+``start_demo()``, ``open_path(path)``, ``views() -> dict``, ``run_config()``, and a ``ready`` signal
+emitted once its demo has drawn a real result. A photo opened or dropped goes to the sub-tab on
+screen; the tab's demo is ready when both panels are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QTabWidget, QVBoxLayout
+
+from lab_app.qt.tab_base import TopicTab
+
+
+class PyramidsTab(TopicTab):
+    tab_id = "pyramids"
+    title = "Pyramids & small objects"
+    accepts = ("image",)
+
+    def __init__(self, ctx, parent=None):
+        super().__init__(ctx, parent)
+        from lab_app.topics.pyramids.faces_panel import FacesPanel
+        from lab_app.topics.pyramids.fpn_panel import FpnPanel
+
+        self.fpn = FpnPanel(self)
+        self.faces = FacesPanel(self)
+        self.subtabs = QTabWidget()
+        self.subtabs.addTab(self.fpn, "Image vs feature pyramid")
+        self.subtabs.addTab(self.faces, "Faces (MTCNN)")
+        self.subtabs.setTabToolTip(0, "One image through a single-level detector, an image pyramid, an FPN "
+                                      "and SNIP: what each level sees and finds, and what it costs")
+        self.subtabs.setTabToolTip(1, "Small faces: MTCNN's cascade over an image pyramid vs a classic "
+                                      "sliding-window LBP cascade")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.subtabs, 1)
+        self._ready: set[str] = set()
+        self.fpn.ready.connect(lambda: self._panel_ready("fpn"))
+        self.faces.ready.connect(lambda: self._panel_ready("faces"))
+
+    def panels(self) -> dict:
+        return {"fpn": self.fpn, "faces": self.faces}
+
+    def start_demo(self) -> None:
+        self.demo_started = True
+        for panel in self.panels().values():
+            panel.start_demo()
+
+    def _panel_ready(self, name: str) -> None:
+        self._ready.add(name)
+        if self._ready >= set(self.panels()):
+            self.demo_ready.emit()
+
+    def open_path(self, path: Path) -> None:
+        self.subtabs.currentWidget().open_path(Path(path))
+
+    def screenshot_pages(self) -> list[tuple[str, object]]:
+        """(suffix, show) pairs: the --screenshot mode saves one PNG per sub-tab."""
+        return [("" if i == 0 else f"-{name}", lambda p=panel: self.subtabs.setCurrentWidget(p))
+                for i, (name, panel) in enumerate(self.panels().items())]
+
+    def views(self) -> dict:
+        current = self.subtabs.currentWidget()
+        return dict(current.views())
+
+    def run_config(self):
+        return self.subtabs.currentWidget().run_config()
