@@ -23,7 +23,7 @@ from lab_app.core.device import DEVICE_CHOICES, choose_device, cuda_available, m
 from lab_app.core.runcard import make_run_card, run_card_path_for, save_run_card
 from lab_app.io import file_kind
 from lab_app.io.kinds import known_extensions
-from lab_app.qt.settings import add_recent_file, open_settings, recent_files
+from lab_app.qt.settings import add_recent_file, open_settings, recent_files, runs_db_path
 from lab_app.qt.tab_base import LabContext, TopicTab
 from lab_app.qt.worker import TaskRunner
 from lab_app.registry import TOPICS, tab_for_kind
@@ -45,7 +45,7 @@ class MainWindow(QMainWindow):
             log.warning("%s; using auto", e)
             pref, device = "auto", choose_device("auto")
         self.device_pref = pref
-        self.ctx = LabContext(device=device, seed=seed)
+        self.ctx = LabContext(device=device, seed=seed, runs_db=runs_db_path())
         self.autostart_demo = demo
 
         self.tabs = QTabWidget()
@@ -63,7 +63,9 @@ class MainWindow(QMainWindow):
                 r.busy_changed.connect(lambda busy, t=tab: self._on_busy(t))
                 r.paused_changed.connect(lambda paused, why, t=tab, r=r: self._on_paused(t, r, paused, why))
                 r.errored.connect(lambda msg: self.statusBar().showMessage(msg, 10000))
+                r.busy_changed.connect(lambda busy, t=tab: self._refresh_runs(t, busy))
         self.setCentralWidget(self.tabs)
+        self._build_runs_dock()
         self._build_status_bar()
         self._build_menus()
         self.tabs.currentChanged.connect(self._on_tab_changed)
@@ -79,6 +81,28 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, lambda: self._on_tab_changed(self.tabs.currentIndex()))
 
     # --- building -------------------------------------------------------------------------------------------
+    def _build_runs_dock(self) -> None:
+        from PySide6.QtWidgets import QDockWidget
+
+        from lab_app.qt.runs_panel import RunsPanel
+
+        self.runs_panel = RunsPanel(self.ctx.runs_db)
+        self.runs_panel.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.runs_panel.open_checkpoint.connect(lambda path: self.open_files([path]))
+        self.runs_dock = QDockWidget("Runs", self)
+        self.runs_dock.setObjectName("runs_dock")
+        self.runs_dock.setWidget(self.runs_panel)
+        self.runs_dock.setToolTip("Every training run of the current tab: overlay, compare, export")
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.runs_dock)
+        self.runs_dock.hide()
+        self.runs_dock.visibilityChanged.connect(lambda visible: visible and self._refresh_runs(None, False))
+
+    def _refresh_runs(self, tab: TopicTab | None, busy: bool) -> None:
+        """The Runs dock follows the current tab, and shows a run once it has ended."""
+        tab = tab or self.current_tab()
+        if not busy and tab is self.current_tab() and self.runs_dock.isVisible():
+            self.runs_panel.set_tab(tab.tab_id)
+
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
         self.device_label = QLabel()
@@ -116,6 +140,11 @@ class MainWindow(QMainWindow):
         a.setShortcut(QKeySequence.StandardKey.Quit)
 
         view_menu = mb.addMenu("&View")
+        a = self.runs_dock.toggleViewAction()
+        a.setText("&Runs of this tab")
+        a.setShortcut(QKeySequence("Ctrl+R"))
+        view_menu.addAction(a)
+        view_menu.addSeparator()
         for i, spec in enumerate(TOPICS):
             act = view_menu.addAction(spec.title, lambda i=i: self.tabs.setCurrentIndex(i))
             if i < 9:
@@ -149,6 +178,7 @@ class MainWindow(QMainWindow):
         if tab is None:
             return
         self.settings.setValue("last_tab", tab.tab_id)
+        self._refresh_runs(tab, False)
         if self.autostart_demo:
             tab.ensure_demo()
         self._on_busy(tab)
@@ -344,6 +374,7 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         if not self.shutdown():
             log.warning("some task threads did not stop in time")
+        self.runs_panel.close_store()
         event.accept()
 
 

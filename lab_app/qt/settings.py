@@ -31,3 +31,16 @@ def add_recent_file(settings: QSettings, path: str | Path) -> list[str]:
     files = files[:MAX_RECENT]
     settings.setValue("recent_files", files)
     return files
+
+
+def runs_db_path() -> Path:
+    """Where the run store lives: LAB_RUNS_DB, else beside LAB_SETTINGS_DIR's settings (tests), else the
+    user's data folder (QStandardPaths.AppDataLocation)."""
+    if os.environ.get("LAB_RUNS_DB"):
+        return Path(os.environ["LAB_RUNS_DB"])
+    if os.environ.get("LAB_SETTINGS_DIR"):
+        return Path(os.environ["LAB_SETTINGS_DIR"]) / "runs.sqlite"
+    from PySide6.QtCore import QStandardPaths
+
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".visual-dl-lab") / "runs.sqlite"

@@ -24,6 +24,7 @@ class LabContext:
 
     device: torch.device
     seed: int = 0
+    runs_db: Path | None = None  # the run store (lab_app/core/runs.py); None: runs are not recorded
 
 
 class TopicTab(QWidget):
@@ -74,10 +75,25 @@ class TopicTab(QWidget):
         the lab's device, which Run > Device changes; a fixed device (e.g. "cpu") stays fixed."""
         follows = device is None
         runner = TaskRunner(self, device=self.ctx.device if follows else device)
+        runner.recorder_factory = lambda label, r=runner: self._make_recorder(r, label)
         runner.errored.connect(lambda msg: self.banner.show_message(msg, "error"))
         runner.message.connect(self._on_message)
         self._runners.append((runner, follows))
         return runner
+
+    def _make_recorder(self, runner: TaskRunner, label: str):
+        """A RunRecorder for a run this tab starts (it records only if the run reports metrics)."""
+        if self.ctx.runs_db is None:
+            return None
+        from lab_app.core.runcard import make_run_card
+        from lab_app.core.runs import RunRecorder
+
+        config = self.run_config()
+        seed = getattr(config, "seed", None) if config is not None else None
+        card = make_run_card(self.tab_id, config, seed=self.ctx.seed if seed is None else seed,
+                             device=str(runner.device))
+        card["label"] = label
+        return RunRecorder(self.ctx.runs_db, self.tab_id, card)
 
     def runners(self) -> list[TaskRunner]:
         return [r for r, _ in self._runners]

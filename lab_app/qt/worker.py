@@ -12,7 +12,9 @@ times a second and emits signals. So:
 - latest wins: ``start()`` cancels the run before it; events of a superseded run are dropped;
 - a non-finite loss in a Progress event pauses the run and says so, instead of drawing garbage;
 - exceptions become ``errored(message)``; the runner is idle again and can start another run;
-- ``shutdown()`` cancels every run and joins every thread (no thread outlives the window).
+- ``shutdown()`` cancels every run and joins every thread (no thread outlives the window);
+- with ``recorder_factory`` set, every run that reports metrics is recorded in the run store from
+  the worker thread (lab_app/core/runs.py), batched, never on the UI thread.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class _Run:
         self.pending_progress = 0
         self.seq = itertools.count()
         self.outcome: tuple[str, Any] | None = None  # ("finished", value) | ("errored", msg) | ("cancelled", None)
+        self.result: tuple[str, Any] | None = None   # the outcome while the worker is still finishing up
         self.thread: threading.Thread | None = None
 
     def post(self, ev: Any) -> None:
@@ -123,6 +126,8 @@ class TaskRunner(QObject):
         self._rate_step = 0
         self.steps_per_s = 0.0
         self.label = ""
+        #: Called on start() (UI thread) for a RunRecorder, or None not to record (see TopicTab).
+        self.recorder_factory: Callable[[str], Any] | None = None
 
     # --- public API -----------------------------------------------------------------------------
     @property
@@ -139,8 +144,9 @@ class TaskRunner(QObject):
         self._cancel_current()
         ctl = Control(self.device)
         run = _Run(label, ctl)
-        run.thread = threading.Thread(target=self._work, args=(run, make), name=f"lab-task-{run.id}-{label}",
-                                      daemon=True)
+        recorder = self.recorder_factory(label) if self.recorder_factory is not None else None
+        run.thread = threading.Thread(target=self._work, args=(run, make, recorder),
+                                      name=f"lab-task-{run.id}-{label}", daemon=True)
         self._run = run
         self._all_runs.append(run)
         self._prune()
@@ -185,7 +191,17 @@ class TaskRunner(QObject):
         return ok
 
     # --- worker thread ----------------------------------------------------------------------------
-    def _work(self, run: _Run, make: TaskFactory) -> None:
+    def _work(self, run: _Run, make: TaskFactory, recorder=None) -> None:
+        try:
+            self._run_task(run, make, recorder)
+        finally:
+            kind, value = run.result or ("cancelled", None)
+            if recorder is not None:  # before the outcome is published: the UI then reads a complete run
+                recorder.end({"finished": "finished", "errored": "failed"}.get(kind, "cancelled"),
+                             value if kind == "errored" else "")
+            run.outcome = (kind, value)
+
+    def _run_task(self, run: _Run, make: TaskFactory, recorder) -> None:
         apply_thread_policy(self.threads)
         ctl = run.ctl
         gen = None
@@ -193,13 +209,13 @@ class TaskRunner(QObject):
             ctl.checkpoint()
             gen = make(ctl)
             if not isinstance(gen, Iterator):  # a plain function: its return value is the result
-                run.outcome = ("finished", gen)
+                run.result = ("finished", gen)
                 return
             while True:
                 try:
                     ev = next(gen)
                 except StopIteration as stop:
-                    run.outcome = ("finished", stop.value)
+                    run.result = ("finished", stop.value)
                     return
                 if isinstance(ev, Progress):
                     bad = ev.nonfinite_losses()
@@ -207,16 +223,18 @@ class TaskRunner(QObject):
                         ctl.pause()
                         run.post(_PauseNote(f"{', '.join(bad)} became NaN/infinite at step {ev.step}: "
                                             "run paused (lower the learning rate, then resume or restart)"))
+                    if recorder is not None and ev.metrics:
+                        recorder.point(ev.step, ev.metrics)
                 run.post(ev)
                 ctl.checkpoint()
         except Cancelled:
-            run.outcome = ("cancelled", None)
+            run.result = ("cancelled", None)
         except LoadError as exc:  # bad input: the message says it all, no traceback needed
             log.info("task %r: %s", run.label, exc)
-            run.outcome = ("errored", str(exc))
+            run.result = ("errored", str(exc))
         except Exception as exc:  # noqa: BLE001 - every task error must reach the UI, not kill the thread
             log.error("task %r failed:\n%s", run.label, traceback.format_exc())
-            run.outcome = ("errored", _user_message(exc))
+            run.result = ("errored", _user_message(exc))
         finally:
             if gen is not None and hasattr(gen, "close"):
                 try:
