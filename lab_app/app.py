@@ -65,6 +65,11 @@ class MainWindow(QMainWindow):
                 r.errored.connect(lambda msg: self.statusBar().showMessage(msg, 10000))
                 r.busy_changed.connect(lambda busy, t=tab: self._refresh_runs(t, busy))
         self.setCentralWidget(self.tabs)
+        from lab_app.qt.cluster import ClusterLink
+
+        self.cluster = ClusterLink(self)
+        self.cluster.connected.connect(self._on_cluster_joined)
+        self.cluster.failed.connect(self._on_cluster_failed)
         self._build_runs_dock()
         self._build_status_bar()
         self._build_menus()
@@ -155,6 +160,17 @@ class MainWindow(QMainWindow):
         a.setShortcut(QKeySequence("Ctrl+P"))
         a = run_menu.addAction("&Cancel", self.cancel_current)
         a.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        where = run_menu.addMenu("Run &on")
+        where_group = QActionGroup(self)
+        self.local_action = QAction("This computer", self, checkable=True, checked=True)
+        self.local_action.setToolTip("Train here (the default)")
+        self.local_action.triggered.connect(lambda _=False: self.run_here())
+        self.cluster_action = QAction("Ray cluster...", self, checkable=True)
+        self.cluster_action.setToolTip("Train on a Ray cluster (a GPU server); this window draws the runs")
+        self.cluster_action.triggered.connect(lambda _=False: self.ask_cluster())
+        for act in (self.local_action, self.cluster_action):
+            where_group.addAction(act)
+            where.addAction(act)
         device_menu = run_menu.addMenu("&Device")
         group = QActionGroup(self)
         available = {"auto": True, "cpu": True, "cuda": cuda_available(), "mps": mps_available()}
@@ -262,8 +278,58 @@ class MainWindow(QMainWindow):
         self._update_device_label()
         self.statusBar().showMessage(f"new runs use {device}", 5000)
 
+    # --- where training runs ----------------------------------------------------------------------
+    def ask_cluster(self) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        from lab_app.core.remote import INSTALL_HINT, ray_available
+
+        if not ray_available():
+            self._on_cluster_failed(INSTALL_HINT)
+            return
+        address, ok = QInputDialog.getText(
+            self, "Run on a Ray cluster", "Cluster address (ray://host:10001, or auto):",
+            text=str(self.settings.value("ray_address", "ray://localhost:10001")))
+        if ok and address.strip():
+            self.join_cluster(address.strip())
+        else:
+            self.local_action.setChecked(self.cluster.backend is None)
+            self.cluster_action.setChecked(self.cluster.backend is not None)
+
+    def join_cluster(self, address: str) -> None:
+        self.settings.setValue("ray_address", address)
+        self.statusBar().showMessage(f"joining the Ray cluster at {address}...", 30000)
+        self.cluster.connect_to(address, self.device_pref)
+
+    def _on_cluster_joined(self, backend) -> None:
+        for tab in self.tab_by_id.values():
+            for r in tab.runners():
+                r.backend = backend
+        self.cluster_action.setChecked(True)
+        note = f" ({backend.warning})" if backend.warning else ""
+        self.statusBar().showMessage(f"training runs on {backend.info.describe()}{note}", 15000)
+        self._update_device_label()
+
+    def _on_cluster_failed(self, message: str) -> None:
+        self.local_action.setChecked(self.cluster.backend is None)
+        self.cluster_action.setChecked(self.cluster.backend is not None)
+        self.current_tab().banner.show_message(message, "error")
+        self.statusBar().showMessage(message, 15000)
+
+    def run_here(self) -> None:
+        self.cluster.disconnect_cluster()
+        for tab in self.tab_by_id.values():
+            for r in tab.runners():
+                r.backend = None
+        self.statusBar().showMessage("training runs on this computer", 5000)
+        self._update_device_label()
+
     def _update_device_label(self) -> None:
-        self.device_label.setText(f"device: {self.ctx.device}" + (" (auto)" if self.device_pref == "auto" else ""))
+        text = f"device: {self.ctx.device}" + (" (auto)" if self.device_pref == "auto" else "")
+        backend = getattr(getattr(self, "cluster", None), "backend", None)
+        if backend is not None and backend.info is not None:
+            text += f"  ·  training on {backend.info.describe()}"
+        self.device_label.setText(text)
 
     # --- files -----------------------------------------------------------------------------------------
     def open_files(self, paths) -> bool:

@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=DEVICE_CHOICES, default=None,
                    help="where models run (default: the saved choice, else auto = CUDA, MPS, CPU)")
     p.add_argument("--seed", type=int, default=0, help="random seed for demos and training (default 0)")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="train on a Ray cluster: ray://host:10001, or auto for one this machine belongs to "
+                        "(needs the ray extra); files and inference stay here")
     p.add_argument("--list-tabs", action="store_true", help="print one tab id per line and exit")
     p.add_argument("--screenshot", metavar="DIR",
                    help="run each tab's demo (or the --tab ones) until it has drawn, save DIR/<tab>.png, exit")
@@ -78,6 +81,8 @@ def run_app(args) -> int:
                      demo=not args.files)
     win.show()
     log.info("window shown (device %s)", win.ctx.device)
+    if args.ray:
+        win.join_cluster(args.ray)
     if args.files:
         QTimer.singleShot(0, lambda: win.open_files(args.files))
 

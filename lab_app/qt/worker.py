@@ -33,6 +33,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from lab_app.core.control import Cancelled, Control
 from lab_app.core.device import apply_thread_policy
 from lab_app.core.events import Message, Progress
+from lab_app.core.remote import RemoteError, is_training_task
 from lab_app.io.errors import LoadError
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class _Run:
         self.seq = itertools.count()
         self.outcome: tuple[str, Any] | None = None  # ("finished", value) | ("errored", msg) | ("cancelled", None)
         self.result: tuple[str, Any] | None = None   # the outcome while the worker is still finishing up
+        self.remote = None  # pause/resume/cancel of the task's copy on a cluster (lab_app/core/remote.py)
         self.thread: threading.Thread | None = None
 
     def post(self, ev: Any) -> None:
@@ -128,6 +130,10 @@ class TaskRunner(QObject):
         self.label = ""
         #: Called on start() (UI thread) for a RunRecorder, or None not to record (see TopicTab).
         self.recorder_factory: Callable[[str], Any] | None = None
+        #: Where training tasks run: None here, or a RayBackend (lab_app/core/remote.py); which tasks
+        #: go there is ``remote_filter``'s choice (training tasks; inference stays here).
+        self.backend = None
+        self.remote_filter: Callable[[Any], bool] = is_training_task
 
     # --- public API -----------------------------------------------------------------------------
     @property
@@ -143,9 +149,12 @@ class TaskRunner(QObject):
         """Cancel the current run (latest wins) and start ``make(ctl)`` in a new thread."""
         self._cancel_current()
         ctl = Control(self.device)
+        backend = self.backend if self.backend is not None and self.remote_filter(make) else None
+        if backend is not None:
+            label = f"{label} on {backend.address}"
         run = _Run(label, ctl)
         recorder = self.recorder_factory(label) if self.recorder_factory is not None else None
-        run.thread = threading.Thread(target=self._work, args=(run, make, recorder),
+        run.thread = threading.Thread(target=self._work, args=(run, make, recorder, backend),
                                       name=f"lab-task-{run.id}-{label}", daemon=True)
         self._run = run
         self._all_runs.append(run)
@@ -165,11 +174,15 @@ class TaskRunner(QObject):
     def pause(self) -> None:
         if self._run is not None and self._run.outcome is None and not self._run.ctl.paused:
             self._run.ctl.pause()
+            if self._run.remote is not None:
+                self._run.remote.pause()
             self.paused_changed.emit(True, "paused")
 
     def resume(self) -> None:
         if self._run is not None and self._run.ctl.paused:
             self._run.ctl.resume()
+            if self._run.remote is not None:
+                self._run.remote.resume()
             self.paused_changed.emit(False, "")
 
     def wait(self, timeout: float = 10.0) -> bool:
@@ -185,15 +198,17 @@ class TaskRunner(QObject):
         """Cancel everything, join every thread, stop delivering. True if all threads ended."""
         for run in self._all_runs:
             run.ctl.cancel()
+            if run.remote is not None:
+                run.remote.cancel()
         ok = self.wait(timeout)
         self._timer.stop()
         self._run = None
         return ok
 
     # --- worker thread ----------------------------------------------------------------------------
-    def _work(self, run: _Run, make: TaskFactory, recorder=None) -> None:
+    def _work(self, run: _Run, make: TaskFactory, recorder=None, backend=None) -> None:
         try:
-            self._run_task(run, make, recorder)
+            self._run_task(run, make, recorder, backend)
         finally:
             kind, value = run.result or ("cancelled", None)
             if recorder is not None:  # before the outcome is published: the UI then reads a complete run
@@ -201,13 +216,13 @@ class TaskRunner(QObject):
                              value if kind == "errored" else "")
             run.outcome = (kind, value)
 
-    def _run_task(self, run: _Run, make: TaskFactory, recorder) -> None:
+    def _run_task(self, run: _Run, make: TaskFactory, recorder, backend=None) -> None:
         apply_thread_policy(self.threads)
         ctl = run.ctl
         gen = None
         try:
             ctl.checkpoint()
-            gen = make(ctl)
+            gen = backend.stream(make, ctl, run) if backend is not None else make(ctl)
             if not isinstance(gen, Iterator):  # a plain function: its return value is the result
                 run.result = ("finished", gen)
                 return
@@ -229,7 +244,7 @@ class TaskRunner(QObject):
                 ctl.checkpoint()
         except Cancelled:
             run.result = ("cancelled", None)
-        except LoadError as exc:  # bad input: the message says it all, no traceback needed
+        except (LoadError, RemoteError) as exc:  # bad input, a cluster fault: the message says it all
             log.info("task %r: %s", run.label, exc)
             run.result = ("errored", str(exc))
         except Exception as exc:  # noqa: BLE001 - every task error must reach the UI, not kill the thread
@@ -247,6 +262,8 @@ class TaskRunner(QObject):
         run = self._run
         if run is not None and run.outcome is None:
             run.ctl.cancel()
+            if run.remote is not None:
+                run.remote.cancel()
             self._run = None
             self.cancelled.emit()
             self.busy_changed.emit(False)
