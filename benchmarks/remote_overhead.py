@@ -2,7 +2,7 @@
 
 The VAE tab's real training task (digits, the tab's defaults, ``--epochs`` epochs) runs through a
 TaskRunner in a Qt event loop twice in the same process: in-process, and through a local Ray cluster
-started here (``--cpus`` CPUs) with the same seed. Every event the task yields is stamped with the
+started here (``--cpus`` CPUs) with the same seed, each after a one-epoch warm-up run. Every event the task yields is stamped with the
 wall clock where it is yielded (on the Ray worker for the remote run) and again when the UI thread
 receives it; the difference is the event latency (it includes the runner's redraw throttle, at most
 one 33 ms tick). Fields: local_steps_per_s, ray_steps_per_s, ratio (ray / local), event_latency_ms_p50,
@@ -89,7 +89,9 @@ def run(args) -> dict:
     app = QApplication.instance() or QApplication([])
     cfg = task.VaeTaskConfig(dataset="digits", epochs=args.epochs, iw_k=0)
     make = functools.partial(task.train, cfg, None)
+    warm = functools.partial(task.train, task.VaeTaskConfig(dataset="digits", epochs=1, iw_k=0), None)
     local = TaskRunner(device="cpu")
+    _run(app, local, warm)                          # both sides get a warm-up run first
     local_rate, local_lat = _run(app, local, make)
     local.shutdown()
 
@@ -101,8 +103,8 @@ def run(args) -> dict:
     remote = TaskRunner(device="cpu")
     remote.backend = backend
     remote.remote_filter = lambda m: True
-    _run(app, remote, functools.partial(task.train, task.VaeTaskConfig(dataset="digits", epochs=1, iw_k=0), None))
-    remote_rate, remote_lat = _run(app, remote, make)   # the second run: the worker is warm
+    _run(app, remote, warm)
+    remote_rate, remote_lat = _run(app, remote, make)
     remote.shutdown(30)
     ray.shutdown()
     return {"local_steps_per_s": round(local_rate, 1), "ray_steps_per_s": round(remote_rate, 1),
