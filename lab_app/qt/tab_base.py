@@ -95,6 +95,23 @@ class TopicTab(QWidget):
         card["label"] = label
         return RunRecorder(self.ctx.runs_db, self.tab_id, card)
 
+    def note_checkpoint_saved(self, path) -> None:
+        """Record ``path`` as the checkpoint of this tab's newest run (Runs dock: Open checkpoint)."""
+        if self.ctx.runs_db is None:
+            return
+        from lab_app.core.runs import RunStore, RunStoreError
+
+        try:
+            store = RunStore(self.ctx.runs_db)
+        except (RunStoreError, OSError):
+            return
+        try:
+            newest = store.runs(self.tab_id)
+            if newest:
+                store.set_checkpoint(newest[0].id, Path(path).resolve())
+        finally:
+            store.close()
+
     def runners(self) -> list[TaskRunner]:
         return [r for r, _ in self._runners]
 
