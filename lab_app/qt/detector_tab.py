@@ -77,7 +77,7 @@ class DetectorTab(TopicTab):
         side = QWidget()
         col = QVBoxLayout(side)
         col.addWidget(self.idea_label(self.IDEA))
-        self.params = ParamPanel(self.task.Config())
+        self.params = ParamPanel(self.task.Config(seed=self.ctx.seed))
         self.params.live_changed.connect(self._live_changed)
         col.addWidget(self.params)
         self.add_controls(col)

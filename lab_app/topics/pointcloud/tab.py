@@ -294,6 +294,8 @@ class PointCloudTab(TopicTab):
     def run_config(self):
         return {
             **asdict(self.config),
+            "seed": self.ctx.seed,        # the demo scene's and the demo cloud's
             "source": self.shown.source if self.shown is not None else None,
             "points_shown": len(self.shown) if self.shown is not None else 0,
+            "pointnet": asdict(self.pointnet.config),
         }

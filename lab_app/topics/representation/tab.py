@@ -92,7 +92,7 @@ class RepresentationTab(TopicTab):
         self.dataset_label = QLabel("-")
         self.dataset_label.setWordWrap(True)
         col.addWidget(self.dataset_label)
-        self.params = ParamPanel(task.RepresentationConfig())
+        self.params = ParamPanel(task.RepresentationConfig(seed=self.ctx.seed))
         self.params.live_changed.connect(self._live_changed)
         self.params.restart_changed.connect(lambda *_: self.start_training())
         box = QGroupBox("Encoder training")
@@ -131,7 +131,7 @@ class RepresentationTab(TopicTab):
         ml.setContentsMargins(0, 0, 0, 0)
         self.mi_curve = LossCurve(title="MI of correlated Gaussians (d = 20)", y_label="nats")
         ml.addWidget(self.mi_curve, 1)
-        self.mi_params = ParamPanel(mi_task.MIConfig())
+        self.mi_params = ParamPanel(mi_task.MIConfig(seed=self.ctx.seed))
         self.mi_params.live_changed.connect(self._mi_live_changed)
         ml.addWidget(self.mi_params)
 

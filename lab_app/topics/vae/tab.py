@@ -75,7 +75,7 @@ class VaeTab(TopicTab):
         self.dataset_label = QLabel("-")
         self.dataset_label.setWordWrap(True)
         col.addWidget(self.dataset_label)
-        self.params = ParamPanel(task.VaeTaskConfig())
+        self.params = ParamPanel(task.VaeTaskConfig(seed=self.ctx.seed))
         self.params.live_changed.connect(self._live_changed)
         self.params.restart_changed.connect(lambda *_: self.start_training())
         box = QGroupBox("VAE")
