@@ -113,7 +113,7 @@ class PointNetPanel(QWidget):
         col.addWidget(_idea(IDEA))
         box = QGroupBox("Training")
         bl = QVBoxLayout(box)
-        self.params = ParamPanel(pt.TrainConfig(seed=seed))
+        self.params = ParamPanel(pt.TrainConfig(seed=self.seed))
         self.params.restart_changed.connect(self._knob_changed)
         bl.addWidget(self.params)
         row = QHBoxLayout()
