@@ -383,4 +383,8 @@ class DetectorTab(TopicTab):
         return {"detections": self.view, "loss": self.loss_curve, "map": self.map_curve}
 
     def run_config(self):
-        return asdict(self.config)
+        # The config is what the next training run uses; the model on screen may come from a
+        # checkpoint trained with another seed: said apart, under another name.
+        trained = self.trained.train_config.get("tab", {}) if self.trained is not None else {}
+        return {**asdict(self.config),
+                "model": {"shown": self.model_label.text(), "trained_with_seed": trained.get("seed")}}

@@ -133,6 +133,7 @@ class RepresentationTab(TopicTab):
         ml.addWidget(self.mi_curve, 1)
         self.mi_params = ParamPanel(mi_task.MIConfig(seed=self.ctx.seed))
         self.mi_params.live_changed.connect(self._mi_live_changed)
+        self.mi_params.restart_changed.connect(lambda *_: self.start_mi())   # its seed
         ml.addWidget(self.mi_params)
 
         top = QSplitter()
@@ -177,6 +178,7 @@ class RepresentationTab(TopicTab):
                 and self.data.name == cfg.dataset
                 and not cfg.data_root
                 and cfg.limit is None
+                and self.data.seed == cfg.seed   # the split is the seed's
             )
             else None
         )

@@ -147,7 +147,7 @@ class VaeTab(TopicTab):
             self.loss_curve.clear()
         self._live = {"beta": cfg.beta}
         reuse = self.data if (self.data is not None and self.data.name == cfg.dataset and cfg.limit is None
-                              and not cfg.data_root) else None
+                              and not cfg.data_root and self.data.seed == cfg.seed) else None
         self.runner.start(partial(task.train, cfg, self._live, data=reuse, init_state=init_state),
                           label="training VAE")
 
