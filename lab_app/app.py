@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from lab_app import __version__
 from lab_app.core.device import DEVICE_CHOICES, choose_device, cuda_available, mps_available, runtime_info
-from lab_app.core.runcard import make_run_card, run_card_path_for, save_run_card
+from lab_app.core.runcard import run_card_path_for, save_run_card, tab_run_card
 from lab_app.io import file_kind
 from lab_app.io.kinds import known_extensions
 from lab_app.qt.settings import add_recent_file, open_settings, recent_files, runs_db_path
@@ -52,6 +52,8 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tab_by_id: dict[str, TopicTab] = {}
         self._active_runner: dict[TopicTab, TaskRunner] = {}  # what the status bar shows, per tab
+        self._last_status: dict[TopicTab, str] = {}  # each tab's latest status line, shown when it is
+        #                                              switched to (the bar speaks for the tab on screen)
         for spec in TOPICS:
             tab = spec.load_class()(self.ctx)
             self.tab_by_id[spec.id] = tab
@@ -62,8 +64,8 @@ class MainWindow(QMainWindow):
                 r.progress.connect(lambda ev, t=tab, r=r: self._on_progress(t, r, ev))
                 r.busy_changed.connect(lambda busy, t=tab: self._on_busy(t))
                 r.paused_changed.connect(lambda paused, why, t=tab, r=r: self._on_paused(t, r, paused, why))
-                r.errored.connect(lambda msg: self.statusBar().showMessage(msg, 10000))
                 r.busy_changed.connect(lambda busy, t=tab: self._refresh_runs(t, busy))
+                r.errored.connect(lambda msg, t=tab: self._tab_status(t, msg, 10000))
         self.setCentralWidget(self.tabs)
         from lab_app.qt.cluster import ClusterLink
 
@@ -195,15 +197,21 @@ class MainWindow(QMainWindow):
             return
         self.settings.setValue("last_tab", tab.tab_id)
         self._refresh_runs(tab, False)
+        if tab in self._last_status:     # the previous tab's line goes: the bar speaks for this one
+            self.statusBar().showMessage(self._last_status[tab], 8000)
+        else:
+            self.statusBar().clearMessage()
         if self.autostart_demo:
             tab.ensure_demo()
         self._on_busy(tab)
 
-    def _tab_status(self, tab: TopicTab, text: str) -> None:
+    def _tab_status(self, tab: TopicTab, text: str, timeout_ms: int = 8000) -> None:
         """A tab's status line, shown only while that tab is the one on screen (a background tab
-        finishing its training should not overwrite what the user is looking at)."""
+        finishing its training should not overwrite what the user is looking at); kept, and shown
+        again when the user switches back to the tab."""
+        self._last_status[tab] = text
         if tab is self.current_tab():
-            self.statusBar().showMessage(text, 8000)
+            self.statusBar().showMessage(text, timeout_ms)
 
     def active_runner(self, tab: TopicTab | None = None) -> TaskRunner:
         """The runner the status bar (progress, Pause, Cancel) is about: the tab's most recently
@@ -396,9 +404,13 @@ class MainWindow(QMainWindow):
         for i, (name, widget) in enumerate(tab.views().items()):
             target = path if i == 0 else path.with_name(f"{path.stem}-{name}{path.suffix}")
             written.append(widget.export_png(target))
-        card = make_run_card(tab.tab_id, tab.run_config(), seed=self.ctx.seed, device=str(self.ctx.device))
-        written.append(save_run_card(run_card_path_for(path), card))
+        written.append(save_run_card(run_card_path_for(path), self.run_card(tab)))
         return written
+
+    def run_card(self, tab: TopicTab) -> dict:
+        """What made the tab's result: the seed of its config (the window's seed is only its default),
+        the device, the config."""
+        return tab_run_card(tab.tab_id, tab.run_config(), window_seed=self.ctx.seed, device=str(self.ctx.device))
 
     def export_dialog(self) -> None:
         tab = self.current_tab()

@@ -149,6 +149,8 @@ def _settle(ms: int) -> None:
 
 
 def _screenshots(win, out_dir: Path, ids: list[str], timeout: float, status: dict) -> None:
+    from lab_app.core.runcard import run_card_path_for, save_run_card
+
     out_dir.mkdir(parents=True, exist_ok=True)
     for tab_id in ids:
         tab = win.tab_by_id[tab_id]
@@ -165,6 +167,7 @@ def _screenshots(win, out_dir: Path, ids: list[str], timeout: float, status: dic
             pages[0][1]()
             _settle(400)
         path = win.export_window(out_dir / f"{tab_id}.png")
+        save_run_card(run_card_path_for(path), win.run_card(tab))   # what made it, as File > Export writes
         if error:
             status["code"] = 1
             print(f"{tab_id}: {error} (screenshot saved anyway: {path})", file=sys.stderr)

@@ -41,11 +41,25 @@ def temperature(step: int, cfg: VAEConfig) -> float:
     return max(cfg.tau_min, cfg.tau_start * math.exp(-cfg.anneal_rate * step))
 
 
-def sample_gumbel_softmax(logits: torch.Tensor, tau: float, hard: bool = False) -> torch.Tensor:
+def _noise(draw, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """``draw(shape, generator=, device=, dtype=)`` shaped like ``like``, drawn where ``generator``
+    lives (torch's default one on ``like``'s device when None) and moved to ``like``'s device: a task's
+    CPU generator gives a model on the GPU the same noise as on the CPU, and no other thread's draws."""
+    device = generator.device if generator is not None else like.device
+    return draw(like.shape, generator=generator, device=device, dtype=like.dtype).to(like.device)
+
+
+def gumbel(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """G ~ Gumbel(0, 1), one per logit: -log(-log U), U ~ Uniform(0, 1)."""
+    u = _noise(torch.rand, logits, generator).clamp_(1e-10, 1.0 - 1e-7)
+    return -torch.log(-torch.log(u))
+
+
+def sample_gumbel_softmax(logits: torch.Tensor, tau: float, hard: bool = False,
+                          generator: torch.Generator | None = None) -> torch.Tensor:
     """softmax((logits + G) / tau) over the last axis, G ~ Gumbel(0, 1). ``hard``: the one-hot of the
     argmax (an exact Gumbel-max sample) in the forward pass, the soft sample's gradient backward."""
-    u = torch.rand_like(logits).clamp_(1e-10, 1.0 - 1e-7)
-    y = F.softmax((logits - torch.log(-torch.log(u))) / tau, dim=-1)
+    y = F.softmax((logits + gumbel(logits, generator)) / tau, dim=-1)
     if not hard:
         return y
     one_hot = F.one_hot(y.argmax(-1), logits.shape[-1]).to(y.dtype)
@@ -87,15 +101,17 @@ class CategoricalVAE(nn.Module):
         log_q = F.log_softmax(logits, -1)
         return (log_q.exp() * (log_q + math.log(self.cfg.classes))).sum((-1, -2))
 
-    def elbo(self, x: torch.Tensor, tau: float | None = None) -> torch.Tensor:
+    def elbo(self, x: torch.Tensor, tau: float | None = None,
+             generator: torch.Generator | None = None) -> torch.Tensor:
         """Per-image ELBO (B,). tau given: relaxed Gumbel-Softmax sample (training); tau None: hard
-        Gumbel-max sample (evaluation, a true bound of the discrete model)."""
+        Gumbel-max sample (evaluation, a true bound of the discrete model). ``generator``: where the
+        noise comes from (see ``_noise``)."""
         logits = self.encode(x)
         if tau is None:
-            k = torch.distributions.Categorical(logits=logits).sample()
+            k = (logits + gumbel(logits, generator)).argmax(-1)   # Gumbel-max: an exact sample of q
             z = F.one_hot(k, self.cfg.classes).float()
         else:
-            z = sample_gumbel_softmax(logits, tau)
+            z = sample_gumbel_softmax(logits, tau, generator=generator)
         return -F.binary_cross_entropy_with_logits(self.decode(z), x, reduction="none").sum(-1) - self.kl(
             logits
         )
@@ -115,23 +131,26 @@ class GaussianVAE(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
 
-    def elbo(self, x: torch.Tensor, tau: float | None = None) -> torch.Tensor:
+    def elbo(self, x: torch.Tensor, tau: float | None = None,
+             generator: torch.Generator | None = None) -> torch.Tensor:
         """Per-image ELBO (B,) with one reparameterised sample (tau is ignored)."""
         mu, log_var = self.encoder(x).chunk(2, dim=-1)  # (B, N) each
-        z = mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)
+        z = mu + torch.exp(0.5 * log_var) * _noise(torch.randn, mu, generator)
         kl = 0.5 * (mu**2 + log_var.exp() - 1.0 - log_var).sum(-1)
         return -F.binary_cross_entropy_with_logits(self.decode(z), x, reduction="none").sum(-1) - kl
 
 
-def vae_loss(model: nn.Module, x: torch.Tensor, tau: float | None) -> torch.Tensor:
+def vae_loss(model: nn.Module, x: torch.Tensor, tau: float | None,
+             generator: torch.Generator | None = None) -> torch.Tensor:
     """The training loss: the negative ELBO averaged over the batch (nats per image)."""
-    return -model.elbo(x, tau).mean()
+    return -model.elbo(x, tau, generator).mean()
 
 
 @torch.no_grad()
-def evaluate_elbo(model: nn.Module, x: torch.Tensor, batch: int = 1000) -> float:
+def evaluate_elbo(model: nn.Module, x: torch.Tensor, batch: int = 1000,
+                  generator: torch.Generator | None = None) -> float:
     """Mean ELBO (nats per image) on x (B, D), hard samples for the categorical model."""
     model.eval()
-    total = sum(float(model.elbo(x[i : i + batch], None).sum()) for i in range(0, len(x), batch))
+    total = sum(float(model.elbo(x[i : i + batch], None, generator).sum()) for i in range(0, len(x), batch))
     model.train()
     return total / max(1, len(x))

@@ -106,9 +106,12 @@ def augment(x: torch.Tensor, strength: float, generator: torch.Generator | None 
     b = x.shape[0]
     if strength <= 0:
         return x
+    # Noise is drawn where the generator lives and then moved: a CPU generator gives a model on the
+    # GPU the same views as one on the CPU (a run's seed means the same thing on every device).
+    source = generator.device if generator is not None else x.device
 
     def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
-        return torch.rand(*shape, generator=generator, device=x.device) * (hi - lo) + lo
+        return (torch.rand(*shape, generator=generator, device=source) * (hi - lo) + lo).to(x.device)
 
     s = float(strength)
     angle = uniform(-1, 1, b) * math.radians(20) * s
@@ -122,7 +125,7 @@ def augment(x: torch.Tensor, strength: float, generator: torch.Generator | None 
     out = F.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
     contrast = 1 + uniform(-1, 1, b, 1, 1, 1) * 0.3 * s
     brightness = uniform(-1, 1, b, 1, 1, 1) * 0.1 * s
-    noise = torch.randn(out.shape, generator=generator, device=x.device) * 0.08 * s
+    noise = torch.randn(out.shape, generator=generator, device=source).to(x.device) * 0.08 * s
     return (out * contrast + brightness + noise).clamp(0, 1)
 
 
@@ -134,7 +137,7 @@ def contrastive_loss(z1: torch.Tensor, z2: torch.Tensor, same: torch.Tensor, mar
 
     z1, z2 (N, D) embeddings of the two sides of N pairs; same (N,) 1 for matching pairs, 0 else."""
     d = torch.linalg.vector_norm(z1 - z2, dim=1)  # (N,)
-    y = same.to(d.dtype)
+    y = same.to(d.device, d.dtype)
     per_pair = y * d.pow(2) + (1 - y) * torch.clamp(margin - d, min=0).pow(2)
     return per_pair.sum() / (2 * len(d))
 
@@ -173,7 +176,8 @@ def rotate_batch(
     x: torch.Tensor, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each image rotated by k * 90 degrees, k uniform in {0, 1, 2, 3}: (rotated, k). x (B, C, S, S)."""
-    k = torch.randint(0, 4, (x.shape[0],), generator=generator, device=x.device)
+    source = generator.device if generator is not None else x.device   # as in ``augment``
+    k = torch.randint(0, 4, (x.shape[0],), generator=generator, device=source).to(x.device)
     rotated = torch.stack([torch.rot90(x, r, dims=(2, 3)) for r in range(4)])  # (4, B, C, S, S)
     return rotated[k, torch.arange(x.shape[0], device=x.device)], k
 

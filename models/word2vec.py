@@ -88,7 +88,10 @@ class SkipGramTrainer:
                  device: torch.device | str = "cpu"):
         self.cfg, self.device = cfg, torch.device(device)
         self.rng = np.random.default_rng(cfg.seed)
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)      # the initial vectors
+        # The noise words come from the trainer's own CPU generator: the same draws on any device, and
+        # none taken by work in other threads from torch's process-wide one.
+        self.noise_generator = torch.Generator().manual_seed(cfg.seed)
         self.counts = np.bincount(np.concatenate(list(id_sentences)) if id_sentences else np.zeros(0, np.int64),
                                   minlength=vocab_size).astype(np.float64)
         self.all_pairs = skipgram_pairs(id_sentences, cfg.window)
@@ -124,7 +127,8 @@ class SkipGramTrainer:
         rows = self._order[self._cursor:self._cursor + self.cfg.batch_size]
         self._cursor += self.cfg.batch_size
         batch = torch.as_tensor(self.all_pairs[rows], device=self.device)
-        noise = torch.multinomial(self.noise, len(rows) * self.cfg.negatives, replacement=True)
+        noise = torch.multinomial(self.noise, len(rows) * self.cfg.negatives, replacement=True,
+                                  generator=self.noise_generator)
         loss = self.model(batch[:, 0], batch[:, 1], noise.view(len(rows), -1).to(self.device))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

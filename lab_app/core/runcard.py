@@ -10,6 +10,7 @@ from typing import Any
 
 from lab_app import __version__
 from lab_app.core.device import runtime_info
+from lab_app.core.seeds import run_seed
 from lab_app.io.atomic import atomic_write_text
 
 
@@ -40,6 +41,14 @@ def make_run_card(tab: str, config: Any = None, *, seed: int | None = None, devi
         "config": _jsonable(config) if config is not None else None,
         **({"extra": _jsonable(extra)} if extra else {}),
     }
+
+
+def tab_run_card(tab: str, config: Any, *, window_seed: int | None, device: str = "cpu") -> dict:
+    """A tab's run card: the seed it states is the one in the tab's config (``run_seed``), not the
+    window's; a config whose panels hold different seeds gets ``seed: null`` and each under
+    ``extra.seeds``."""
+    seed, differing = run_seed(config, window_seed)
+    return make_run_card(tab, config, seed=seed, device=device, extra={"seeds": differing} if differing else None)
 
 
 def save_run_card(path: str | Path, card: dict) -> Path:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ class ImageDataset:
     y_test: np.ndarray  # (M,)
     class_names: tuple[str, ...]
     info: str  # "name: size; licence" for the UI
+    seed: int | None = None  # the seed of its train/test split and subset (None: not seeded)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -302,4 +303,5 @@ def load_dataset(
     spec = DATASETS.get(name)
     if spec is None:
         raise LoadError(None, f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    return spec.loader(root=root, seed=seed, test_fraction=test_fraction, limit=limit, download=download)
+    data = spec.loader(root=root, seed=seed, test_fraction=test_fraction, limit=limit, download=download)
+    return replace(data, seed=seed)   # a tab reuses a loaded set only for a run of the same seed

@@ -77,7 +77,7 @@ class DetectorTab(TopicTab):
         side = QWidget()
         col = QVBoxLayout(side)
         col.addWidget(self.idea_label(self.IDEA))
-        self.params = ParamPanel(self.task.Config())
+        self.params = ParamPanel(self.task.Config(seed=self.ctx.seed))
         self.params.live_changed.connect(self._live_changed)
         col.addWidget(self.params)
         self.add_controls(col)
@@ -383,4 +383,8 @@ class DetectorTab(TopicTab):
         return {"detections": self.view, "loss": self.loss_curve, "map": self.map_curve}
 
     def run_config(self):
-        return asdict(self.config)
+        # The config is what the next training run uses; the model on screen may come from a
+        # checkpoint trained with another seed: said apart, under another name.
+        trained = self.trained.train_config.get("tab", {}) if self.trained is not None else {}
+        return {**asdict(self.config),
+                "model": {"shown": self.model_label.text(), "trained_with_seed": trained.get("seed")}}

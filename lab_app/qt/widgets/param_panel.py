@@ -5,11 +5,12 @@ Each dataclass field that carries knob metadata becomes one row::
     margin: float = field(default=1.0, metadata={"label": "Margin", "min": 0.0, "max": 5.0,
                                                  "step": 0.1, "live": True, "tip": "..."})
 
-int -> QLabeledSlider, float -> QLabeledDoubleSlider (or a log-scaled slider with "log": True),
-bool -> QCheckBox, str with "choices" -> QComboBox. Numeric fields need "min" and "max"; bool fields
-need some metadata (e.g. a "label"); str fields need "choices". Other fields are not shown and keep
-their values. "live" knobs redraw from the last result; the others ("restart" knobs) restart the run,
-and the panel shows which is which with a coloured tag, the label colour and the tooltip.
+int -> QLabeledSlider (a QSpinBox with "spin": True), float -> QLabeledDoubleSlider (or a log-scaled
+slider with "log": True), bool -> QCheckBox, str with "choices" -> QComboBox. Numeric fields need "min"
+and "max"; bool fields need some metadata (e.g. a "label"); str fields need "choices". Other fields
+are not shown and keep their values. "live" knobs redraw from the last result; the others ("restart"
+knobs) restart the run, and the panel shows which is which with a coloured tag, the label colour and
+the tooltip.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import math
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QWidget
 from superqt import QDoubleSlider, QLabeledDoubleSlider, QLabeledSlider
 
 LIVE_COLOR = "#3a9d5d"
@@ -150,6 +151,15 @@ class ParamPanel(QWidget):
         if not isinstance(value, (int, float)) or "min" not in meta or "max" not in meta:
             return None
         lo, hi = meta["min"], meta["max"]
+        if isinstance(value, int) and meta.get("spin"):
+            # A number typed in, not a position (a seed): reported on Enter or leaving the box, not
+            # per keystroke, so a restart knob does not start a run per digit.
+            control = QSpinBox()
+            control.setRange(int(lo), int(hi))
+            control.setKeyboardTracking(False)
+            control.setValue(value)
+            control.valueChanged.connect(lambda v, n=name: self._on_control(n))
+            return _Knob(name, live, int, control)
         if isinstance(value, int):
             control = QLabeledSlider(Qt.Orientation.Horizontal)
             control.setRange(int(lo), int(hi))

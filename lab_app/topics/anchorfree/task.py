@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from lab_app.core.control import Control
-from lab_app.core.device import seed_everything
+from lab_app.core.device import seed_everything, seeded_init
+from lab_app.core.seeds import seed_field
 from lab_app.data.scenes import CLASS_NAMES, SceneConfig
 from lab_app.detection.postprocess import Detections, Letterbox, letterbox
 from lab_app.detection.training import EXTRA_OBJECTS_TIP, LoopConfig, Trained, cpu_state, train_detector
@@ -74,7 +75,7 @@ class AnchorFreeConfig:
     eval_every: int = 100
     eval_scenes: int = 48
     seconds: float = 0.0
-    seed: int = 0
+    seed: int = seed_field()
 
     def scenes(self) -> SceneConfig:
         return SceneConfig(size=self.image_size, classes=self.classes, max_objects=self.max_objects,
@@ -106,8 +107,9 @@ def build_model(model_config: dict, state: dict | None = None) -> CenterNet | FC
 
 def train(cfg: AnchorFreeConfig, _data, ctl: Control):
     """Task generator: train a CenterNet or FCOS from scratch (see lab_app.detection.training)."""
-    seed_everything(cfg.seed)     # the initial weights too are the seed's
-    model = build_model(cfg.model_config().to_dict()).train()
+    seed_everything(cfg.seed)
+    with seeded_init(cfg.seed):   # the initial weights too are the seed's
+        model = build_model(cfg.model_config().to_dict()).train()
     return (yield from train_detector(model, cfg.loop(), cfg.scenes(), ctl, {"tab": asdict(cfg)}))
 
 
@@ -130,9 +132,9 @@ def detect(model: CenterNet, image: np.ndarray, class_names, ctl: Control | None
     """Run the model on any uint8 (H, W, 3) image: letterbox, heatmaps, peaks, boxes in photo pixels,
     from the test-time ``views`` (the heatmap is the 1x view's)."""
     square, lb = letterbox(image, model.cfg.input_size)
-    out, candidates = run_views(model.eval(), square[None], views)
-    heat = model.score_maps(out)
-    boxes, scores, labels = candidates[0]
+    out, candidates = run_views(model.eval(), square[None], views, next(model.parameters()).device)
+    heat = model.score_maps(out).cpu()                    # the model may live on a GPU
+    boxes, scores, labels = (t.cpu() for t in candidates[0])
     h, w = heat.shape[2:]
     r = model.cfg.stride
     centres = ((boxes[:, :2] + boxes[:, 2:]) / 2 / r).floor().long()

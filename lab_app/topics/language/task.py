@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from lab_app.core.control import Control
+from lab_app.core.device import seeded_init
 from lab_app.core.events import Message, Progress, Snapshot
+from lab_app.core.seeds import seed_field
 from lab_app.data.corpus import TOKENISATIONS, Corpus, default_documents, load_document, make_corpus
 from models.ngram import SMOOTHINGS, NGramLM
 from models.ngram_counts import NGramCounts, Vocabulary
@@ -68,13 +70,13 @@ class LanguageConfig:
         "label": "Negatives", "min": 1, "max": 20,
         "tip": "Noise words per real pair: the model learns to tell real contexts from these"})
     embed_steps: int = 3000
-    seed: int = 0
+    seed: int = seed_field()
 
     def ngram_key(self) -> tuple:
         return (self.tokenisation, self.order, self.smoothing, self.k, self.discount, self.min_count)
 
     def embed_key(self) -> tuple:
-        return (self.tokenisation, self.min_count, self.embed_dim, self.window, self.negatives)
+        return (self.tokenisation, self.min_count, self.embed_dim, self.window, self.negatives, self.seed)
 
     def model(self, order: int | None = None, smoothing: str | None = None) -> NGramLM:
         return NGramLM(order or self.order, smoothing or self.smoothing, k=self.k,
@@ -159,8 +161,9 @@ def train_embeddings(cfg: LanguageConfig, corpus: Corpus, ctl: Control):
     sentences = [s[(s >= 3) & (s < keep)] - 3 for s in ids]
     if not words:
         raise ValueError("too few repeated words to learn embeddings from (lower the vocabulary cut-off)")
-    trainer = SkipGramTrainer(sentences, len(words), SkipGramConfig(
-        dim=cfg.embed_dim, window=cfg.window, negatives=cfg.negatives, seed=cfg.seed), ctl.device)
+    with seeded_init(cfg.seed):   # the trainer seeds torch's process-wide generator for its vectors
+        trainer = SkipGramTrainer(sentences, len(words), SkipGramConfig(
+            dim=cfg.embed_dim, window=cfg.window, negatives=cfg.negatives, seed=cfg.seed), ctl.device)
     shown = min(len(words), EMBED_SHOWN)
     yield Message(f"skip-gram: {len(words):,} words, {len(trainer.all_pairs):,} pairs "
                   f"(window {cfg.window}), {cfg.negatives} negatives each")

@@ -113,7 +113,7 @@ class PointNetPanel(QWidget):
         col.addWidget(_idea(IDEA))
         box = QGroupBox("Training")
         bl = QVBoxLayout(box)
-        self.params = ParamPanel(pt.TrainConfig())
+        self.params = ParamPanel(pt.TrainConfig(seed=self.seed))
         self.params.restart_changed.connect(self._knob_changed)
         bl.addWidget(self.params)
         row = QHBoxLayout()
@@ -277,7 +277,7 @@ class PointNetPanel(QWidget):
     def set_cloud(self, points: np.ndarray, name: str = "") -> bool:
         """Normalise, resample and classify a cloud; False (with a message) when it cannot be used."""
         try:
-            prepared, notes = pt.prepare_cloud(points, self.config.points, self.seed)
+            prepared, notes = pt.prepare_cloud(points, self.config.points, self.config.seed)
         except ValueError as e:
             self.banner.show_message(f"{name + ': ' if name else ''}{e}", "error")
             return False
@@ -322,7 +322,7 @@ class PointNetPanel(QWidget):
     def open_folder(self, path: str | Path) -> None:
         self.banner.clear()
         self._pending = "folder"
-        self.runner.start(partial(pt.load_folder, Path(path), self.config.points, self.seed),
+        self.runner.start(partial(pt.load_folder, Path(path), self.config.points, self.config.seed),
                           label=f"reading {Path(path).name}")
 
     def _save_dialog(self) -> None:

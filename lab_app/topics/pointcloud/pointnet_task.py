@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from lab_app.core.control import Control
-from lab_app.core.device import seed_everything
+from lab_app.core.device import seed_everything, seeded_init
 from lab_app.core.events import Event, Message, Progress
+from lab_app.core.seeds import seed_field
 from lab_app.data.pointsets import read_folder_dataset, resample
 from lab_app.data.shapes import PointSetDataset, ShapesConfig, make_shapes, random_rotations
 from lab_app.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -70,7 +71,7 @@ class TrainConfig:
     train_points: int = 512          # random subset of each cloud's points per training step (0: all)
     report_every: int = 4            # steps between Progress events
     eval_clouds: int = 352           # test clouds scored after each epoch but the last (all at the end)
-    seed: int = 0
+    seed: int = seed_field()
 
     def model_config(self, num_classes: int, points: int) -> PointNetConfig:
         d = int(self.global_width)
@@ -188,7 +189,8 @@ def train(cfg: TrainConfig, data: PointSetDataset | None, ctl: Control):
     k = len(data.class_names)
     rng = seed_everything(cfg.seed)
     model_cfg = cfg.model_config(k, data.points)
-    model = PointNet(model_cfg).to(ctl.device)
+    with seeded_init(cfg.seed):   # the initial weights are the seed's, whatever other runners draw
+        model = PointNet(model_cfg).to(ctl.device)
     x_train = torch.from_numpy(data.train_x).to(ctl.device)
     y_train = torch.from_numpy(data.train_y.astype(np.int64)).to(ctl.device)
     x_test = torch.from_numpy(data.test_x).to(ctl.device)

@@ -294,6 +294,11 @@ class PointCloudTab(TopicTab):
     def run_config(self):
         return {
             **asdict(self.config),
+            "seed": self.ctx.seed,        # the demo scene's and the demo cloud's
             "source": self.shown.source if self.shown is not None else None,
             "points_shown": len(self.shown) if self.shown is not None else 0,
+            "pointnet": asdict(self.pointnet.config),
+            # the PointNet on screen may be the shipped one, trained with another seed
+            "pointnet_model_trained_with_seed": (self.pointnet.trained.train_config.get("seed")
+                                                 if self.pointnet.trained is not None else None),
         }

@@ -68,7 +68,7 @@ class ReparamTab(TopicTab):
 
     # --- layout -------------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.est_params = ParamPanel(task.EstimatorConfig())
+        self.est_params = ParamPanel(task.EstimatorConfig(seed=self.ctx.seed))
         self.est_params.changed.connect(lambda *_: self.start_estimates())
         self.expression = QLineEdit(task.EstimatorConfig().expression)
         self.expression.setToolTip(
@@ -139,7 +139,7 @@ class ReparamTab(TopicTab):
         self.place_side_and_views(side, self.subtabs, 400)
 
     def _build_vae_page(self) -> QWidget:
-        self.vae_params = ParamPanel(vae_task.CategoricalVAEConfig())
+        self.vae_params = ParamPanel(vae_task.CategoricalVAEConfig(seed=self.ctx.seed))
         train = QPushButton("Train both VAEs")
         train.clicked.connect(lambda: self.start_vae())
         stop = QPushButton("Stop")
@@ -241,7 +241,7 @@ class ReparamTab(TopicTab):
                 np.log(np.array([0.5, 0.3, 0.2])) if cfg.classes == 3 else np.linspace(1.0, -1.0, cfg.classes)
             )
         if self.noise.shape != (cfg.samples, cfg.classes):  # fixed noise: tau moves the same samples
-            self.noise = est.gumbel_noise((cfg.samples, cfg.classes), np.random.default_rng(0))
+            self.noise = est.gumbel_noise((cfg.samples, cfg.classes), np.random.default_rng(self.ctx.seed))
         self.samples = task.simplex_samples(self.logits, cfg.tau, self.noise, cfg.straight_through)
         if cfg.classes == 3:
             self.simplex.show_samples(self.samples, cfg.tau, cfg.straight_through)
@@ -269,7 +269,7 @@ class ReparamTab(TopicTab):
         values = np.arange(len(self.logits), dtype=np.float64)
         with np.errstate(all="ignore"):
             bias, var = est.relaxed_bias_variance(
-                f, values, self.logits, taus, 2000, np.random.default_rng(1)
+                f, values, self.logits, taus, 2000, np.random.default_rng(self.ctx.seed + 1)
             )
         ok_b, ok_v = bias > 0, var > 0
         self.bias_item.setData(taus[ok_b], bias[ok_b])

@@ -16,6 +16,7 @@ import numpy as np
 
 from lab_app.core.control import Control
 from lab_app.core.events import Event
+from lab_app.core.seeds import seed_field
 from models import estimators as est
 from models.safe_expr import compile_expression
 
@@ -81,7 +82,7 @@ class EstimatorConfig:
         default=0.05, metadata={"label": "Race lr", "min": 0.001, "max": 1.0, "log": True, "live": True}
     )
     expression: str = "sin(2*z) + 0.3*z**2"  # the custom f, edited in a text box
-    seed: int = 0
+    seed: int = seed_field()
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from lab_app.core.control import Control
-from lab_app.core.device import seed_everything
+from lab_app.core.device import seed_everything, seeded_init
 from lab_app.core.events import Event, Progress
+from lab_app.core.seeds import seed_field
 from lab_app.data.datasets import ImageDataset, load_dataset
 from models.categorical_vae import (
     CategoricalVAE,
@@ -63,7 +64,7 @@ class CategoricalVAEConfig:
     hidden: int = 256
     report_every: int = 20
     eval_every: int = 250
-    seed: int = 0
+    seed: int = seed_field()
 
     def model_config(self, input_dim: int) -> VAEConfig:
         return VAEConfig(
@@ -110,9 +111,10 @@ def decode(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Images for ``code`` (N,) and for the K codes that differ from it only in ``variable``."""
     k = model.cfg.classes
+    device = next(model.parameters()).device
     codes = torch.as_tensor(np.asarray(code), dtype=torch.long).repeat(k + 1, 1)  # (K+1, N)
     codes[1:, variable] = torch.arange(k)
-    pixels = model.decode_codes(codes).reshape(k + 1, *shape).numpy()
+    pixels = model.decode_codes(codes.to(device)).reshape(k + 1, *shape).cpu().numpy()
     return pixels[0], pixels[1:]
 
 
@@ -129,11 +131,15 @@ def train(
 ) -> Iterator[Event]:
     seed_everything(cfg.seed)
     data = data if data is not None else load_dataset(cfg.dataset, seed=cfg.seed)
-    x_train, x_test = flat(data)
+    device = ctl.device
+    x_train, x_test = (x.to(device) for x in flat(data))   # the small set lives on the device
     shape = tuple(data.x_train.shape[2:])
     mcfg = cfg.model_config(x_train.shape[1])
-    models = {"categorical": CategoricalVAE(mcfg), "Gaussian": GaussianVAE(mcfg)}
+    with seeded_init(cfg.seed):   # the estimator race may run beside this one
+        models = {"categorical": CategoricalVAE(mcfg).to(device), "Gaussian": GaussianVAE(mcfg).to(device)}
     optims = {k: torch.optim.Adam(m.parameters(), lr=cfg.learning_rate) for k, m in models.items()}
+    # This task's own CPU generator for the batch order and the latent noise (the same draws on any
+    # device); the evaluations draw from their own, so they do not shift the training's noise.
     gen = torch.Generator().manual_seed(cfg.seed)
     live.setdefault("code", np.zeros(cfg.latent_vars, np.int64))
     live.setdefault("variable", 0)
@@ -144,10 +150,10 @@ def train(
     for step in range(1, cfg.steps + 1):
         ctl.checkpoint()
         start = time.perf_counter()
-        batch = x_train[torch.randint(0, len(x_train), (cfg.batch_size,), generator=gen)]
+        batch = x_train[torch.randint(0, len(x_train), (cfg.batch_size,), generator=gen).to(device)]
         tau = temperature(step, mcfg)
         for name, model in models.items():
-            loss = vae_loss(model, batch, tau)
+            loss = vae_loss(model, batch, tau, generator=gen)
             optims[name].zero_grad()
             loss.backward()
             optims[name].step()
@@ -173,8 +179,10 @@ def train(
                 image, variations = decode(models["categorical"], code, variable, shape)
                 yield Decoded(step, code.copy(), image, variable, variations)
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            test = {k: evaluate_elbo(m, x_test) for k, m in models.items()}
+            test = {k: evaluate_elbo(m, x_test, generator=torch.Generator().manual_seed(cfg.seed + step))
+                    for k, m in models.items()}
             yield TestElbo(step, test["categorical"], test["Gaussian"])
-    return VAEResult(
-        models["categorical"], models["Gaussian"], shape, test["categorical"], test["Gaussian"], elapsed
+    return VAEResult(   # on the CPU: the tab decodes codes with them on its own thread
+        models["categorical"].cpu(), models["Gaussian"].cpu(), shape, test["categorical"], test["Gaussian"],
+        elapsed,
     )

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 import torch
 
 from lab_app.core.control import Control
-from lab_app.core.device import seed_everything
+from lab_app.core.device import seed_everything, seeded_init
 from lab_app.core.events import Event, Progress
+from lab_app.core.seeds import seed_field
 from lab_app.topics.representation.probes import warm_imports
 from models.contrastive import SeparableCritic, correlated_gaussians, infonce_bound, nwj_bound, rho_for_mi
 
@@ -64,7 +65,7 @@ class MIConfig:
     stair_steps: int = 300
     lr: float = 5e-4
     report_every: int = 10
-    seed: int = 0
+    seed: int = seed_field()
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,10 @@ def current_truth(cfg: MIConfig, step: int) -> float:
 class MIEstimators:
     """Two critics and their optimisers; ``step(x, y)`` trains both on one batch, returns the bounds."""
 
-    def __init__(self, dim: int, lr: float = 5e-4, hidden: int = 256):
-        self.nce_critic = SeparableCritic(dim, hidden)
-        self.nwj_critic = SeparableCritic(dim, hidden)
+    def __init__(self, dim: int, lr: float = 5e-4, hidden: int = 256, device: torch.device | str = "cpu"):
+        self.device = torch.device(device)
+        self.nce_critic = SeparableCritic(dim, hidden).to(self.device)
+        self.nwj_critic = SeparableCritic(dim, hidden).to(self.device)
         self.nce_opt = torch.optim.Adam(self.nce_critic.parameters(), lr)
         self.nwj_opt = torch.optim.Adam(self.nwj_critic.parameters(), lr)
 
@@ -106,7 +108,7 @@ class MIEstimators:
         """Mean of each bound over fresh batches (the critics frozen): the estimate to report."""
         nce, nwj = [], []
         for _ in range(batches):
-            x, y = correlated_gaussians(batch, dim, rho, generator)
+            x, y = (t.to(self.device) for t in correlated_gaussians(batch, dim, rho, generator))
             nce.append(float(infonce_bound(self.nce_critic(x, y))))
             nwj.append(float(nwj_bound(self.nwj_critic(x, y))))
         return sum(nce) / batches, sum(nwj) / batches
@@ -116,15 +118,17 @@ def estimate_mi(cfg: MIConfig, live: dict, ctl: Control) -> Iterator[Event]:
     """Train both critics for cfg.steps steps; ``live`` may override mode, true_mi and mi_batch."""
     warm_imports()
     seed_everything(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    est = MIEstimators(cfg.dim, cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)   # CPU draws: the same batches on every device
+    with seeded_init(cfg.seed):   # the encoder's training builds its model beside this one
+        est = MIEstimators(cfg.dim, cfg.lr, device=ctl.device)
     ema_nce = ema_nwj = None
     truth = batch = 0
     for step in range(cfg.steps):
         ctl.checkpoint()
         now = MIConfig(**{**cfg.__dict__, **live}) if live else cfg
         truth, batch = current_truth(now, step), int(now.mi_batch)
-        x, y = correlated_gaussians(batch, cfg.dim, rho_for_mi(truth, cfg.dim), gen)
+        pairs = correlated_gaussians(batch, cfg.dim, rho_for_mi(truth, cfg.dim), gen)
+        x, y = (t.to(ctl.device) for t in pairs)
         nce, nwj = est.step(x, y)
         nwj = max(min(nwj, 50.0), -50.0)  # one exploding NWJ batch must not flatten the plot
         ema_nce = nce if ema_nce is None else 0.9 * ema_nce + 0.1 * nce

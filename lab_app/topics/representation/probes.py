@@ -39,7 +39,7 @@ def encode(model, x: torch.Tensor, batch: int = 2048) -> np.ndarray:
         h = torch.cat([model.features(b) for b in x.split(batch)])
     finally:
         model.train(was_training)
-    return torch.nn.functional.normalize(h, dim=1).numpy()
+    return torch.nn.functional.normalize(h, dim=1).cpu().numpy()
 
 
 def linear_probe(f_train, y_train, f_test, y_test) -> float:

@@ -92,7 +92,7 @@ class RepresentationTab(TopicTab):
         self.dataset_label = QLabel("-")
         self.dataset_label.setWordWrap(True)
         col.addWidget(self.dataset_label)
-        self.params = ParamPanel(task.RepresentationConfig())
+        self.params = ParamPanel(task.RepresentationConfig(seed=self.ctx.seed))
         self.params.live_changed.connect(self._live_changed)
         self.params.restart_changed.connect(lambda *_: self.start_training())
         box = QGroupBox("Encoder training")
@@ -131,8 +131,9 @@ class RepresentationTab(TopicTab):
         ml.setContentsMargins(0, 0, 0, 0)
         self.mi_curve = LossCurve(title="MI of correlated Gaussians (d = 20)", y_label="nats")
         ml.addWidget(self.mi_curve, 1)
-        self.mi_params = ParamPanel(mi_task.MIConfig())
+        self.mi_params = ParamPanel(mi_task.MIConfig(seed=self.ctx.seed))
         self.mi_params.live_changed.connect(self._mi_live_changed)
+        self.mi_params.restart_changed.connect(lambda *_: self.start_mi())   # its seed
         ml.addWidget(self.mi_params)
 
         top = QSplitter()
@@ -177,6 +178,7 @@ class RepresentationTab(TopicTab):
                 and self.data.name == cfg.dataset
                 and not cfg.data_root
                 and cfg.limit is None
+                and self.data.seed == cfg.seed   # the split is the seed's
             )
             else None
         )

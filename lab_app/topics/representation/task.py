@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from lab_app.core.control import Control
-from lab_app.core.device import apply_thread_policy, seed_everything
+from lab_app.core.device import apply_thread_policy, seed_everything, seeded_init
 from lab_app.core.events import Event, Progress
+from lab_app.core.seeds import seed_field
 from lab_app.data.datasets import ImageDataset, load_dataset
 from lab_app.topics.representation.probes import (
     encode,
@@ -141,7 +142,7 @@ class RepresentationConfig:
     frame_points: int = 5000  # training images shown in the scatter (a seeded subset beyond)
     data_root: str = ""  # folder for the torchvision sets / the image folder
     limit: int | None = None  # at most this many images (tests, quick runs)
-    seed: int = 0
+    seed: int = seed_field()
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,7 @@ def pair_geometry(cfg, model, x: torch.Tensor, gen) -> tuple[np.ndarray, np.ndar
         z1, z2 = torch.nn.functional.normalize(z1, dim=1), torch.nn.functional.normalize(z2, dim=1)
     positive = torch.linalg.vector_norm(z1 - z2, dim=1)
     negative = torch.linalg.vector_norm(z1 - z2.roll(1, 0), dim=1)
-    return positive.numpy(), negative.numpy(), alignment(z1, z2), uniformity(z1)
+    return positive.cpu().numpy(), negative.cpu().numpy(), alignment(z1, z2), uniformity(z1)
 
 
 def probe_scores(model, data: ImageDataset, x_train: torch.Tensor, x_test: torch.Tensor) -> dict:
@@ -243,17 +244,22 @@ def train(
     warm_imports()
     apply_thread_policy()  # also in the runner's thread; here for benchmarks and tests
     rng = seed_everything(cfg.seed)
+    # This task's own CPU generator for batches and augmentations: the same draws on any device
+    # (models.contrastive draws where the generator lives), and none of the MI runner's draws.
     gen = torch.Generator().manual_seed(cfg.seed)
+    device = ctl.device
     data = data if data is not None else get_dataset(cfg)
     ctl.checkpoint()
     n = len(data.x_train)
     shown = np.sort(rng.permutation(n)[: cfg.frame_points]) if n > cfg.frame_points else np.arange(n)
     yield DatasetReady(data, shown)
 
-    x_train = torch.from_numpy(data.x_train)  # the whole set stays one tensor: batches are index gathers
-    x_test = torch.from_numpy(data.x_test)
-    model = Encoder(encoder_config(cfg, data))
-    head = RotationHead(cfg.feature_dim)
+    # the whole set stays one tensor on the device: batches are index gathers
+    x_train = torch.from_numpy(data.x_train).to(device)
+    x_test = torch.from_numpy(data.x_test).to(device)
+    with seeded_init(cfg.seed):   # the MI estimators build theirs in another runner at the same time
+        model = Encoder(encoder_config(cfg, data)).to(device)
+        head = RotationHead(cfg.feature_dim).to(device)
     params = list(model.parameters()) + (
         list(head.parameters()) if cfg.objective == "rotation pretext" else []
     )
@@ -273,7 +279,7 @@ def train(
     baselines = {"raw pixels": raw, "random encoder": probe_scores(model, data, x_train, x_test)}
     yield ProbeScores(0, dict(baselines))
 
-    geometry_batch = x_train[torch.randperm(n, generator=gen)[: min(512, n)]]
+    geometry_batch = x_train[torch.randperm(n, generator=gen)[: min(512, n)].to(device)]
     batch = min(cfg.batch_size, n)
     previous_xy: np.ndarray | None = None
     last_frame = 0.0
@@ -281,7 +287,7 @@ def train(
     for step in range(1, cfg.steps + 1):
         ctl.checkpoint()
         now = _live(cfg, live)
-        idx = torch.randint(0, n, (batch,), generator=gen)
+        idx = torch.randint(0, n, (batch,), generator=gen).to(device)
         loss = objective_loss(now, model, head, x_train[idx], gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -301,7 +307,7 @@ def train(
         if frame_due or evaluate:
             ctl.checkpoint()
             method = "t-SNE" if step == cfg.steps and now.projection.startswith("t-SNE") else "PCA"
-            z = embedding_of(now, model, x_train[torch.from_numpy(shown)])
+            z = embedding_of(now, model, x_train[torch.from_numpy(shown).to(device)])
             xy = project_2d(z, method, previous_xy if method == "PCA" else None, cfg.seed)
             previous_xy = xy
             yield EmbeddingFrame(
@@ -317,7 +323,7 @@ def train(
             last_frame = time.monotonic()
 
     features = encode(model, x_train)
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return Trained(asdict(cfg), state, features, scores)
 
 
@@ -327,11 +333,11 @@ def embedding_of(cfg: RepresentationConfig, model: Encoder, x: torch.Tensor) -> 
     model.eval()
     try:
         if cfg.objective == "rotation pretext":
-            return torch.cat([model.features(b) for b in x.split(2048)]).numpy()
+            return torch.cat([model.features(b) for b in x.split(2048)]).cpu().numpy()
         z = torch.cat([model(b) for b in x.split(2048)])
         if cfg.objective == "InfoNCE":
             z = torch.nn.functional.normalize(z, dim=1)
-        return z.numpy()
+        return z.cpu().numpy()
     finally:
         model.train()
 

@@ -66,7 +66,7 @@ class TransformsTab(TopicTab):
         side = QWidget()
         col = QVBoxLayout(side)
         col.addWidget(self.idea_label(IDEA))
-        self.params = ParamPanel(task.TransformsConfig())
+        self.params = ParamPanel(task.TransformsConfig(seed=self.ctx.seed))
         self.params.live_changed.connect(self._live_changed)
         self.params.restart_changed.connect(self._restart_changed)
         box = QGroupBox("GAN and VAE on 2D data")

@@ -16,6 +16,7 @@ import torch
 from lab_app.core.control import Control
 from lab_app.core.device import seeded_init
 from lab_app.core.events import Event, Progress
+from lab_app.core.seeds import seed_field
 from lab_app.data.toy2d import TARGETS, sample
 from models.gan2d import (
     Discriminator,
@@ -65,7 +66,7 @@ class TransformsConfig:
     grid_extent: float = 2.5       # the grid covers [-e, e]^2 of (z1, z2)
     field_size: int = 64           # the discriminator field is field_size x field_size
     shown_samples: int = 1500
-    seed: int = 0
+    seed: int = seed_field()
 
 
 @dataclass(frozen=True)
@@ -132,29 +133,36 @@ def cosine_decay(step: int, steps: int, floor: float = 0.1) -> float:
     return floor + (1 - floor) * 0.5 * (1 + np.cos(np.pi * min(step, steps) / steps))
 
 
-def _setup(cfg: TransformsConfig, painted: np.ndarray | None, model: str):
+def _setup(cfg: TransformsConfig, painted: np.ndarray | None, model: str, device: torch.device):
+    """Everything random is drawn on the CPU (numpy, CPU generators) and then moved to ``device``:
+    a seed gives the same data and noise on every device."""
     rng = np.random.default_rng(cfg.seed)
     shown = target_points(cfg, painted, 4000, rng)
-    fixed_data = torch.from_numpy(target_points(cfg, painted, 512, rng))
+    fixed_data = torch.from_numpy(target_points(cfg, painted, 512, rng)).to(device)
     z_fixed = torch.randn(cfg.shown_samples, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 1))
-    return rng, TargetReady(model, shown, extent_of(shown)), fixed_data, z_fixed
+    return rng, TargetReady(model, shown, extent_of(shown)), fixed_data, z_fixed.to(device)
 
 
 def train_gan(cfg: TransformsConfig, live: dict | None, ctl: Control, painted: np.ndarray | None = None
               ) -> Iterator[Event]:
     """Non-saturating GAN with an R1 penalty; returns the generator's state dict."""
-    rng, ready, fixed_data, z_fixed = _setup(cfg, painted, "gan")
+    device = ctl.device
+    rng, ready, fixed_data, z_fixed = _setup(cfg, painted, "gan", device)
     yield ready
     gcfg = GANConfig(latent_dim=cfg.latent_dim, hidden=cfg.hidden)
     with seeded_init(cfg.seed):  # the VAE builds its model in another thread at the same time
-        g, d = Generator(gcfg), Discriminator(gcfg)
+        g, d = Generator(gcfg).to(device), Discriminator(gcfg).to(device)
     noise = torch.Generator().manual_seed(cfg.seed + 2)  # not the process-wide generator
+
+    def z_batch() -> torch.Tensor:
+        return torch.randn(cfg.batch_size, cfg.latent_dim, generator=noise).to(device)
+
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg.gan_lr, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.gan_lr, betas=(0.5, 0.9))
     x0, x1, y0, y1 = ready.extent
     fx, fy = np.meshgrid(np.linspace(x0, x1, cfg.field_size), np.linspace(y0, y1, cfg.field_size))
-    field_points = torch.from_numpy(np.stack([fx.ravel(), fy.ravel()], 1).astype(np.float32))
-    zg = z_grid(cfg)
+    field_points = torch.from_numpy(np.stack([fx.ravel(), fy.ravel()], 1).astype(np.float32)).to(device)
+    zg = z_grid(cfg).to(device)
     last_frame = 0.0
     for step in range(1, cfg.steps + 1):
         ctl.checkpoint()
@@ -164,14 +172,14 @@ def train_gan(cfg: TransformsConfig, live: dict | None, ctl: Control, painted: n
             for group in opt.param_groups:
                 group["lr"] = lr
         for _ in range(max(1, int(now.d_steps))):
-            real = torch.from_numpy(target_points(cfg, painted, cfg.batch_size, rng))
+            real = torch.from_numpy(target_points(cfg, painted, cfg.batch_size, rng)).to(device)
             with torch.no_grad():
-                fake = g(torch.randn(cfg.batch_size, cfg.latent_dim, generator=noise))
+                fake = g(z_batch())
             loss_d = discriminator_loss(d, real, fake, now.r1_gamma)
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
-        loss_g = generator_loss(d, g(torch.randn(cfg.batch_size, cfg.latent_dim, generator=noise)))
+        loss_g = generator_loss(d, g(z_batch()))
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -184,33 +192,35 @@ def train_gan(cfg: TransformsConfig, live: dict | None, ctl: Control, painted: n
                 grid = g(zg)
                 field = torch.sigmoid(d(field_points)).reshape(cfg.field_size, cfg.field_size)
             dist = energy_distance(samples[:512], fixed_data)
-            yield TransformFrame("gan", step, samples.numpy(), grid.numpy(), dist, field=field.numpy())
+            yield TransformFrame("gan", step, samples.cpu().numpy(), grid.cpu().numpy(), dist,
+                                 field=field.cpu().numpy())
             last_frame = time.monotonic()
-    return {k: v.detach().clone() for k, v in g.state_dict().items()}
+    return {k: v.detach().cpu().clone() for k, v in g.state_dict().items()}
 
 
 def train_vae(cfg: TransformsConfig, live: dict | None, ctl: Control, painted: np.ndarray | None = None,
               anchors: int = 5) -> Iterator[Event]:
     """A VAE with a Gaussian p(x | z); its samples are the decoder means g(z) (the same X = g(Z) as
     the GAN; the decoder's own noise would blur the comparison). Returns the state dict."""
-    rng, ready, fixed_data, z_fixed = _setup(cfg, painted, "vae")
+    device = ctl.device
+    rng, ready, fixed_data, z_fixed = _setup(cfg, painted, "vae", device)
     yield ready
     with seeded_init(cfg.seed):
         model = VAE(VAEConfig(input_dim=2, latent_dim=cfg.latent_dim, hidden=(cfg.hidden, cfg.hidden),
-                              likelihood="gaussian"))
+                              likelihood="gaussian")).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.vae_lr)
     eps_noise = torch.Generator().manual_seed(cfg.seed + 3)   # not the process-wide generator (the GAN
-    zg = z_grid(cfg)                                          # builds its model in parallel)
-    anchor_x = fixed_data[torch.linspace(0, len(fixed_data) - 1, anchors).long()]
+    zg = z_grid(cfg).to(device)                               # builds its model in parallel)
+    anchor_x = fixed_data[torch.linspace(0, len(fixed_data) - 1, anchors).long().to(device)]
     angle = torch.linspace(0, 2 * np.pi, 48)
-    circle = torch.stack([torch.cos(angle), torch.sin(angle)], 1) * 2.0   # 2 sigma
+    circle = (torch.stack([torch.cos(angle), torch.sin(angle)], 1) * 2.0).to(device)   # 2 sigma
     last_frame = 0.0
     for step in range(1, cfg.steps + 1):
         ctl.checkpoint()
         now = _live(cfg, live)
         for group in opt.param_groups:
             group["lr"] = now.vae_lr
-        x = torch.from_numpy(target_points(cfg, painted, cfg.batch_size, rng))
+        x = torch.from_numpy(target_points(cfg, painted, cfg.batch_size, rng)).to(device)
         loss, terms = vae_loss(model, x, now.beta, generator=eps_noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -227,10 +237,10 @@ def train_vae(cfg: TransformsConfig, live: dict | None, ctl: Control, painted: n
                 ring[:, :, :2] += circle[None, :, : min(2, cfg.latent_dim)] * torch.exp(0.5 * logvar[:, None, :2])
                 ellipses = model.mean(ring)
             dist = energy_distance(samples[:512], fixed_data)
-            yield TransformFrame("vae", step, samples.numpy(), grid.numpy(), dist,
-                                 ellipses=ellipses.numpy(), anchors=anchor_x.numpy())
+            yield TransformFrame("vae", step, samples.cpu().numpy(), grid.cpu().numpy(), dist,
+                                 ellipses=ellipses.cpu().numpy(), anchors=anchor_x.cpu().numpy())
             last_frame = time.monotonic()
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
 def fit_kl(separation: float, ctl: Control | None = None, width: float = 0.5) -> KLResult:

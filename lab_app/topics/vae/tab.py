@@ -75,7 +75,7 @@ class VaeTab(TopicTab):
         self.dataset_label = QLabel("-")
         self.dataset_label.setWordWrap(True)
         col.addWidget(self.dataset_label)
-        self.params = ParamPanel(task.VaeTaskConfig())
+        self.params = ParamPanel(task.VaeTaskConfig(seed=self.ctx.seed))
         self.params.live_changed.connect(self._live_changed)
         self.params.restart_changed.connect(lambda *_: self.start_training())
         box = QGroupBox("VAE")
@@ -147,7 +147,7 @@ class VaeTab(TopicTab):
             self.loss_curve.clear()
         self._live = {"beta": cfg.beta}
         reuse = self.data if (self.data is not None and self.data.name == cfg.dataset and cfg.limit is None
-                              and not cfg.data_root) else None
+                              and not cfg.data_root and self.data.seed == cfg.seed) else None
         self.runner.start(partial(task.train, cfg, self._live, data=reuse, init_state=init_state),
                           label="training VAE")
 

@@ -18,6 +18,7 @@ import torch
 from lab_app.core.control import Control
 from lab_app.core.device import seed_everything, seeded_init
 from lab_app.core.events import Event, Progress
+from lab_app.core.seeds import seed_field
 from lab_app.data.datasets import ImageDataset, load_dataset
 from models.vae import VAE, VAEConfig, elbo, iw_log_likelihood, vae_loss
 
@@ -49,7 +50,7 @@ class VaeTaskConfig:
     frame_seconds: float = 0.5
     data_root: str = ""
     limit: int | None = None
-    seed: int = 0
+    seed: int = seed_field()
 
 
 @dataclass(frozen=True)

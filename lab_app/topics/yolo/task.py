@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from lab_app.core.control import Control
-from lab_app.core.device import seed_everything
+from lab_app.core.device import seed_everything, seeded_init
+from lab_app.core.seeds import seed_field
 from lab_app.data.scenes import CLASS_NAMES, SceneConfig
 from lab_app.detection.postprocess import Detections, Letterbox, letterbox
 from lab_app.detection.training import EXTRA_OBJECTS_TIP, LoopConfig, Trained, cpu_state, train_detector
@@ -69,7 +70,7 @@ class Config:
     eval_every: int = 100
     eval_scenes: int = 48
     seconds: float = 0.0
-    seed: int = 0
+    seed: int = seed_field()
 
     def scenes(self) -> SceneConfig:
         return SceneConfig(size=self.image_size, classes=self.classes, max_objects=self.max_objects,
@@ -94,8 +95,9 @@ def build_model(model_config: dict, state: dict | None = None) -> YoloV1:
 
 def train(cfg: Config, _data, ctl: Control):
     """Task generator: train YOLO v1 from scratch (see lab_app.detection.training)."""
-    seed_everything(cfg.seed)     # the initial weights too are the seed's
-    model = YoloV1(cfg.model_config())
+    seed_everything(cfg.seed)
+    with seeded_init(cfg.seed):   # the initial weights too are the seed's
+        model = YoloV1(cfg.model_config())
     return (yield from train_detector(model, cfg.loop(), cfg.scenes(), ctl, {"tab": asdict(cfg)}))
 
 
@@ -129,7 +131,8 @@ def detect(model: YoloV1, image: np.ndarray, class_names, views: Views = PLAIN) 
     """Run the model on any uint8 (H, W, 3) image (letterboxed), from the test-time ``views``: boxes in
     photo pixels; each cell's boxes, confidences and class probabilities from the 1x view."""
     square, lb = letterbox(image, model.cfg.input_size)
-    out, candidates = run_views(model.eval(), square[None], views)
+    out, candidates = run_views(model.eval(), square[None], views, next(model.parameters()).device)
+    out = {k: v.cpu() for k, v in out.items()}       # the model may live on a GPU
     boxes, scores, labels = candidates[0]
     det = Detections.from_torch(boxes, scores, labels)
     det = Detections(lb.to_image(det.boxes), det.scores, det.labels)
