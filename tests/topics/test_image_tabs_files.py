@@ -15,12 +15,13 @@ from lab_app.core.tiling import tile
 from lab_app.io import save_image
 from lab_app.qt.tab_base import LabContext
 from lab_app.topics.representation import task as rtask
+from lab_app.topics.representation.mi_task import MIConfig
 from lab_app.topics.representation.probes import encode
 from lab_app.topics.representation.tab import RepresentationTab
 from lab_app.topics.vae import task as vtask
 from lab_app.topics.vae.tab import STRIP_FILL, VaeTab
 
-VAE_QUICK = dict(epochs=3, batch_size=64, width=32, limit=300, frame_seconds=0.0, iw_k=0, manifold=4)
+VAE_QUICK = dict(epochs=2, batch_size=64, width=32, limit=300, frame_seconds=0.0, iw_k=0, manifold=4)
 REP_QUICK = dict(steps=30, batch_size=64, probe_every=30, width=4, limit=300, frame_seconds=0.0, projection="PCA")
 LONG = 10**6  # a run that is still going when the test drops its file
 
@@ -125,6 +126,7 @@ def rep_neighbours(model, data, image: np.ndarray, k: int = 8) -> np.ndarray:
 def test_contrastive_photo_opened_on_a_fresh_tab_trains_then_shows_its_neighbours(rep, qtbot, photo):
     path, rgb = photo
     rep.params.set_config(replace(rep.config, **REP_QUICK))
+    rep.mi_params.set_config(MIConfig(steps=30, report_every=5, dim=4, mi_batch=16))
     with qtbot.waitSignal(rep.demo_ready, timeout=120_000):
         rep.open_path(path)
         assert rep.runner.busy

@@ -305,8 +305,8 @@ def simplex_samples(
     return SimplexSamples(soft, hard, est.softmax(logits), freq, soft.mean(0))
 
 
-def bias_variance_curve(cfg: EstimatorConfig, logits: np.ndarray, samples: int = 2000,
-                        ctl: Control | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bias_variance_curve(cfg: EstimatorConfig, logits: np.ndarray, ctl: Control | None = None,
+                        samples: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bias and variance of the relaxed (Gumbel-Softmax) estimator over a range of temperatures:
     (taus, bias, variance), each (T,). Thousands of samples per temperature: run in a worker."""
     f = resolve_function(cfg)

@@ -114,7 +114,7 @@ class VaeTab(TopicTab):
         self.manifold.plot_widget.scene().sigMouseClicked.connect(self._on_manifold_click)
         self.recon = ImagePanel("test images / reconstructions")
         self.decoded = ImagePanel("click the latent plane")
-        self.interp = ImagePanel("drop an image: as the model sees it, its reconstruction; two: interpolation")
+        self.interp = ImagePanel("drop an image (two: interpolation)")
         self.units = Bars(orientation="horizontal", title="active units", value_format="{:.2f}")
 
         top = QSplitter()
@@ -267,7 +267,7 @@ class VaeTab(TopicTab):
             return
         if not self.runner.busy and not self.ckpt_runner.busy:
             self.start_training()
-        self.interp.set_title(f"{path.name}: waiting for the VAE's first weights")
+        self.interp.set_title(f"{path.name}: waiting for weights")
         self.status_message.emit(f"{path.name}: training a VAE first; the image shows with its first weights")
 
     def _query(self, path: Path) -> None:
@@ -285,15 +285,18 @@ class VaeTab(TopicTab):
         self.dropped = [(p, x) for p, x in self.dropped if p != path][-1:] + [(path, result.x)]
         self.file_result = result
         c, h, w = self.data.image_shape
-        knows = f"{h}x{w} {'grey ' if c == 1 else ''}{self.data.name} images"
+        knows = f"{h}x{w} {self.data.name}"  # what the model knows: it sees any photo as one of these
         if result.interpolation is None:
             self.interp.set_image(tile([result.seen, result.reconstruction], fill=STRIP_FILL))
-            self.interp.set_title(f"{result.name} as the model sees it (it knows {knows}) | its reconstruction")
+            self.interp.set_title(f"{result.name} as {knows} | reconstruction")
         else:
             first = self.dropped[0][1].reshape(c, h, w)[0]
             self.interp.set_image(tile([first, *result.interpolation, result.seen], fill=STRIP_FILL))
-            self.interp.set_title(f"interpolation to {result.name} (ends: the inputs as the model sees them)")
+            self.interp.set_title(f"interpolation to {result.name}")
             self.interpolation = result.interpolation
+        self.interp.setToolTip(f"{result.name} through a VAE that has only seen {self.data.info}: the photo "
+                               f"shrunk to {h}x{w} grey as the model sees it, and what the model rebuilds "
+                               "from its posterior mean (the star in the latent plane)")
         self._place_file_marker()
         self.status_message.emit(f"{result.name}: the star in the latent plane is its posterior mean")
         self._file_drawn = True
