@@ -121,7 +121,8 @@ def test_a_wrong_checkpoint_on_the_tab_keeps_the_current_model(qtbot, files, cls
     load = tab.load_model if cls is VaeTab else tab.load_encoder
     try:
         with qtbot.waitSignal(tab.demo_ready, timeout=30_000):
-            load(files[name])
+            tab.open_path(files[name])  # a checkpoint opened or dropped on the tab is loaded
+        assert tab.trained.config["seed"] == (3 if cls is VaeTab else 4) and not tab.runner.busy
         trained = tab.trained
         for kind, why in WRONG[name]:
             with qtbot.waitSignal(tab.ckpt_runner.errored, timeout=30_000):

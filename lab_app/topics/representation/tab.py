@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from lab_app.core.events import Progress
 from lab_app.data.datasets import DATASETS
+from lab_app.io.kinds import CHECKPOINT, file_kind
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.checkpoint_buttons import CheckpointButtons
@@ -290,6 +291,9 @@ class RepresentationTab(TopicTab):
         the demo starts and the first weights it draws find them. When a training ends, the image goes
         through the trained encoder again (and only then is the tab's result ready)."""
         path = Path(path)
+        if file_kind(path) == CHECKPOINT:  # a checkpoint the window routed here: load it
+            self.load_encoder(path)
+            return
         self.last_file = path
         self._file_drawn = False
         if self.frame is not None:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPush
 from lab_app.core.events import Progress
 from lab_app.core.tiling import tile
 from lab_app.data.datasets import DATASETS
+from lab_app.io.kinds import CHECKPOINT, file_kind
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.checkpoint_buttons import CheckpointButtons
@@ -127,7 +128,7 @@ class VaeTab(TopicTab):
         bottom = QSplitter()
         for w in (self.recon, small, self.units, self.loss_curve):
             bottom.addWidget(w)
-        bottom.setSizes([330, 230, 250, 330])
+        bottom.setSizes([300, 300, 220, 320])
         grid = QSplitter(Qt.Orientation.Vertical)
         grid.addWidget(top)
         grid.addWidget(bottom)
@@ -260,6 +261,9 @@ class VaeTab(TopicTab):
         starts and the image goes through the first weights it draws. When a training ends, the image
         goes through the trained model again (and only then is the tab's result ready)."""
         path = Path(path)
+        if file_kind(path) == CHECKPOINT:  # a checkpoint the window routed here: load it
+            self.load_model(path)
+            return
         self.last_file = path
         self._file_drawn = False
         if self.frame is not None:
@@ -288,11 +292,11 @@ class VaeTab(TopicTab):
         knows = f"{h}x{w} {self.data.name}"  # what the model knows: it sees any photo as one of these
         if result.interpolation is None:
             self.interp.set_image(tile([result.seen, result.reconstruction], fill=STRIP_FILL))
-            self.interp.set_title(f"{result.name} as {knows} | reconstruction")
+            self.interp.set_title(f"{result.name} as {knows} | rebuilt", size="9pt")
         else:
             first = self.dropped[0][1].reshape(c, h, w)[0]
             self.interp.set_image(tile([first, *result.interpolation, result.seen], fill=STRIP_FILL))
-            self.interp.set_title(f"interpolation to {result.name}")
+            self.interp.set_title(f"interpolation to {result.name}", size="9pt")
             self.interpolation = result.interpolation
         self.interp.setToolTip(f"{result.name} through a VAE that has only seen {self.data.info}: the photo "
                                f"shrunk to {h}x{w} grey as the model sees it, and what the model rebuilds "

@@ -40,5 +40,5 @@ class ImagePanel(ExportableView):
             self.image_item.setRect(pg.QtCore.QRectF(x0, y0, x1 - x0, y1 - y0))
         self.view_box.autoRange(padding=0.02)
 
-    def set_title(self, text: str) -> None:
-        self.plot_item.setTitle(text)
+    def set_title(self, text: str, size: str | None = None) -> None:
+        self.plot_item.setTitle(text, **({"size": size} if size else {}))
