@@ -128,7 +128,7 @@ class VaeTab(TopicTab):
         bottom = QSplitter()
         for w in (self.recon, small, self.units, self.loss_curve):
             bottom.addWidget(w)
-        bottom.setSizes([300, 300, 220, 320])
+        bottom.setSizes([290, 280, 250, 300])
         grid = QSplitter(Qt.Orientation.Vertical)
         grid.addWidget(top)
         grid.addWidget(bottom)
