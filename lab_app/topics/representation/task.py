@@ -359,7 +359,7 @@ def train(
                 align,
                 unif,
                 now.margin if now.objective == "pairwise contrastive" else None,
-                {k: v.detach().clone() for k, v in model.state_dict().items()},
+                {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
             )
             last_frame = time.monotonic()
             if cfg.frame_seconds > 0:  # frames take at most ~4% of the time, as in the VAE task
