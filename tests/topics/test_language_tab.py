@@ -69,3 +69,26 @@ def test_demo_then_typing_then_drops(qtbot, tab, tmp_path):
     assert len(tab.samples.toPlainText().split("\n\n")) == 5
     for name, view in tab.views().items():
         assert view.export_png(tmp_path / f"{name}.png").stat().st_size > 1000
+
+
+PLAY = "\n\n".join(["The owl sat on the oak.", "The newt sat on the log.", "An owl saw a newt."] * 6)
+
+
+def test_text_opened_on_a_fresh_tab_is_what_it_trains_on(qtbot, tab, tmp_path):
+    path = tmp_path / "owls.txt"
+    path.write_text(PLAY)
+    with qtbot.waitSignal(tab.demo_ready, timeout=60000):
+        tab.open_path(path)  # what the window does with a file given at start-up (demo off)
+    assert tab.source == "owls.txt" and "owls.txt" in tab.corpus_label.text()
+    assert "owl" in tab.model.vocab and "newt" in tab.model.vocab and "king" not in tab.model.vocab
+    assert tab.embed_runner.busy or tab.embeddings is not None  # the skip-gram trains on it too
+
+
+def test_text_dropped_while_the_demo_trains_replaces_it(qtbot, tab, tmp_path):
+    path = tmp_path / "owls.txt"
+    path.write_text(PLAY)
+    tab.start_demo()
+    assert tab.runner.busy
+    with qtbot.waitSignal(tab.demo_ready, timeout=60000):
+        tab.open_path(path)
+    assert tab.source == "owls.txt" and "newt" in tab.model.vocab and "king" not in tab.model.vocab

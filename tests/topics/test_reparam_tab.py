@@ -77,3 +77,15 @@ def test_vae_subtab_trains_and_click_changes_the_code(tab, qtbot):
     sheet = tab.code_grid.strip_sheet  # the K variations tiled: class 3's image is the decoded one
     assert np.allclose(sheet[:8, 3 * 9 : 3 * 9 + 8], variations[3]) and np.allclose(variations[3], image)
     assert "variable 1" in tab.code_grid.strip_label.text
+
+
+def test_bias_variance_curve_is_computed_in_a_worker_for_the_dragged_logits(tab, qtbot):
+    with qtbot.waitSignal(tab.curve_runner.finished, timeout=30_000):
+        tab.simplex.target.setPos(*task.simplex_xy(np.array([[0.6, 0.2, 0.2]]))[0])
+    logits = tab.logits.copy()
+    taus, bias, var = task.bias_variance_curve(tab.config, logits)
+    x, y = tab.var_item.getData()
+    assert np.allclose(x, np.log10(taus[var > 0])) and np.allclose(y, np.log10(var[var > 0]))  # log-log axes
+    # other logits, another curve: the drawn one is the dragged logits' own
+    other = task.bias_variance_curve(tab.config, np.log(np.array([0.2, 0.2, 0.6])))[2]
+    assert not np.allclose(y, np.log10(other[other > 0])[: len(y)])

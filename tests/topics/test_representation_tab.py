@@ -58,14 +58,17 @@ def test_training_moves_the_points_and_draws_the_panels(tab, qtbot, tmp_path):
     i = int(tab.shown[5])
     grey = (255 - tab.data.x_train[i, 0] * 255).astype(np.uint8)
     path = save_image(tmp_path / "digit.png", np.repeat(grey[:, :, None], 3, 2))
-    tab.open_path(path)
+    with qtbot.waitSignal(tab.file_runner.finished, timeout=20_000):
+        tab.open_path(path)
     assert tab.nearest_indices[0] == i
     assert tab.neighbours.neighbours[0].caption.text() == tab.data.class_names[int(tab.data.y_train[i])]
 
     # Save, load, export.
-    ckpt = tab.save_encoder(tmp_path / "enc.safetensors")
+    with qtbot.waitSignal(tab.ckpt_runner.finished, timeout=20_000):
+        tab.save_encoder(tmp_path / "enc.safetensors")
     features = tab.trained.train_features.copy()
-    tab.load_encoder(ckpt)
+    with qtbot.waitSignal(tab.demo_ready, timeout=20_000):
+        tab.load_encoder(tmp_path / "enc.safetensors")
     assert np.allclose(tab.trained.train_features, features, atol=1e-5)
     tab.scatter.export_data(tmp_path / "emb.npy")
     table = np.load(tmp_path / "emb.npy")
@@ -89,9 +92,3 @@ def test_live_margin_moves_the_line_and_mi_panel_draws(tab, qtbot):
     steps, log_n = tab.mi_curve.series("log N")
     assert len(steps) >= 5 and np.allclose(log_n, np.log(16))
     assert len(tab.mi_curve.series("InfoNCE")[1]) == len(steps)
-
-
-def test_drop_before_training_says_what_to_do(tab, tmp_path):
-    path = save_image(tmp_path / "x.png", np.zeros((8, 8, 3), np.uint8))
-    tab.open_path(path)
-    assert "train or load an encoder first" in tab.banner.text

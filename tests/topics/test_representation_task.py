@@ -79,7 +79,7 @@ def test_other_objectives_run_and_report_their_geometry(small_digits, objective)
 def test_nearest_neighbours_of_a_training_image(small_digits):
     cfg = task.RepresentationConfig(steps=20, batch_size=64, probe_every=100, width=4, projection="PCA")
     _, result = run(task.train(cfg, {}, Control(), data=small_digits))
-    model, _ = task.load_encoder(result.state_dict, result.config, small_digits)
+    model = task.build_encoder(task.config_from(result.config), small_digits, result.state_dict)
     query = task.embed_image(model, small_digits.x_train[7])
     assert task.nearest(result.train_features, query, 3)[0] == 7  # an image is its own nearest neighbour
     rgb = np.repeat(

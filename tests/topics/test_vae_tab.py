@@ -45,18 +45,21 @@ def test_training_draws_the_latent_space_and_a_click_decodes(tab, qtbot, tmp_pat
         expected = torch.sigmoid(tab.model.decode(torch.tensor([[0.5, -0.3]]))).reshape(8, 8).numpy()
     assert np.allclose(image, expected, atol=1e-6) and np.array_equal(tab.decoded.image, image)
 
-    # two dropped images: the interpolation between their posterior means
+    # two dropped images (read and encoded in the worker): the interpolation between their posterior means
     for i in (0, 1):
         grey = (tab.data.x_test[i, 0] * 255).astype(np.uint8)
-        tab.open_path(save_image(tmp_path / f"d{i}.png", np.repeat(grey[:, :, None], 3, 2)))
+        with qtbot.waitSignal(tab.file_runner.finished, timeout=20_000):
+            tab.open_path(save_image(tmp_path / f"d{i}.png", np.repeat(grey[:, :, None], 3, 2)))
     assert tab.interpolation.shape == (10, 8, 8)
     assert tab.interp.image.shape == (8, 12 * 8 + 11)
 
     # save, then load into a fresh state: the same decoder
-    path = tab.save_model(tmp_path / "vae.safetensors")
+    with qtbot.waitSignal(tab.ckpt_runner.finished, timeout=20_000):
+        tab.save_model(tmp_path / "vae.safetensors")
     before = tab.decode_at(1.0, 1.0)
     tab.model = None
-    tab.load_model(path)
+    with qtbot.waitSignal(tab.ckpt_runner.finished, timeout=20_000):
+        tab.load_model(tmp_path / "vae.safetensors")
     assert np.allclose(tab.decode_at(1.0, 1.0), before, atol=1e-6)
 
 

@@ -15,7 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lab_app.io.atomic import atomic_write_text
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
 
 BAR_COLOR = (110, 140, 180)
@@ -23,7 +23,7 @@ HIGHLIGHT_COLOR = class_color(1)  # orange: stands out against the muted blue ba
 BAR_THICKNESS = 0.8
 
 
-class Bars(QWidget):
+class Bars(ExportableView):
     """Named values as bars; ``orientation`` is "horizontal" (names on the left) or "vertical"."""
 
     def __init__(self, parent: QWidget | None = None, orientation: str = "horizontal",
@@ -139,8 +139,6 @@ class Bars(QWidget):
         """Texts of the visible value labels, in bar order."""
         return [label.textItem.toPlainText() for label in self._labels if label.isVisible()]
 
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)
 
     def export_data(self, path: str | Path) -> Path:
         """CSV ``name,value`` in bar order."""

@@ -32,3 +32,17 @@ def grab_widget(widget: QWidget) -> QImage:
 
 def export_widget_png(widget: QWidget, path: str | Path) -> Path:
     return save_qimage(grab_widget(widget), path)
+
+
+class ExportableView(QWidget):
+    """The base of every view: ``export_png(path)`` writes the view as it looks on screen.
+
+    A view that draws lazily (a timer-throttled render) overrides ``before_export`` to finish its
+    pending drawing first."""
+
+    def before_export(self) -> None:
+        """Bring the view up to date before it is grabbed (nothing to do for most views)."""
+
+    def export_png(self, path: str | Path) -> Path:
+        self.before_export()
+        return export_widget_png(self, path)

@@ -17,11 +17,11 @@ from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QGraphicsRectItem, QVBoxLayout, QWidget
 
 from lab_app.io.atomic import atomic_write_text
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
 
 
-class ImageBoxes(QWidget):
+class ImageBoxes(ExportableView):
     """An RGB (or grey) uint8 image with labelled, scored boxes drawn over it."""
 
     def __init__(self, parent: QWidget | None = None, show_axes: bool = False, line_width: float = 2.0):
@@ -127,8 +127,6 @@ class ImageBoxes(QWidget):
         return [r.rect() for r in self.rect_items if r.isVisible()]
 
     # --------------------------------------------------------------- export
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)
 
     def export_data(self, path: str | Path) -> Path:
         """CSV ``x0,y0,x1,y1,label,class,score`` of the boxes shown (score empty when none given)."""

@@ -1,10 +1,10 @@
 """LatentScatter: a 2D scatter of 10^5 points coloured by class, drawn as one raster image.
 
-pyqtgraph's ScatterPlotItem.setData costs about 150 ms for 70k points on the machines this runs on
-(it builds per-point records and QPainter fragments). A latent space that moves every training step
-needs far less, so this widget rasterises the points itself: each point is mapped to the device-pixel
-grid of the current view, class colours are written into an RGBA buffer by numpy fancy indexing, and
-one ImageItem whose rect equals the view range shows the buffer. Panning, zooming or resizing schedules
+pyqtgraph's ScatterPlotItem.setData builds per-point records and QPainter fragments, far too slow
+for tens of thousands of points redrawn every training step (``python -m benchmarks scatter_frame``
+compares the two; the README has its figures). So this widget rasterises the points itself: each
+point is mapped to the device-pixel grid of the current view, class colours are written into an RGBA
+buffer by numpy fancy indexing, and one ImageItem whose rect equals the view range shows the buffer. Panning, zooming or resizing schedules
 one re-render (coalesced through a zero-interval single-shot timer), so a burst of range changes costs
 one frame. No graphics item is created per frame.
 """
@@ -20,7 +20,7 @@ from PySide6.QtCore import QRectF, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from lab_app.io.atomic import atomic_save, atomic_write_text
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 
 # tab20 reordered so the first ten are tab10: the first classes get the most distinct colours.
 CLASS_COLORS: np.ndarray = np.array(
@@ -58,7 +58,7 @@ def stamp_offsets(size: int) -> list[tuple[int, int]]:
 
 def finite_bounds(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """(min, max) over the finite rows of ``xy`` (N, 2), or None when there are none."""
-    # Per-column reductions on strided views are ~20x faster than xy.min(axis=0) for (N, 2).
+    # Per-column reductions on strided views beat xy.min(axis=0), which walks (N, 2) row by row.
     lo = np.array([xy[:, 0].min(), xy[:, 1].min()]) if len(xy) else None
     hi = np.array([xy[:, 0].max(), xy[:, 1].max()]) if len(xy) else None
     if lo is not None and np.isfinite(lo).all() and np.isfinite(hi).all():
@@ -79,7 +79,7 @@ def present_labels(labels: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.bincount(labels - lo)) + lo
 
 
-class LatentScatter(QWidget):
+class LatentScatter(ExportableView):
     """Scatter of ``(N, 2)`` points coloured by integer label, fast for N >= 100k.
 
     Signals: ``hovered(index)`` when the point under the mouse changes (-1: none within 8 px),
@@ -384,10 +384,9 @@ class LatentScatter(QWidget):
         self._bounds_item.setData([lo[0], hi[0]], [lo[1], hi[1]])
 
     # --------------------------------------------------------------- export
-    def export_png(self, path: str | Path) -> Path:
+    def before_export(self) -> None:
         if self._render_timer.isActive():
             self.render_now()
-        return export_widget_png(self, path)
 
     def export_data(self, path: str | Path) -> Path:
         """Write the points: ``.npy`` as (N, 3) float32 [x, y, label], otherwise CSV x,y,label,class."""

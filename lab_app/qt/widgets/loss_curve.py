@@ -15,7 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lab_app.io.atomic import atomic_write_text
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
 
 
@@ -40,7 +40,7 @@ class _Series:
         return self.steps[: self.count], self.values[: self.count]
 
 
-class LossCurve(QWidget):
+class LossCurve(ExportableView):
     """Curves of named metrics over training steps, with a legend and optional log-scaled y."""
 
     # Where the legend sits: top right suits a falling loss, bottom right a rising score (mAP, accuracy).
@@ -114,8 +114,6 @@ class LossCurve(QWidget):
         self._log_y = bool(on)
         self.plot_item.setLogMode(x=False, y=self._log_y)
 
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)
 
     def export_data(self, path: str | Path) -> Path:
         """CSV in long form, one row per point: ``metric,step,value`` (metrics may have different steps)."""

@@ -3,14 +3,13 @@ embedding space with word labels. Items are created once and updated with setDat
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lab_app.qt.widgets.bars import Bars
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import LatentScatter, class_color
 
 BACKED_OFF_COLOR = (214, 130, 40)
@@ -43,7 +42,7 @@ class ChainRuleBars(Bars):
         return [tuple(b.color().getRgb()[:3]) for b in self.bar_item.opts["brushes"]]
 
 
-class _Plot(QWidget):
+class _Plot(ExportableView):
     """A titled PlotWidget with PNG export."""
 
     def __init__(self, title: str, x_label: str, y_label: str, log_y: bool = False,
@@ -59,8 +58,6 @@ class _Plot(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget)
 
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)
 
 
 class PerplexityPlot(_Plot):

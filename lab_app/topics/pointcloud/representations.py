@@ -52,17 +52,6 @@ def multi_view(points: np.ndarray, views: int, resolution: int = 48, elevation_d
     return MultiView(depths, depths.max(axis=0), az)
 
 
-def tile(images: np.ndarray, columns: int, gap: int = 2, fill: float = -0.2) -> np.ndarray:
-    """(K, H, W) images in a grid, ``columns`` wide, separated by ``gap`` pixels of ``fill``."""
-    k, h, w = images.shape
-    rows = -(-k // columns)
-    out = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap), fill, np.float32)
-    for i, im in enumerate(images):
-        r, c = divmod(i, columns)
-        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = im
-    return out
-
-
 @dataclass(frozen=True)
 class Voxels:
     resolution: int

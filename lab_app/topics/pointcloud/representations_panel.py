@@ -9,6 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
+from lab_app.core.tiling import tile
 from lab_app.qt.widgets.export import export_widget_png
 from lab_app.topics.pointcloud import representations as rep
 
@@ -121,7 +122,7 @@ class RepresentationsPanel(QWidget):
         self.multiview = mv = rep.multi_view(self.points, k)
         images = np.concatenate([mv.depths, mv.pooled[None]])
         columns = int(np.ceil(np.sqrt(len(images))))
-        self.view_image.setImage(rep.tile(images, columns), levels=(-0.2, 1.0), autoLevels=False)
+        self.view_image.setImage(tile(images, columns, gap=2, fill=-0.2), levels=(-0.2, 1.0), autoLevels=False)
         h, w = self.view_image.image.shape
         self.view_plot.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
         self.view_plot.getViewBox().invertY(True)

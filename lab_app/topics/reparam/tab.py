@@ -54,6 +54,7 @@ class ReparamTab(TopicTab):
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
         self.vae_runner = self.add_runner(device="cpu")
+        self.curve_runner = self.add_runner(device="cpu")  # the bias-variance curve (numpy, thousands of samples)
         self.logits = np.log(np.array([0.5, 0.3, 0.2]))
         self.noise = np.zeros((0, 3))
         self.samples: task.SimplexSamples | None = None
@@ -65,6 +66,7 @@ class ReparamTab(TopicTab):
         self.runner.event.connect(self._on_estimator_event)
         self.vae_runner.event.connect(self._on_vae_event)
         self.vae_runner.finished.connect(self._on_vae_finished)
+        self.curve_runner.finished.connect(self._draw_bias_variance)
 
     # --- layout -------------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -261,16 +263,16 @@ class ReparamTab(TopicTab):
         self._redraw_bias_variance()
 
     def _redraw_bias_variance(self) -> None:
+        """Recompute the curve in a worker (latest wins: a dragged slider computes only its last value)."""
         try:
-            f = task.resolve_function(self.config)
+            task.resolve_function(self.config)
         except ExpressionError:
             return
-        taus = np.logspace(-1.7, 1, 24)
-        values = np.arange(len(self.logits), dtype=np.float64)
-        with np.errstate(all="ignore"):
-            bias, var = est.relaxed_bias_variance(
-                f, values, self.logits, taus, 2000, np.random.default_rng(self.ctx.seed + 1)
-            )
+        self.curve_runner.start(partial(task.bias_variance_curve, self.config, self.logits.copy()),
+                                label="bias and variance vs tau")
+
+    def _draw_bias_variance(self, result) -> None:
+        taus, bias, var = result
         ok_b, ok_v = bias > 0, var > 0
         self.bias_item.setData(taus[ok_b], bias[ok_b])
         self.var_item.setData(taus[ok_v], var[ok_v])

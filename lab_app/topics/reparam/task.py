@@ -304,3 +304,16 @@ def simplex_samples(
     soft = np.eye(len(logits))[hard] if straight_through else est.gumbel_softmax(logits, noise, tau)
     freq = np.bincount(hard, minlength=len(logits)) / len(hard)
     return SimplexSamples(soft, hard, est.softmax(logits), freq, soft.mean(0))
+
+
+def bias_variance_curve(cfg: EstimatorConfig, logits: np.ndarray, ctl: Control | None = None,
+                        samples: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bias and variance of the relaxed (Gumbel-Softmax) estimator over a range of temperatures:
+    (taus, bias, variance), each (T,). Thousands of samples per temperature: run in a worker."""
+    f = resolve_function(cfg)
+    taus = np.logspace(-1.7, 1, 24)
+    values = np.arange(len(logits), dtype=np.float64)
+    with np.errstate(all="ignore"):
+        bias, var = est.relaxed_bias_variance(f, values, np.asarray(logits, np.float64), taus, samples,
+                                              np.random.default_rng(cfg.seed + 1))
+    return taus, bias, var

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.core.tiling import tile
+from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
 from lab_app.topics.reparam import task
 
 CLASS_COLORS = [(214, 39, 40), (44, 160, 44), (31, 119, 180)]  # simplex corners 0, 1, 2
 
 
-class _Exportable(QWidget):
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)
-
-
-class EstimatorPlots(_Exportable):
+class EstimatorPlots(ExportableView):
     """Three plots: histograms of single-sample estimates (with each mean and the exact gradient),
     variance of the M-sample average vs M (log-log), and the race L(theta_t)."""
 
@@ -111,7 +106,7 @@ class EstimatorPlots(_Exportable):
             self.race_items[name].setData(frame.steps.astype(float), curve)
 
 
-class SimplexView(_Exportable):
+class SimplexView(ExportableView):
     """The 2-simplex: corners are the one-hot classes; samples as a scatter coloured by their Gumbel-max
     class; the probabilities p = softmax(theta) as a draggable target (dragging sets the logits)."""
 
@@ -177,7 +172,7 @@ class SimplexView(_Exportable):
             self.probs_dragged.emit(task.xy_to_probs(np.array([pos.x(), pos.y()])))
 
 
-class CodeGrid(_Exportable):
+class CodeGrid(ExportableView):
     """The categorical code as an N x K grid (one lit cell per variable); clicking cell (n, k) sets
     variable n to class k. Beside it: the image decoded from the code, and that code with the selected
     variable set to each of the K classes."""
@@ -224,12 +219,8 @@ class CodeGrid(_Exportable):
     def set_images(self, image: np.ndarray, variations: np.ndarray) -> None:
         self.decoded_image.setImage(image.T, levels=(0, 1))
         # One row of K images with a 1-pixel gap; a row of 10 at 8x8 reads better as 2 rows of 5.
-        k, h, w = variations.shape
-        cols = k if k <= 6 else (k + 1) // 2
-        sheet = np.ones(((h + 1) * ((k + cols - 1) // cols) - 1, (w + 1) * cols - 1)) * 0.25
-        for i, image in enumerate(variations):
-            r, c = divmod(i, cols)
-            sheet[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = image
+        k = len(variations)
+        sheet = tile(variations, columns=k if k <= 6 else (k + 1) // 2)
         self.strip_sheet = sheet
         self.strip_image.setImage(sheet.T, levels=(0, 1))
         self.decoded_view.autoRange(padding=0.02)

@@ -1,6 +1,8 @@
 """The representation-learning tab: an encoder trains with InfoNCE, the pairwise contrastive loss or
 a rotation pretext while its embedding space moves on screen; beside it, two mutual-information
-estimators train on Gaussians whose MI is known. Two runners: training and MI run side by side."""
+estimators train on Gaussians whose MI is known. Runners, all running Qt-free functions of task.py
+and mi_task.py: training, MI, dropped images (embedded while training goes on) and checkpoints (a bad
+file leaves the run alone). The slots here only draw."""
 
 from __future__ import annotations
 
@@ -23,10 +25,10 @@ from PySide6.QtWidgets import (
 
 from lab_app.core.events import Progress
 from lab_app.data.datasets import DATASETS
-from lab_app.io import LoadError, load_checkpoint, load_image, save_checkpoint
-from lab_app.io.checkpoint import Checkpoint
+from lab_app.io.kinds import CHECKPOINT, file_kind
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.bars import Bars
+from lab_app.qt.widgets.checkpoint_buttons import CheckpointButtons
 from lab_app.qt.widgets.latent_scatter import LatentScatter
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
@@ -49,7 +51,6 @@ Quality is read by <i>probes</i>: a linear classifier and kNN on frozen features
 untrained encoder.
 """
 
-MODEL_NAME = "representation-encoder"
 PROBE_NAMES = [
     "linear, pixels",
     "linear, random",
@@ -75,11 +76,22 @@ class RepresentationTab(TopicTab):
         self.encoder = None  # a frozen copy of the last trained / loaded encoder, for queries
         self.frame: task.EmbeddingFrame | None = None
         self.frames_drawn = 0
+        self.frame_config: dict = {}  # the config of the run (or checkpoint) that draws the frames
+        self.last_file: Path | None = None  # the file whose neighbours are on screen (or on their way)
+        self.query_result: task.QueryResult | None = None
+        self.nearest_indices = np.zeros(0, np.int64)
+        self._file_drawn = False
+        self._ready_after_query = False
         self._live: dict = {}
         self._mi_live: dict = {}
+        self.file_runner = self.add_runner()  # dropped images: training keeps going meanwhile
+        self.ckpt_runner = self.add_runner()  # save / load: a failed load leaves the run alone
         self._build()
         self.runner.event.connect(self._on_event)
         self.runner.finished.connect(self._on_finished)
+        self.file_runner.finished.connect(self._on_query)
+        self.file_runner.errored.connect(self._on_query_error)
+        self.ckpt_runner.finished.connect(self._on_ckpt_finished)
         self.mi_runner.progress.connect(lambda p: self.mi_curve.append(p.step, p.metrics))
 
     # --- layout -----------------------------------------------------------------------------------------
@@ -103,8 +115,6 @@ class RepresentationTab(TopicTab):
             ("Train", self.start_training),
             ("Stop", self.runner.cancel),
             ("Data folder...", self._choose_root),
-            ("Save encoder...", self._save_dialog),
-            ("Load encoder...", self._load_dialog),
             ("Export embedding...", self._export_dialog),
         ]
         for i, (text, slot) in enumerate(actions):
@@ -112,6 +122,10 @@ class RepresentationTab(TopicTab):
             b.clicked.connect(slot)
             buttons.addWidget(b, i // 2, i % 2)
         col.addLayout(buttons)
+        self.checkpoint_buttons = CheckpointButtons(
+            "encoder", self.save_encoder, self.load_encoder, "encoder.safetensors"
+        )
+        col.addWidget(self.checkpoint_buttons)
         self.numbers = QLabel("alignment -   uniformity -")
         self.numbers.setStyleSheet("font-family: monospace;")
         col.addWidget(self.numbers)
@@ -170,6 +184,7 @@ class RepresentationTab(TopicTab):
             cfg = replace(cfg, data_root=self.config.data_root)
         self.banner.clear()
         self.loss_curve.clear()
+        self.frame_config = asdict(cfg)
         self._live = {"margin": cfg.margin, "temperature": cfg.temperature, "projection": cfg.projection}
         reuse = (
             self.data
@@ -237,6 +252,8 @@ class RepresentationTab(TopicTab):
             f"uniformity {frame.uniformity:.3f}  (lower: spread on the sphere)"
         )
         self.frames_drawn += 1
+        if self.last_file is not None and not self._file_drawn and not self.file_runner.busy:
+            self._query(self.last_file, self.last_file.name)  # opened before there were weights
 
     def _draw_probes(self, scores: dict) -> None:
         get = lambda who, kind: scores.get(who, {}).get(kind, np.nan)  # noqa: E731
@@ -249,14 +266,18 @@ class RepresentationTab(TopicTab):
 
     def _on_finished(self, result) -> None:
         if isinstance(result, task.Trained) and self.data is not None:
-            self.trained = result
-            self.encoder, _ = task.load_encoder(result.state_dict, result.config, self.data)
+            self.trained, self.encoder = result, result.encoder
             self.status_message.emit(
                 f"trained: linear probe {result.scores.get('encoder', {}).get('linear', 0):.3f}"
             )
-            if len(self.data.x_test):  # a test image and its neighbours, until the user drops one
-                self.show_query(self.data.x_test[0], "a test image")
-            self.demo_ready.emit()
+            # the opened file again through the trained encoder; else a test image, until one is dropped
+            self._ready_after_query = True
+            if self.last_file is not None:
+                self._query(self.last_file, self.last_file.name)
+            elif len(self.data.x_test):
+                self._query(self.data.x_test[0], "a test image")
+            else:
+                self.demo_ready.emit()
 
     def _on_hover(self, index: int) -> None:
         if index < 0 or self.data is None or index >= len(self.shown):
@@ -265,79 +286,99 @@ class RepresentationTab(TopicTab):
         label = self.data.class_names[int(self.data.y_train[i])]
         self.neighbours.show_hover(self.data.x_train[i], f"#{i}: {label}")
 
-    # --- files ---------------------------------------------------------------------------------------
+    # --- files -------------------------------------------------------------------------------------
     def open_path(self, path: Path) -> None:
-        """A dropped image: embed it with the current encoder and show its nearest training images."""
+        """A dropped or opened image, whatever the tab is doing: with weights on screen (a run's latest
+        frame, a trained or loaded encoder) its nearest training images are found now; with none yet,
+        the demo starts and the first weights it draws find them. When a training ends, the image goes
+        through the trained encoder again (and only then is the tab's result ready)."""
         path = Path(path)
-        if self.encoder is None or self.trained is None or self.data is None:
-            self.banner.show_message(
-                f"{path.name}: train or load an encoder first, then drop the image again", "warning"
-            )
+        if file_kind(path) == CHECKPOINT:  # a checkpoint the window routed here: load it
+            self.load_encoder(path)
             return
-        try:
-            rgb = load_image(path)
-        except LoadError as e:
-            self.banner.show_message(str(e), "error")
+        self.last_file = path
+        self._file_drawn = False
+        if self.frame is not None:
+            self._query(path, path.name)
             return
-        self.show_query(task.image_for(rgb, self.data), path.name)
+        if not self.runner.busy and not self.ckpt_runner.busy:
+            self.start_training()
+            if not self.mi_runner.busy and not self.mi_curve.names():
+                self.start_mi()
+        self.neighbours.title.setText(f"<b>{path.name}</b>: waiting for the encoder's first weights")
+        self.status_message.emit(f"{path.name}: training an encoder first; its neighbours show with its first weights")
 
-    def show_query(self, image: np.ndarray, caption: str) -> list[str]:
-        """Embed ``image`` (C, H, W) and show its nearest training images; returns their class names."""
-        query = task.embed_image(self.encoder, image)
-        idx = task.nearest(self.trained.train_features, query, len(self.neighbours.neighbours))
-        names = [self.data.class_names[int(self.data.y_train[i])] for i in idx]
-        self.neighbours.show_neighbours(image, caption, [self.data.x_train[i] for i in idx], names)
-        self.nearest_indices = idx
-        self.status_message.emit(f"{caption}: nearest training images are {', '.join(names[:5])}")
-        return names
+    def _query(self, source, caption: str) -> None:
+        """Embed ``source`` (a file or a (C, H, W) image) in the worker and show its neighbours."""
+        trained = self.trained is not None and not self.runner.busy
+        state = self.trained.state_dict if trained else self.frame.state_dict
+        config = self.trained.config if trained else self.frame_config
+        features = self.trained.train_features if trained else None
+        k = len(self.neighbours.neighbours)
+        self.file_runner.start(
+            partial(task.query, source, caption, config, state, self.data, features, k), label=f"embedding {caption}"
+        )
 
-    def save_encoder(self, path) -> Path:
+    def _on_query(self, result) -> None:
+        if not isinstance(result, task.QueryResult) or self.data is None:
+            return
+        self.query_result, self.nearest_indices = result, result.indices
+        images = [self.data.x_train[i] for i in result.indices]
+        self.neighbours.show_neighbours(result.image, result.caption, images, list(result.names))
+        c, h, w = self.data.image_shape
+        self.neighbours.title.setText(
+            f"<b>{result.caption}</b> as the encoder sees it ({h}x{w}, {self.data.name}) and its nearest "
+            "training images"
+        )
+        self.status_message.emit(f"{result.caption}: nearest training images are {', '.join(result.names[:5])}")
+        if self.last_file is not None and result.caption == self.last_file.name:
+            self._file_drawn = True
+        if self._ready_after_query:
+            self._ready_after_query = False
+            self.demo_ready.emit()
+
+    def _on_query_error(self, _message: str) -> None:
+        self.last_file = None  # the banner says why; the training's result stays the tab's result
+        if self._ready_after_query:
+            self._ready_after_query = False
+            self.demo_ready.emit()
+
+    # --- save / load (in the checkpoint runner) ----------------------------------------------------
+    def save_encoder(self, path) -> None:
         if self.trained is None:
-            raise ValueError("nothing to save yet: train or load an encoder first")
-        return save_checkpoint(path, Checkpoint(
-            "representation", MODEL_NAME, self.trained.state_dict, self.trained.config,
-            metrics=self.trained.scores, seed=self.trained.config.get("seed"),
-            extra={"dataset": self.data.info if self.data else ""}))
+            self.banner.show_message("nothing to save yet: train or load an encoder first", "warning")
+            return
+        info = self.data.info if self.data is not None else ""
+        self.ckpt_runner.start(partial(task.save_encoder, Path(path), self.trained, info), label="saving encoder")
 
     def load_encoder(self, path) -> None:
-        """Load a saved encoder; its dataset is loaded (in the worker) when it is not the current one."""
-        ckpt = load_checkpoint(path, tab="representation", architectures=(MODEL_NAME,))
-        state, config, card = ckpt.state_dict, ckpt.config, {"scores": ckpt.metrics or ckpt.extra.get("scores", {})}
-        cfg = task.RepresentationConfig(
-            **{k: v for k, v in config.items() if k in task.RepresentationConfig.__dataclass_fields__}
-        )
-        data = self.data if self.data is not None and self.data.name == cfg.dataset else task.get_dataset(cfg)
-        model, cfg = task.load_encoder(state, config, data)
-        import torch
+        """Read a checkpoint in the worker (its dataset too, when it is not the current one); the
+        current encoder and run stay unless it loads."""
+        path = Path(path)
+        self.ckpt_runner.start(partial(task.load_encoder, path, self.data), label=f"loading {path.name}")
 
-        from lab_app.topics.representation.probes import encode
-
-        features = encode(model, torch.from_numpy(data.x_train))
-        self.data, self.encoder = data, model
-        self.trained = task.Trained(config, state, features, card.get("scores", {}))
-        self.params.set_config(cfg)
-        self.dataset_label.setText(data.info)
-        self.status_message.emit(
-            f"loaded encoder from {Path(path).name}: drop an image to find its neighbours"
-        )
-
-    def _save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save encoder", "encoder.safetensors", "safetensors (*.safetensors)"
-        )
-        if path:
-            try:
-                self.status_message.emit(f"saved encoder to {self.save_encoder(path)}")
-            except (OSError, ValueError) as e:
-                self.banner.show_message(f"could not save: {e}", "error")
-
-    def _load_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load encoder", "", "safetensors (*.safetensors)")
-        if path:
-            try:
-                self.load_encoder(path)
-            except (OSError, ValueError) as e:
-                self.banner.show_message(str(e), "error")
+    def _on_ckpt_finished(self, result) -> None:
+        if isinstance(result, Path):
+            self.status_message.emit(f"saved encoder to {result}")
+            return
+        if not isinstance(result, task.Loaded):
+            return
+        self.runner.cancel()
+        self.data, self.shown = result.data, result.shown
+        self.trained, self.encoder = result.trained, result.trained.encoder
+        self.frame_config = result.trained.config
+        self.params.set_config(task.config_from(result.trained.config))
+        self.dataset_label.setText(result.data.info)
+        self._file_drawn = True  # embedded again just below, through the loaded encoder
+        self._draw_frame(result.frame)
+        if "encoder" in result.trained.scores:
+            self._draw_probes(result.trained.scores)
+        self.status_message.emit(f"loaded encoder from {Path(result.path).name}: drop an image to find its neighbours")
+        self._ready_after_query = True
+        if self.last_file is not None:
+            self._query(self.last_file, self.last_file.name)
+        else:
+            self._query(self.data.x_test[0], "a test image")
 
     def _export_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
@@ -366,4 +407,4 @@ class RepresentationTab(TopicTab):
 
     def shutdown(self, timeout: float = 10.0) -> bool:
         ok = self.mi_runner.shutdown(timeout)
-        return self.runner.shutdown(timeout) and ok
+        return super().shutdown(timeout) and ok

@@ -8,6 +8,10 @@ of the training set, positive / negative pair distances) and ProbeScores at eval
 a Trained result with the weights and the training set's features (for nearest neighbours).
 Margin, temperature and the 2D projection are read from ``live`` every step: the sliders act on
 the running training at once.
+
+The rest of the tab's work is here too, for its runners: ``save_encoder`` / ``load_encoder`` (the
+lab's checkpoint API; loading rebuilds the encoder and encodes the training set) and ``query`` (a
+dropped image, or any image, and its nearest training images).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,6 +29,8 @@ from lab_app.core.device import apply_thread_policy, seed_everything, seeded_ini
 from lab_app.core.events import Event, Progress
 from lab_app.core.seeds import seed_field
 from lab_app.data.datasets import ImageDataset, load_dataset
+from lab_app.io import load_image
+from lab_app.io.checkpoint import Checkpoint, load_checkpoint, load_state_into, save_checkpoint
 from lab_app.topics.representation.probes import (
     encode,
     knn_probe,
@@ -45,6 +52,7 @@ from models.contrastive import (
     uniformity,
 )
 
+MODEL_NAME = "representation-encoder"  # the architecture in the checkpoint header
 OBJECTIVES = ("InfoNCE", "pairwise contrastive", "rotation pretext")
 DATASET_CHOICES = ("digits", "mnist5k", "mnist", "fashion_mnist", "cifar10", "folder")
 PROJECTIONS = ("t-SNE at the end", "PCA")
@@ -162,6 +170,8 @@ class EmbeddingFrame(Event):
     alignment: float
     uniformity: float
     margin: float | None  # drawn on the histogram for the pairwise loss
+    # the weights that drew this frame (CPU copies): an image dropped mid-training is embedded with them
+    state_dict: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -176,6 +186,28 @@ class Trained(Event):
     state_dict: dict  # CPU tensors
     train_features: np.ndarray  # (N, F) L2-normalised features of x_train, for nearest neighbours
     scores: dict
+    encoder: Encoder | None = field(default=None, compare=False, repr=False)  # eval-mode copy, CPU
+
+
+@dataclass(frozen=True)
+class Loaded(Event):
+    """A checkpoint read and rebuilt in the worker, with the embedding of its training set."""
+
+    path: str
+    trained: Trained
+    data: ImageDataset
+    shown: np.ndarray
+    frame: EmbeddingFrame
+
+
+@dataclass(frozen=True)
+class QueryResult(Event):
+    """An image as the encoder sees it and its nearest training images."""
+
+    caption: str
+    image: np.ndarray  # (C, H, W)
+    indices: np.ndarray  # (k,) into x_train, nearest first
+    names: tuple[str, ...]  # their class names
 
 
 def encoder_config(cfg: RepresentationConfig, data: ImageDataset) -> EncoderConfig:
@@ -188,6 +220,19 @@ def encoder_config(cfg: RepresentationConfig, data: ImageDataset) -> EncoderConf
         feature_dim=cfg.feature_dim,
         embed_dim=cfg.embed_dim,
     )
+
+
+def config_from(values: dict) -> RepresentationConfig:
+    """The config from a checkpoint's or a run's dict (keys this version does not know ignored)."""
+    return RepresentationConfig(**{k: v for k, v in values.items() if k in RepresentationConfig.__dataclass_fields__})
+
+
+def build_encoder(cfg: RepresentationConfig, data: ImageDataset, state: dict | None = None) -> Encoder:
+    """An eval-mode encoder for ``data``'s images, with ``state`` loaded when given."""
+    model = Encoder(encoder_config(cfg, data))
+    if state is not None:
+        model.load_state_dict(state)
+    return model.eval()
 
 
 def get_dataset(cfg: RepresentationConfig) -> ImageDataset:
@@ -282,7 +327,7 @@ def train(
     geometry_batch = x_train[torch.randperm(n, generator=gen)[: min(512, n)].to(device)]
     batch = min(cfg.batch_size, n)
     previous_xy: np.ndarray | None = None
-    last_frame = 0.0
+    last_frame, gap = 0.0, cfg.frame_seconds
     scores = dict(baselines)
     for step in range(1, cfg.steps + 1):
         ctl.checkpoint()
@@ -295,7 +340,7 @@ def train(
         sched.step()
 
         evaluate = step % cfg.probe_every == 0 or step == cfg.steps
-        frame_due = time.monotonic() - last_frame >= cfg.frame_seconds
+        frame_due = time.monotonic() - last_frame >= gap
         if step % 10 == 0 or evaluate or frame_due:
             pos, neg, align, unif = pair_geometry(now, model, geometry_batch, gen)
             yield Progress(
@@ -306,6 +351,7 @@ def train(
             yield ProbeScores(step, dict(scores))
         if frame_due or evaluate:
             ctl.checkpoint()
+            t0 = time.monotonic()
             method = "t-SNE" if step == cfg.steps and now.projection.startswith("t-SNE") else "PCA"
             z = embedding_of(now, model, x_train[torch.from_numpy(shown).to(device)])
             xy = project_2d(z, method, previous_xy if method == "PCA" else None, cfg.seed)
@@ -319,12 +365,15 @@ def train(
                 align,
                 unif,
                 now.margin if now.objective == "pairwise contrastive" else None,
+                {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
             )
             last_frame = time.monotonic()
+            if cfg.frame_seconds > 0:  # frames take at most ~4% of the time, as in the VAE task
+                gap = max(cfg.frame_seconds, 25 * (last_frame - t0))
 
     features = encode(model, x_train)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    return Trained(asdict(cfg), state, features, scores)
+    return Trained(asdict(cfg), state, features, scores, build_encoder(cfg, data, state))
 
 
 @torch.no_grad()
@@ -340,16 +389,6 @@ def embedding_of(cfg: RepresentationConfig, model: Encoder, x: torch.Tensor) -> 
         return z.cpu().numpy()
     finally:
         model.train()
-
-
-def load_encoder(state_dict: dict, config: dict, data: ImageDataset) -> tuple[Encoder, RepresentationConfig]:
-    """Rebuild a trained encoder from a checkpoint's weights and config (unknown keys ignored)."""
-    known = {k: v for k, v in config.items() if k in RepresentationConfig.__dataclass_fields__}
-    cfg = RepresentationConfig(**known)
-    model = Encoder(encoder_config(cfg, data))
-    model.load_state_dict(state_dict)
-    model.eval()
-    return model, cfg
 
 
 def image_for(image_rgb: np.ndarray, data: ImageDataset) -> np.ndarray:
@@ -376,3 +415,55 @@ def embed_image(model: Encoder, image: np.ndarray) -> np.ndarray:
 def nearest(features: np.ndarray, query: np.ndarray, k: int = 8) -> np.ndarray:
     """Indices of the k training images whose normalised features are closest (cosine) to query."""
     return np.argsort(-(features @ query))[:k]
+
+
+# --- checkpoints and files (run by the tab's runners, never on the UI thread) ---------------------------
+def save_encoder(path, trained: Trained, dataset_info: str = "", ctl: Control | None = None) -> Path:
+    """Write ``trained`` as a checkpoint of the representation tab."""
+    return save_checkpoint(path, Checkpoint("representation", MODEL_NAME, trained.state_dict, trained.config,
+                                            metrics=trained.scores, seed=trained.config.get("seed"),
+                                            extra={"dataset": dataset_info}))
+
+
+def load_encoder(path, data: ImageDataset | None = None, ctl: Control | None = None) -> Loaded:
+    """Read an encoder checkpoint, load its dataset (``data`` reused when it is the same one), rebuild
+    the encoder, encode the training set (for neighbours) and lay it out in 2D (PCA). A wrong file
+    raises LoadError naming it; nothing is half-loaded."""
+    ckpt = load_checkpoint(path, tab="representation", architectures=(MODEL_NAME,))
+    cfg = config_from(ckpt.config)
+    if data is None or data.name != cfg.dataset:
+        data = get_dataset(cfg)
+    if ctl is not None:
+        ctl.checkpoint()
+    model = Encoder(encoder_config(cfg, data))
+    load_state_into(model, ckpt, path)
+    model.eval()
+    x_train = torch.from_numpy(data.x_train)
+    features = encode(model, x_train)
+    rng, gen = np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed)
+    n = len(x_train)
+    shown = np.sort(rng.permutation(n)[: cfg.frame_points]) if n > cfg.frame_points else np.arange(n)
+    pos, neg, align, unif = pair_geometry(cfg, model, x_train[torch.randperm(n, generator=gen)[:512]], gen)
+    model.eval()
+    xy = project_2d(embedding_of(cfg, model, x_train[torch.from_numpy(shown)]), "PCA", None, cfg.seed)
+    model.eval()
+    margin = cfg.margin if cfg.objective == "pairwise contrastive" else None
+    frame = EmbeddingFrame(cfg.steps, xy, "PCA", pos, neg, align, unif, margin, ckpt.state_dict)
+    scores = ckpt.metrics or ckpt.extra.get("scores", {})
+    trained = Trained(asdict(cfg), dict(ckpt.state_dict), features, scores, model)
+    return Loaded(str(path), trained, data, shown, frame)
+
+
+def query(source, caption: str, config: dict, state: dict, data: ImageDataset,
+          features: np.ndarray | None = None, k: int = 8, ctl: Control | None = None) -> QueryResult:
+    """``source``, an image file (read here; a bad one raises LoadError naming it) or a (C, H, W)
+    array, through the encoder with weights ``state``: the image as the encoder sees it and the k
+    training images nearest to it. ``features`` None (mid-training): the training set is encoded."""
+    image = source if isinstance(source, np.ndarray) else image_for(load_image(source), data)
+    if ctl is not None:
+        ctl.checkpoint()
+    model = build_encoder(config_from(config), data, state)
+    if features is None:
+        features = encode(model, torch.from_numpy(data.x_train))
+    idx = nearest(features, embed_image(model, image), k)
+    return QueryResult(caption, image, idx, tuple(data.class_names[int(data.y_train[i])] for i in idx))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -10,13 +9,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 
 POSITIVE_COLOR = (44, 160, 44)
 NEGATIVE_COLOR = (214, 39, 40)
 
 
-class DistanceHistogram(QWidget):
+class DistanceHistogram(ExportableView):
     """Histograms of positive-pair and negative-pair distances, with the margin as a vertical line.
 
     A good embedding puts the green mass (two views of one image) near 0 and the red mass (two
@@ -73,8 +72,6 @@ class DistanceHistogram(QWidget):
             self.margin_line.setValue(margin)
             self.margin_line.show()
 
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)
 
 
 def image_pixmap(image: np.ndarray, side: int = 72) -> QPixmap:
@@ -116,7 +113,7 @@ class Thumbnail(QWidget):
         self.caption.setText(caption)
 
 
-class NeighboursPanel(QWidget):
+class NeighboursPanel(ExportableView):
     """The hovered image, or a dropped image and its nearest training neighbours."""
 
     def __init__(self, neighbours: int = 8, parent: QWidget | None = None):
@@ -148,5 +145,3 @@ class NeighboursPanel(QWidget):
         for i, t in enumerate(self.neighbours):
             t.show_image(images[i] if i < len(images) else None, captions[i] if i < len(captions) else "")
 
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)

@@ -3,14 +3,13 @@ or posterior ellipses), the paintable target plot, and the forward/reverse KL pa
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 
 
 def polylines(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -22,7 +21,7 @@ def polylines(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return flat[:, 0], flat[:, 1], connect.ravel()
 
 
-class ModelView(QWidget):
+class ModelView(ExportableView):
     """Data (grey), model samples (coloured), g's image of the Z grid, and optionally the
     discriminator's field (an ImageItem behind everything) and decoded posterior ellipses."""
 
@@ -78,11 +77,9 @@ class ModelView(QWidget):
         x, y = self.samples_item.getData()
         return np.stack([x, y], 1)
 
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)
 
 
-class PaintPlot(QWidget):
+class PaintPlot(ExportableView):
     """The target's points; with painting on, press-and-drag adds points under the mouse."""
 
     painted = Signal()             # the mouse was released after adding points
@@ -140,11 +137,9 @@ class PaintPlot(QWidget):
             return True
         return False
 
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)
 
 
-class KLPanel(QWidget):
+class KLPanel(ExportableView):
     """p(x) of the bimodal target and the Gaussians fitted by forward and reverse KL."""
 
     def __init__(self, parent: QWidget | None = None):
@@ -168,5 +163,3 @@ class KLPanel(QWidget):
         self.plot_item.setXRange(float(x[0]), float(x[-1]), padding=0)
         self.plot_item.setYRange(0, max(float(np.max(p)), float(np.max(q_reverse))) * 1.45, padding=0)
 
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)

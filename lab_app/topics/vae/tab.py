@@ -1,5 +1,9 @@
 """The VAE tab: an MLP VAE trains on digits while its latent space, decoded manifold,
-reconstructions, loss terms, active units and importance-weighted likelihood update live."""
+reconstructions, loss terms, active units and importance-weighted likelihood update live.
+
+Three runners, all running task.py's functions: training; dropped images (through the latest
+weights, while training goes on); checkpoints (save and load, so a bad file leaves the run alone).
+The slots here only draw."""
 
 from __future__ import annotations
 
@@ -8,32 +12,24 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
+import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QGridLayout,
-    QGroupBox,
-    QLabel,
-    QPushButton,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from lab_app.core.events import Progress
+from lab_app.core.tiling import tile
 from lab_app.data.datasets import DATASETS
-from lab_app.io import LoadError, load_checkpoint, load_image, save_checkpoint
-from lab_app.io.checkpoint import Checkpoint
+from lab_app.io.kinds import CHECKPOINT, file_kind
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.bars import Bars
+from lab_app.qt.widgets.checkpoint_buttons import CheckpointButtons
 from lab_app.qt.widgets.latent_scatter import LatentScatter
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.topics.vae import task
-from lab_app.topics.vae.views import ImagePanel, strip
+from lab_app.topics.vae.views import ImagePanel
 
-MODEL_NAME = "vae-mlp"
+STRIP_FILL = 0.35  # a lighter grey between strip images than in the manifold, where tiles touch
 
 IDEA = """
 <b>Variational autoencoder.</b> The encoder gives q(z|x) = N(&mu;(x), &sigma;<sup>2</sup>(x)); a sample
@@ -56,16 +52,26 @@ class VaeTab(TopicTab):
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
         self.data = None
-        self.model = None                  # the VAE of the last frame / result (a CPU copy, for clicks)
+        self.model = None                  # the VAE of the last result (an eval CPU copy, for clicks)
         self.trained: task.Trained | None = None
         self.frame: task.LatentFrame | None = None
+        self.frame_config: dict = {}       # the config of the run (or checkpoint) that draws the frames
         self.frames_drawn = 0
-        self.dropped: list[np.ndarray] = []  # the last two dropped images, as model inputs
+        self.dropped: list[tuple[Path, np.ndarray]] = []  # the last two dropped images, as model inputs
+        self.last_file: Path | None = None  # the file whose result is on screen (or on its way)
+        self.file_result: task.FileResult | None = None
+        self.interpolation: np.ndarray | None = None
+        self._file_drawn = False
+        self._ready_after_file = False
         self._live: dict = {}
-        self._state_for_frames: dict | None = None
+        self.file_runner = self.add_runner()   # dropped images: training keeps going meanwhile
+        self.ckpt_runner = self.add_runner()   # save / load: a failed load leaves the run alone
         self._build()
         self.runner.event.connect(self._on_event)
         self.runner.finished.connect(self._on_finished)
+        self.file_runner.finished.connect(self._on_file_result)
+        self.file_runner.errored.connect(self._on_file_error)
+        self.ckpt_runner.finished.connect(self._on_ckpt_finished)
 
     # --- layout ------------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -81,13 +87,16 @@ class VaeTab(TopicTab):
         box = QGroupBox("VAE")
         QVBoxLayout(box).addWidget(self.params)
         col.addWidget(box)
-        buttons = QGridLayout()
-        for i, (text, slot) in enumerate([("Train", lambda: self.start_training()), ("Stop", self.runner.cancel),
-                                          ("Save model...", self._save_dialog), ("Load model...", self._load_dialog)]):
+        buttons = QHBoxLayout()
+        for text, slot, tip in [("Train", lambda: self.start_training(), "train a VAE with the settings above"),
+                                ("Stop", self.runner.cancel, "stop the training; what it drew stays")]:
             b = QPushButton(text)
+            b.setToolTip(tip)
             b.clicked.connect(slot)
-            buttons.addWidget(b, i // 2, i % 2)
+            buttons.addWidget(b)
         col.addLayout(buttons)
+        self.checkpoint_buttons = CheckpointButtons("VAE", self.save_model, self.load_model, "vae.safetensors")
+        col.addWidget(self.checkpoint_buttons)
         self.numbers = QLabel("IW log-likelihood: -\nactive units: -")
         self.numbers.setStyleSheet("font-family: monospace;")
         self.numbers.setWordWrap(True)
@@ -98,13 +107,16 @@ class VaeTab(TopicTab):
         self.scatter = LatentScatter(point_size=3)
         self.scatter.plot_item.setTitle("test set in the latent plane (posterior means); click to decode")
         self.scatter.plot_widget.scene().sigMouseClicked.connect(self._on_plane_click)
+        self.file_marker = pg.ScatterPlotItem(symbol="star", size=22, pen=pg.mkPen("k", width=1.5),
+                                              brush=pg.mkBrush(255, 215, 0))
+        self.file_marker.setZValue(10)
+        self.scatter.plot_item.addItem(self.file_marker)
         self.manifold = ImagePanel("decoded manifold over the same plane", y_up=True, axes=True)
         self.manifold.plot_widget.scene().sigMouseClicked.connect(self._on_manifold_click)
         self.recon = ImagePanel("test images / reconstructions")
         self.decoded = ImagePanel("click the latent plane")
-        self.interp = ImagePanel("drop two images: interpolation")
-        self.units = Bars(orientation="horizontal", title="active units",
-                          value_format="{:.2f}")
+        self.interp = ImagePanel("drop an image (two: interpolation)")
+        self.units = Bars(orientation="horizontal", title="active units", value_format="{:.2f}")
 
         top = QSplitter()
         top.addWidget(self.scatter)
@@ -116,7 +128,7 @@ class VaeTab(TopicTab):
         bottom = QSplitter()
         for w in (self.recon, small, self.units, self.loss_curve):
             bottom.addWidget(w)
-        bottom.setSizes([330, 230, 250, 330])
+        bottom.setSizes([290, 280, 250, 300])
         grid = QSplitter(Qt.Orientation.Vertical)
         grid.addWidget(top)
         grid.addWidget(bottom)
@@ -148,6 +160,7 @@ class VaeTab(TopicTab):
         self._live = {"beta": cfg.beta}
         reuse = self.data if (self.data is not None and self.data.name == cfg.dataset and cfg.limit is None
                               and not cfg.data_root and self.data.seed == cfg.seed) else None
+        self.frame_config = asdict(cfg)
         self.runner.start(partial(task.train, cfg, self._live, data=reuse, init_state=init_state),
                           label="training VAE")
 
@@ -180,7 +193,7 @@ class VaeTab(TopicTab):
         kind = "latent plane z1, z2" if len(frame.activity) <= 2 else "PCA plane of the posterior means"
         self.scatter.plot_item.setTitle(f"test set, {kind} (epoch {frame.epoch}); click to decode")
         self.manifold.set_image(frame.manifold, frame.extent)
-        self.recon.set_image(strip(np.concatenate([frame.originals, frame.reconstructions]), rows=2))
+        self.recon.set_image(tile(np.concatenate([frame.originals, frame.reconstructions]), rows=2, fill=STRIP_FILL))
         j = len(frame.activity)
         names = [f"z{i + 1}" for i in range(j)] if j <= 20 else [str(i + 1) if i % 5 == 0 else "" for i in range(j)]
         self.units.set_values(names, frame.activity)
@@ -189,15 +202,21 @@ class VaeTab(TopicTab):
         lines[-1] = f"active units: {frame.active}/{j}"
         self.numbers.setText("\n".join(lines))
         self.frames_drawn += 1
+        self._place_file_marker()
+        if self.last_file is not None and not self._file_drawn and not self.file_runner.busy:
+            self._query(self.last_file)  # a file opened before there were weights: now there are
 
     def _on_finished(self, result) -> None:
         if isinstance(result, task.Trained) and self.data is not None:
-            self.trained = result
-            self.model = task.build_model(task.VaeTaskConfig(**result.config), self.data, result.state_dict).eval()
+            self.trained, self.model = result, result.model
             if self.frame is not None:  # a first decoded point: the centre of the plane
                 self.decode_at(0.0, 0.0)
             self.status_message.emit(f"VAE trained: {self._score_text(result.scores)}")
-            self.demo_ready.emit()
+            if self.last_file is not None:  # the file again, through the trained model, then ready
+                self._ready_after_file = True
+                self._query(self.last_file)
+            else:
+                self.demo_ready.emit()
 
     @staticmethod
     def _score_text(scores: dict) -> str:
@@ -205,9 +224,10 @@ class VaeTab(TopicTab):
             return "-"
         return f"IW log p(x) {-scores['iw_nll_nats']:.2f} nats, active units {scores.get('active_units', '-')}"
 
-    # --- clicks and drops ----------------------------------------------------------------------------
+    # --- clicks ------------------------------------------------------------------------------------
     def decode_at(self, x: float, y: float) -> np.ndarray | None:
-        """Decode the point (x, y) of the plotted plane; shows and returns the (H, W) image."""
+        """Decode the point (x, y) of the plotted plane; shows and returns the (H, W) image. One MLP
+        decode of one point, a redraw's worth of work: done right here."""
         if self.model is None or self.frame is None or self.data is None:
             self.status_message.emit("train or load a VAE first")
             return None
@@ -234,68 +254,103 @@ class VaeTab(TopicTab):
         if xy is not None:
             self.decode_at(*xy)
 
+    # --- files -------------------------------------------------------------------------------------
     def open_path(self, path: Path) -> None:
-        """A dropped image; after two, the decoded interpolation between their posterior means."""
+        """A dropped or opened image, whatever the tab is doing. With weights on screen (a run's latest
+        frame, a trained or loaded model) it goes through them now; with none yet, the demo training
+        starts and the image goes through the first weights it draws. When a training ends, the image
+        goes through the trained model again (and only then is the tab's result ready)."""
         path = Path(path)
-        if self.model is None or self.data is None:
-            self.banner.show_message(f"{path.name}: train or load a VAE first, then drop the image again", "warning")
+        if file_kind(path) == CHECKPOINT:  # a checkpoint the window routed here: load it
+            self.load_model(path)
             return
-        try:
-            rgb = load_image(path)
-        except LoadError as e:
-            self.banner.show_message(str(e), "error")
+        self.last_file = path
+        self._file_drawn = False
+        if self.frame is not None:
+            self._query(path)
             return
-        self.dropped = (self.dropped + [task.image_for(rgb, self.data)])[-2:]
-        if len(self.dropped) < 2:
-            self.interp.set_title(f"{path.name}: drop a second image to interpolate")
-            return
-        frames = task.interpolate(self.model, self.dropped[0], self.dropped[1], self.data.image_shape)
-        c, h, w = self.data.image_shape
-        ends = [im.reshape(c, h, w)[0] for im in self.dropped]
-        self.interp.set_image(strip([ends[0], *frames, ends[1]]))
-        self.interp.set_title("interpolation between the two drops (ends: the inputs)")
-        self.interpolation = frames
+        if not self.runner.busy and not self.ckpt_runner.busy:
+            self.start_training()
+        self.interp.set_title(f"{path.name}: waiting for weights")
+        self.status_message.emit(f"{path.name}: training a VAE first; the image shows with its first weights")
 
-    # --- save / load -----------------------------------------------------------------------------------
-    def save_model(self, path) -> Path:
+    def _query(self, path: Path) -> None:
+        trained = self.trained is not None and not self.runner.busy
+        state = self.trained.state_dict if trained else self.frame.state_dict
+        config = self.trained.config if trained else self.frame_config
+        previous = next((x for p, x in self.dropped if p != path), None)
+        self.file_runner.start(partial(task.open_image, path, config, state, self.data, previous),
+                               label=f"reading {path.name}")
+
+    def _on_file_result(self, result) -> None:
+        if not isinstance(result, task.FileResult) or self.data is None:
+            return
+        path = self.last_file
+        self.dropped = [(p, x) for p, x in self.dropped if p != path][-1:] + [(path, result.x)]
+        self.file_result = result
+        c, h, w = self.data.image_shape
+        knows = f"{h}x{w} {self.data.name}"  # what the model knows: it sees any photo as one of these
+        if result.interpolation is None:
+            self.interp.set_image(tile([result.seen, result.reconstruction], fill=STRIP_FILL))
+            self.interp.set_title(f"{result.name} as {knows} | rebuilt", size="9pt")
+        else:
+            first = self.dropped[0][1].reshape(c, h, w)[0]
+            self.interp.set_image(tile([first, *result.interpolation, result.seen], fill=STRIP_FILL))
+            self.interp.set_title(f"interpolation to {result.name}", size="9pt")
+            self.interpolation = result.interpolation
+        self.interp.setToolTip(f"{result.name} through a VAE that has only seen {self.data.info}: the photo "
+                               f"shrunk to {h}x{w} grey as the model sees it, and what the model rebuilds "
+                               "from its posterior mean (the star in the latent plane)")
+        self._place_file_marker()
+        self.status_message.emit(f"{result.name}: the star in the latent plane is its posterior mean")
+        self._file_drawn = True
+        if self._ready_after_file:
+            self._ready_after_file = False
+            self.demo_ready.emit()
+
+    def _on_file_error(self, _message: str) -> None:
+        self.last_file = None  # the banner says why; the training's result stays the tab's result
+        if self._ready_after_file:
+            self._ready_after_file = False
+            self.demo_ready.emit()
+
+    def _place_file_marker(self) -> None:
+        if self.file_result is None or self.frame is None:
+            return
+        xy = task.to_plane(self.file_result.z[None].astype(np.float32), self.frame.plane)[0]
+        self.file_marker.setData([float(xy[0])], [float(xy[1])])
+
+    # --- save / load (in the checkpoint runner) ----------------------------------------------------
+    def save_model(self, path) -> None:
         if self.trained is None:
-            raise ValueError("nothing to save yet: train or load a VAE first")
-        return save_checkpoint(path, Checkpoint("vae", MODEL_NAME, self.trained.state_dict, self.trained.config,
-                                                metrics=self.trained.scores, seed=self.trained.config.get("seed"),
-                                                extra={"dataset": self.data.info if self.data else ""}))
+            self.banner.show_message("nothing to save yet: train or load a VAE first", "warning")
+            return
+        info = self.data.info if self.data is not None else ""
+        self.ckpt_runner.start(partial(task.save_vae, Path(path), self.trained, info), label="saving VAE")
 
     def load_model(self, path) -> None:
-        ckpt = load_checkpoint(path, tab="vae", architectures=(MODEL_NAME,))
-        state, config, card = ckpt.state_dict, ckpt.config, {"scores": ckpt.metrics or ckpt.extra.get("scores", {})}
-        cfg = task.VaeTaskConfig(**{k: v for k, v in config.items() if k in task.VaeTaskConfig.__dataclass_fields__})
-        data = self.data if self.data is not None and self.data.name == cfg.dataset else task.get_dataset(cfg)
-        model = task.build_model(cfg, data, state).eval()
+        """Read a checkpoint in the worker; the current model and run stay unless it loads."""
+        path = Path(path)
+        self.ckpt_runner.start(partial(task.load_vae, path, self.data), label=f"loading {path.name}")
+
+    def _on_ckpt_finished(self, result) -> None:
+        if isinstance(result, Path):
+            self.status_message.emit(f"saved VAE to {result}")
+            return
+        if not isinstance(result, task.Loaded):
+            return
         self.runner.cancel()
-        self.data, self.model = data, model
-        self.trained = task.Trained(asdict(cfg), state, card.get("scores", {}))
-        self.params.set_config(cfg)
-        self.dataset_label.setText(data.info)
-        x_test = torch.from_numpy(data.x_test.reshape(len(data.x_test), -1))
-        self._draw_frame(task.latent_frame(model, x_test, x_test[: cfg.recon_count], 0, cfg.epochs, cfg,
-                                           data.image_shape))
+        self.data, self.model, self.trained = result.data, result.trained.model, result.trained
+        self.frame_config = result.trained.config
+        self.params.set_config(task.config_from(result.trained.config))
+        self.dataset_label.setText(result.data.info)
+        self._file_drawn = True  # drawn again just below, through the loaded model
+        self._draw_frame(result.frame)
         self.decode_at(0.0, 0.0)
-        self.status_message.emit(f"loaded {Path(path).name}: {self._score_text(self.trained.scores)}")
-
-    def _save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save VAE", "vae.safetensors", "safetensors (*.safetensors)")
-        if path:
-            try:
-                self.status_message.emit(f"saved VAE to {self.save_model(path)}")
-            except (OSError, ValueError) as e:
-                self.banner.show_message(f"could not save: {e}", "error")
-
-    def _load_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load VAE", "", "safetensors (*.safetensors)")
-        if path:
-            try:
-                self.load_model(path)
-            except (OSError, ValueError, LoadError) as e:
-                self.banner.show_message(str(e), "error")
+        self.status_message.emit(f"loaded {Path(result.path).name}: {self._score_text(self.trained.scores)}")
+        if self.last_file is not None:
+            self._query(self.last_file)
+        self.demo_ready.emit()
 
     # --- TopicTab ----------------------------------------------------------------------------------------
     def views(self):

@@ -4,12 +4,17 @@
 LatentFrame snapshots (the test set's posterior means in 2D, the decoded manifold over that plane,
 reconstructions, per-unit activity) and IWEstimate events (importance-weighted log-likelihood of the
 test set). beta is read from ``live`` every step, so changing it continues from the current weights.
-Returns a Trained result (config, state dict, scores)."""
+Returns a Trained result (config, state dict, scores, and an eval-mode CPU copy of the model).
+
+Everything else the tab needs off the UI thread is here too: ``save_vae`` / ``load_vae`` (the lab's
+checkpoint API) and ``open_image`` (a dropped photo as the model sees it, its posterior mean, its
+reconstruction and the interpolation from the previous drop)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -19,9 +24,13 @@ from lab_app.core.control import Control
 from lab_app.core.device import seed_everything, seeded_init
 from lab_app.core.events import Event, Progress
 from lab_app.core.seeds import seed_field
+from lab_app.core.tiling import tile
 from lab_app.data.datasets import ImageDataset, load_dataset
+from lab_app.io import load_image
+from lab_app.io.checkpoint import Checkpoint, load_checkpoint, load_state_into, save_checkpoint
 from models.vae import VAE, VAEConfig, elbo, iw_log_likelihood, vae_loss
 
+MODEL_NAME = "vae-mlp"  # the architecture in the checkpoint header
 DATASET_CHOICES = ("digits", "mnist5k", "mnist", "fashion_mnist")
 
 
@@ -71,6 +80,8 @@ class LatentFrame(Event):
     reconstructions: np.ndarray    # (R, H, W)
     activity: np.ndarray           # (J,) Cov_x E[z_j | x]
     active: int
+    # the weights that drew this frame (CPU copies): a file dropped mid-training is shown with them
+    state_dict: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -86,11 +97,39 @@ class Trained(Event):
     config: dict
     state_dict: dict
     scores: dict
+    model: VAE | None = field(default=None, compare=False, repr=False)  # eval-mode, CPU, for clicks
+
+
+@dataclass(frozen=True)
+class Loaded(Event):
+    """A checkpoint read and rebuilt in the worker: the model, its data and its first frame."""
+
+    path: str
+    trained: Trained
+    data: ImageDataset
+    frame: LatentFrame
+
+
+@dataclass(frozen=True)
+class FileResult(Event):
+    """A dropped image through the model."""
+
+    name: str
+    x: np.ndarray                  # (C*H*W,) the image as the model sees it
+    seen: np.ndarray               # (H, W) the same, first channel
+    reconstruction: np.ndarray     # (H, W) decoded from the posterior mean
+    z: np.ndarray                  # (J,) posterior mean
+    interpolation: np.ndarray | None  # (steps, H, W) from the previous drop's posterior mean to this one
 
 
 def model_config(cfg: VaeTaskConfig, data: ImageDataset) -> VAEConfig:
     c, h, w = data.image_shape
     return VAEConfig(input_dim=c * h * w, latent_dim=cfg.latent_dim, hidden=(cfg.width, max(cfg.width // 2, 8)))
+
+
+def config_from(values: dict) -> VaeTaskConfig:
+    """The task config from a checkpoint's or a run's dict (keys this version does not know ignored)."""
+    return VaeTaskConfig(**{k: v for k, v in values.items() if k in VaeTaskConfig.__dataclass_fields__})
 
 
 def build_model(cfg: VaeTaskConfig, data: ImageDataset, state: dict | None = None) -> VAE:
@@ -137,17 +176,6 @@ def decode_images(model: VAE, z: np.ndarray, shape: tuple) -> np.ndarray:
     return model.mean(z).reshape(-1, c, h, w)[:, 0].cpu().numpy()
 
 
-def mosaic(images: np.ndarray, rows: int, cols: int, gap: int = 1) -> np.ndarray:
-    """(rows*cols, H, W) -> one image, image i at row i // cols, column i % cols, with a dark grey
-    ``gap`` between tiles (without it neighbouring, similar digits run into one another)."""
-    _, h, w = images.shape
-    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), 0.25, np.float32)
-    for i, im in enumerate(images):
-        r, c = divmod(i, cols)
-        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = im
-    return out
-
-
 def manifold_of(model: VAE, plane, extent, g: int, shape) -> np.ndarray:
     """Decode a g x g grid over the plane; row 0 of the result is the bottom (y = y0), so an
     ImageItem placed at the extent shows each image where its z lies."""
@@ -156,12 +184,13 @@ def manifold_of(model: VAE, plane, extent, g: int, shape) -> np.ndarray:
     gx, gy = np.meshgrid(xs, ys)                                       # row = y index
     imgs = decode_images(model, from_plane(np.stack([gx.ravel(), gy.ravel()], 1), plane), shape)
     imgs = imgs[:, ::-1, :]                                            # each image upright with y up
-    return mosaic(imgs, g, g)
+    return tile(imgs, columns=g)
 
 
 @torch.no_grad()
 def latent_frame(model: VAE, x_test: torch.Tensor, originals: torch.Tensor, step: int, epoch: int,
                  cfg: VaeTaskConfig, shape) -> LatentFrame:
+    was_training = model.training
     model.eval()
     mu_t = torch.cat([model.encode(b)[0] for b in x_test.split(2000)])
     mu = mu_t.cpu().numpy()
@@ -174,12 +203,16 @@ def latent_frame(model: VAE, x_test: torch.Tensor, originals: torch.Tensor, step
     recon = model.mean(model.encode(originals)[0])
     activity = mu_t.var(0)  # = active_units(model, x_test) without encoding the test set again
     count = int((activity > 0.01).sum())
-    model.train()
+    was_training = model.training
+    model.eval()
     c_, h, w = shape
-    return LatentFrame(step, epoch, xy.astype(np.float32), plane, extent,
-                       manifold_of(model, plane, extent, cfg.manifold, shape),
-                       originals.reshape(-1, c_, h, w)[:, 0].cpu().numpy(),
-                       recon.reshape(-1, c_, h, w)[:, 0].cpu().numpy(), activity.cpu().numpy(), count)
+    frame = LatentFrame(step, epoch, xy.astype(np.float32), plane, extent,
+                        manifold_of(model, plane, extent, cfg.manifold, shape),
+                        originals.reshape(-1, c_, h, w)[:, 0].cpu().numpy(),
+                        recon.reshape(-1, c_, h, w)[:, 0].cpu().numpy(), activity.cpu().numpy(), count,
+                        {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+    model.train(was_training)
+    return frame
 
 
 def iw_estimate(model: VAE, x: torch.Tensor, k: int, step: int, seed: int = 0) -> IWEstimate:
@@ -239,7 +272,7 @@ def train(cfg: VaeTaskConfig, live: dict | None, ctl: Control, data: ImageDatase
     yield frame
     scores["active_units"] = frame.active
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    return Trained(asdict(cfg), state, scores)
+    return Trained(asdict(cfg), state, scores, build_model(cfg, data, state).eval())
 
 
 def image_for(image_rgb: np.ndarray, data: ImageDataset) -> np.ndarray:
@@ -261,3 +294,48 @@ def interpolate(model: VAE, a: np.ndarray, b: np.ndarray, shape, steps: int = 10
     mu = model.encode(torch.from_numpy(np.stack([a, b]).astype(np.float32)))[0].numpy()
     t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
     return decode_images(model, (1 - t) * mu[0] + t * mu[1], shape)
+
+
+# --- checkpoints and files (run by the tab's runners, never on the UI thread) ---------------------------
+def save_vae(path, trained: Trained, dataset_info: str = "", ctl: Control | None = None) -> Path:
+    """Write ``trained`` as a checkpoint of the VAE tab."""
+    return save_checkpoint(path, Checkpoint("vae", MODEL_NAME, trained.state_dict, trained.config,
+                                            metrics=trained.scores, seed=trained.config.get("seed"),
+                                            extra={"dataset": dataset_info}))
+
+
+def load_vae(path, data: ImageDataset | None = None, ctl: Control | None = None) -> Loaded:
+    """Read a VAE checkpoint, load its dataset (``data`` reused when it is the same one), rebuild the
+    model and draw its first frame. A wrong file raises LoadError naming it; nothing is half-loaded."""
+    ckpt = load_checkpoint(path, tab="vae", architectures=(MODEL_NAME,))
+    cfg = config_from(ckpt.config)
+    if data is None or data.name != cfg.dataset:
+        data = get_dataset(cfg)
+    if ctl is not None:
+        ctl.checkpoint()
+    model = VAE(model_config(cfg, data))
+    load_state_into(model, ckpt, path)
+    model.eval()
+    x_test = torch.from_numpy(data.x_test.reshape(len(data.x_test), -1))
+    frame = latent_frame(model, x_test, x_test[: cfg.recon_count], 0, cfg.epochs, cfg, data.image_shape)
+    scores = ckpt.metrics or ckpt.extra.get("scores", {})
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    return Loaded(str(path), Trained(asdict(cfg), state, scores, model), data, frame)
+
+
+def open_image(path, config: dict, state: dict, data: ImageDataset, previous: np.ndarray | None = None,
+               ctl: Control | None = None) -> FileResult:
+    """Read an image file and pass it through the VAE with weights ``state``: the image at the
+    model's size, its posterior mean and reconstruction, and the interpolation from ``previous``
+    (an earlier drop, as the model sees it) when given. A bad file raises LoadError naming it."""
+    rgb = load_image(path)
+    if ctl is not None:
+        ctl.checkpoint()
+    model = build_model(config_from(config), data, state).eval()
+    x = image_for(rgb, data)
+    c, h, w = data.image_shape
+    with torch.no_grad():
+        mu = model.encode(torch.from_numpy(x[None]))[0]
+        recon = model.mean(mu).reshape(c, h, w)[0].numpy()
+    frames = interpolate(model, previous, x, data.image_shape) if previous is not None else None
+    return FileResult(Path(path).name, x, x.reshape(c, h, w)[0].copy(), recon, mu[0].numpy(), frames)

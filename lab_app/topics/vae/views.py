@@ -3,16 +3,15 @@ axes) or a plain strip (reconstructions, the decoded click, interpolations)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 
 
-class ImagePanel(QWidget):
+class ImagePanel(ExportableView):
     """One grey image (values in [0, 1]) in a pyqtgraph plot. ``y_up``: row 0 at the bottom and the
     image placed at a data ``extent`` (the manifold); otherwise row 0 at the top, pixel units."""
 
@@ -41,20 +40,5 @@ class ImagePanel(QWidget):
             self.image_item.setRect(pg.QtCore.QRectF(x0, y0, x1 - x0, y1 - y0))
         self.view_box.autoRange(padding=0.02)
 
-    def set_title(self, text: str) -> None:
-        self.plot_item.setTitle(text)
-
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)
-
-
-def strip(images: list[np.ndarray] | np.ndarray, rows: int = 1, gap: int = 1) -> np.ndarray:
-    """Images (N, H, W) side by side in ``rows`` rows with a grey gap line between them."""
-    images = np.asarray(images, np.float32)
-    n, h, w = images.shape
-    cols = (n + rows - 1) // rows
-    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), 0.35, np.float32)
-    for i, im in enumerate(images):
-        r, c = divmod(i, cols)
-        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = im
-    return out
+    def set_title(self, text: str, size: str | None = None) -> None:
+        self.plot_item.setTitle(text, **({"size": size} if size else {}))
