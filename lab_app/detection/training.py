@@ -9,7 +9,7 @@ more objects than the evaluated ones (``training_scenes``). A fixed validation s
 configured is scored with pycocotools every ``eval_every`` steps.
 
 Events: Progress with the loss terms (every ``report_every`` steps), Progress with the mAP figures
-after each evaluation, and ``Weights`` (coalesced) so the tab can run the live model on its image.
+after each evaluation, and ``Weights`` (lab_app.core.trained, coalesced) so the tab can run the live model on its image.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import torch
 
 from lab_app.core.control import Control
 from lab_app.core.device import cpu_cores, seed_everything
-from lab_app.core.events import Event, Progress
+from lab_app.core.events import Progress
 from lab_app.core.lanes import Lanes, default_lanes
+from lab_app.core.trained import Trained, Weights, cpu_state
 from lab_app.data.scenes import Scene, SceneConfig, batch_arrays, make_scene, make_scenes, mirror_scene
 from lab_app.detection.evaluate import coco_map
 from lab_app.detection.postprocess import Detections, filter_detections
@@ -54,26 +55,6 @@ class LoopConfig:
     lanes: int = 0                 # threads that each train on a share of the batch (0: auto, see core.lanes)
     mirror_after: int = 8          # half a batch: mirrored scenes of this many batches earlier (0: all fresh)
     extra_objects: int = 0         # training scenes: up to this many objects more than the evaluated ones
-
-
-@dataclass(frozen=True)
-class Weights(Event):
-    """The model as it is now (CPU copies), to run on the tab's image while training goes on."""
-
-    coalesce = True
-    state: dict
-    model_config: dict
-    step: int
-
-
-@dataclass(frozen=True)
-class Trained:
-    state: dict
-    model_config: dict
-    class_names: tuple[str, ...]
-    metrics: dict[str, float]
-    history: list = field(default_factory=list)   # [step, {metric: value}]
-    train_config: dict = field(default_factory=dict)
 
 
 class SceneStream:
@@ -154,10 +135,6 @@ def evaluate_model(model, scenes: list[Scene], num_classes: int, device="cpu", b
     return coco_map(preds, [(s.boxes, s.labels) for s in scenes], num_classes)
 
 
-def cpu_state(model) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-
-
 def learning_rate(loop: LoopConfig, step: int, frac: float) -> float:
     """Warm-up over 20 steps, constant until ``hold`` of the run (by steps or seconds, whichever ends it
     first), then a cosine to zero. These runs are short and the detectors underfit: on the benchmark's
@@ -235,7 +212,7 @@ def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, t
                     curve, metrics = evaluate()
                     history.append([step, curve])
                     yield Progress(step, loop.steps, curve, text=f"step {step}: mAP@0.5 {metrics['map50']:.3f}")
-                    yield Weights(cpu_state(model), model.cfg.to_dict(), step)
+                    yield Weights(cpu_state(model), model.cfg.to_dict(), scenes.class_names, step)
         finally:
             for future in upcoming:
                 future.cancel()

@@ -2,13 +2,17 @@
 
 Layout: idea panel, knobs (ParamPanel over the task's config), Train / Pause / Stop, save / load,
 New scene / Open photo / Draw a box; the DetectionView, the loss-term curves and the mAP curves.
-Work: training in ``self.runner``, the model on the current image in ``self.infer_runner`` (so a
-dropped photo is detected while training goes on, with the live weights). The confidence and NMS
-sliders re-filter the last candidates without running the model again.
+Work, all in runners (the UI thread only draws): training in ``self.runner``; building or loading
+the model and running it on the current image in ``self.infer_runner`` (so a dropped photo is
+detected while training goes on, with the live weights); reading a photo in ``self.file_runner``.
+The model to use next is kept as a *source* (``self._unbuilt``: a checkpoint path, the live Weights
+or the Trained result) until the infer runner has built it; a bad checkpoint leaves the current
+model in place. The confidence and NMS sliders re-filter the last candidates without running the
+model again. A photo (not a procedural scene) gets a note over the view saying what the model knows.
 
-A subclass sets ``task`` (its task module: Config with a ``tta`` field, CHECKPOINT, train, detect_task,
-build_model, load_model, save_model, trained_from) and ``IDEA``, and draws its own overlays in
-``draw_overlays`` and ``show_box_targets``."""
+A subclass sets ``task`` (its task module: Config with a ``tta`` field, CHECKPOINT, SPEC, train,
+detect, Inference) and ``IDEA``, and draws its own overlays in ``draw_overlays`` and
+``show_box_targets``."""
 
 from __future__ import annotations
 
@@ -30,12 +34,12 @@ from PySide6.QtWidgets import (
 )
 
 from lab_app.core.events import Progress
+from lab_app.core.trained import ModelRun, Ready, Trained, Weights
 from lab_app.data.scenes import make_scene
 from lab_app.detection import pretrained
-from lab_app.detection.training import Trained, Weights
+from lab_app.detection.detector import OpenedImage, detector_run, open_image, photo_note
 from lab_app.detection.tta import views_for
-from lab_app.io.errors import LoadError
-from lab_app.io.image import IMAGE_EXTENSIONS, load_image
+from lab_app.io.image import IMAGE_EXTENSIONS
 from lab_app.qt.layout import side_panel_split
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.detection_view import DetectionView
@@ -44,6 +48,7 @@ from lab_app.qt.widgets.param_panel import ParamPanel
 
 DEMO_SCENE_SEED = 424_242
 IN_APP = "In-app model (trained here)"
+FACES_TAB = "Pyramids & small objects"
 
 
 class DetectorTab(TopicTab):
@@ -54,14 +59,19 @@ class DetectorTab(TopicTab):
 
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
-        self.infer_runner = self.add_runner()   # runs the model on the image while training goes on
-        self.model = None
+        self.infer_runner = self.add_runner()   # builds / loads the model, runs it on the image
+        self.file_runner = self.add_runner()    # reads a photo
+        self.ready: Ready | None = None         # the model in use (built in the infer runner)
         self.class_names: tuple[str, ...] = ()
-        self.trained: Trained | None = None
+        self.trained: Trained | None = None     # what Save writes
         self.image: np.ndarray | None = None
         self.image_name = ""
+        self.image_is_scene = False             # a procedural scene (what the model knows), not a photo
         self.result = None  # the task's Inference
         self.drawn_box: np.ndarray | None = None
+        self._unbuilt = None                    # a model source waiting to be built: path, Weights, Trained
+        self._running_source = None             # the source of the infer runner's current run
+        self._demo_checkpoint = False           # the shipped checkpoint is loading for the demo
         self._demo_pending = True               # demo_ready once the first real result is drawn
         self._pretrained: dict = {}             # name -> (model, class names), filled by the runner
         self._build()
@@ -70,6 +80,8 @@ class DetectorTab(TopicTab):
         self.runner.busy_changed.connect(self._update_buttons)
         self.runner.paused_changed.connect(lambda *_: self._update_buttons())
         self.infer_runner.finished.connect(self._on_inference)
+        self.infer_runner.errored.connect(self._on_infer_error)
+        self.file_runner.finished.connect(self._on_image_read)
         self._update_buttons()
 
     # --- layout ---------------------------------------------------------------------------------------
@@ -162,6 +174,10 @@ class DetectorTab(TopicTab):
     def config(self):
         return self.params.config
 
+    @property
+    def model(self):
+        return self.ready.model if self.ready is not None else None
+
     # --- demo, images -------------------------------------------------------------------------------
     def start_demo(self) -> None:
         self.demo_started = True
@@ -169,12 +185,14 @@ class DetectorTab(TopicTab):
         self.new_scene()
 
     def ensure_model(self) -> None:
-        """A model to run: the shipped checkpoint, else train one (the image shows its live weights)."""
-        if self.model is not None or self.runner.busy:
+        """A model to run: the shipped checkpoint (loaded in the infer runner), else train one (the image
+        shows its live weights)."""
+        if self.ready is not None or self._unbuilt is not None or self.runner.busy:
             return
         if self.task.CHECKPOINT.exists():
-            self.load_model(self.task.CHECKPOINT)
-        if self.model is None:
+            self._demo_checkpoint = True
+            self._unbuilt = self.task.CHECKPOINT      # run_model loads it with the image
+        else:
             self.train()
 
     def new_scene(self) -> None:
@@ -183,39 +201,42 @@ class DetectorTab(TopicTab):
         if self.model is not None:   # scenes of the classes the model knows
             cfg = replace(cfg, classes=self.model.cfg.num_classes)
         scene = make_scene(cfg.scenes(), seed)
-        self.set_image(scene.image, f"scene {seed}: {len(scene.boxes)} objects")
+        self.set_image(scene.image, f"scene {seed}: {len(scene.boxes)} objects", scene=True)
 
     def open_path(self, path: Path) -> None:
-        try:
-            image = load_image(path)
-        except LoadError as e:
-            self.banner.show_message(str(e), "error")   # the image on screen stays
-            return
-        self.set_image(image, Path(path).name)
+        """Read the photo in the file runner; it replaces the image on screen once read (a file that
+        cannot be read leaves the image as it is, with a message naming it)."""
+        self.file_runner.start(partial(open_image, Path(path)), label=f"reading {Path(path).name}")
 
-    def set_image(self, image: np.ndarray, name: str) -> None:
+    def _on_image_read(self, opened) -> None:
+        if isinstance(opened, OpenedImage):
+            self.set_image(opened.image, opened.name)
+
+    def set_image(self, image: np.ndarray, name: str, scene: bool = False) -> None:
         self.banner.clear()
-        self.image, self.image_name = image, name
+        self.image, self.image_name, self.image_is_scene = image, name, scene
         self.drawn_box = None
         self.view.set_image(image)
         self.view.set_highlights([])
+        self.view.set_note("")
         self.info.setText(f"{name} ({image.shape[1]} x {image.shape[0]})")
         self.ensure_model()        # a photo opened first (python main.py photo.jpg) still gets a model
         self.run_model()
 
     def run_model(self) -> None:
-        if self.image is None:
-            return
         name = self.detector_combo.currentText()
         if name != IN_APP:
-            self.infer_runner.start(partial(pretrained.pretrained_task, name, self.image, self._pretrained),
-                                    label=f"detecting with {name}")
+            if self.image is not None:
+                self.infer_runner.start(partial(pretrained.pretrained_task, name, self.image, self._pretrained),
+                                        label=f"detecting with {name}")
             return
-        if self.model is None:
+        source = self._unbuilt if self._unbuilt is not None else self.ready
+        if source is None or (self.image is None and self._unbuilt is None):
             return
-        views = views_for(self.config.tta)
-        self.infer_runner.start(partial(self.task.detect_task, self.model, self.image, self.class_names,
-                                        views=views), label="detecting")
+        self._running_source = source
+        label = "loading the model" if isinstance(source, (str, Path)) else "detecting"
+        self.infer_runner.start(partial(detector_run, self.task.SPEC, self.task.detect, source, self.image,
+                                        views_for(self.config.tta)), label=label)
 
     # --- drawing results ------------------------------------------------------------------------------
     def _on_inference(self, result) -> None:
@@ -230,19 +251,37 @@ class DetectorTab(TopicTab):
                 self.view.set_grid(0, 0)
                 self.view.set_points(np.zeros((0, 2)))
                 self.view.set_highlights([])
+                self.view.set_note("")
                 cfg = self.config
                 self.view.set_candidates(result.candidates, result.class_names, cfg.score_threshold, cfg.nms_iou)
                 self.info.setText(f"{self.image_name}: {len(self.view.shown)} detections by {result.detector}")
             return
-        if not isinstance(result, self.task.Inference) or result.image is not self.image:
+        if not isinstance(result, ModelRun):
             return
-        self.result = result
+        if self._running_source is not None and self._running_source is self._unbuilt:
+            self._unbuilt = None
+        if result.ready is not self.ready:
+            self._use(result.ready)
+        if result.output is None or result.inputs is not self.image:
+            return
+        self.result = result.output
         cfg = self.config
-        self.view.set_candidates(result.candidates, result.class_names, cfg.score_threshold, cfg.nms_iou)
+        self.view.set_candidates(self.result.candidates, self.result.class_names, cfg.score_threshold, cfg.nms_iou)
+        self.view.set_note("" if self.image_is_scene else
+                           photo_note(self.class_names, pretrained.available(), FACES_TAB))
         self.draw_overlays()
         if self._demo_pending:
             self._demo_pending = False
             self.demo_ready.emit()
+
+    def _on_infer_error(self, _message: str) -> None:
+        """The banner shows the message (TopicTab); a checkpoint that would not load is dropped and
+        the model in use stays. Without any model (the shipped one failed), train one."""
+        if isinstance(self._running_source, (str, Path)) and self._running_source is self._unbuilt:
+            self._unbuilt = None
+            if self._demo_checkpoint and self.ready is None and not self.runner.busy:
+                self.train()
+        self._demo_checkpoint = False
 
     def add_controls(self, layout) -> None:
         """Extra controls under the knobs (a subclass adds its own)."""
@@ -282,30 +321,52 @@ class DetectorTab(TopicTab):
 
     # --- model ---------------------------------------------------------------------------------------------
     def set_model(self, model, class_names, text: str) -> None:
-        self.model, self.class_names = model, tuple(class_names)
-        self.model_label.setText(text)
+        """Use an already built model (the tests' way in; the tab's own models come from the runner)."""
+        self._use(Ready(model, tuple(class_names), None, "given"), text)
+
+    def _use(self, ready: Ready, text: str | None = None) -> None:
+        self.ready, self.class_names = ready, tuple(ready.class_names)
+        if ready.origin == "checkpoint":
+            self.trained = ready.trained
+            self._replay_history(ready.trained.history)
+            if self.runner.busy:      # the loaded model replaces the one in training
+                self.runner.cancel()
+            m = ready.trained.metrics
+            text = f"Model: {ready.path.name}, {len(ready.class_names)} classes"
+            if "map50" in m:
+                text += f", mAP@0.5 {m['map50']:.2f}, mAP@0.5:0.95 {m['map50_95']:.2f} (validation scenes)"
+        elif ready.origin == "weights":
+            text = f"Model: training, live weights of step {ready.step}"
+        elif ready.origin == "trained":
+            m = ready.trained.metrics
+            text = (f"Model: trained here, mAP@0.5 {m['map50']:.2f}, mAP@0.5:0.95 {m['map50_95']:.2f} "
+                    f"in {m['train_seconds']:.0f} s ({m['images_per_s']:.0f} images/s)")
+        self.model_label.setText(text or "Model: given")
         self.classes_changed()
-        if self.detector_combo.currentText() == IN_APP:
+        self._update_buttons()
+        if ready.origin == "given" and self.detector_combo.currentText() == IN_APP:
             self.run_model()
 
     def classes_changed(self) -> None:
         """The model's class names changed (e.g. refill a class selector)."""
 
-    def load_model(self, path) -> bool:
-        try:
-            model, names, card = self.task.load_model(path)
-        except LoadError as e:
-            self.banner.show_message(str(e), "error")
-            return False
-        self.trained = self.task.trained_from(model, names, card)
-        self._replay_history(self.trained.history)
-        m = card.get("metrics", {})
-        text = f"Model: {Path(path).name}, {len(names)} classes"
-        if "map50" in m:
-            text += f", mAP@0.5 {m['map50']:.2f}, mAP@0.5:0.95 {m['map50_95']:.2f} (validation scenes)"
-        self.set_model(model, names, text)
-        self._update_buttons()
-        return True
+    def load_model(self, path) -> None:
+        """Load a checkpoint in the infer runner and run it on the image (a scene when there is none);
+        a wrong file gets a message naming it and the model in use stays."""
+        self.banner.clear()
+        self._unbuilt = Path(path)
+        self._demo_checkpoint = False
+        self.model_label.setText(f"Model: loading {Path(path).name}...")
+        if self.detector_combo.currentText() != IN_APP:
+            self.detector_combo.setCurrentIndex(0)     # runs the model
+        elif self.image is None:
+            self.new_scene()
+        else:
+            self.run_model()
+
+    def open_checkpoint(self, path: Path) -> None:
+        self.demo_started = True
+        self.load_model(path)
 
     def _replay_history(self, history) -> None:
         self.loss_curve.clear()
@@ -331,19 +392,16 @@ class DetectorTab(TopicTab):
         if isinstance(ev, Progress) and ev.metrics:
             self._append_metrics(ev.step, ev.metrics)
             self.model_label.setText(f"Model: training... {ev.text}")
-        elif isinstance(ev, Weights):
-            names = self.config.scenes().class_names
-            self.set_model(self.task.build_model(ev.model_config, ev.state), names,
-                           f"Model: training, live weights of step {ev.step}")
+        elif isinstance(ev, Weights) and not isinstance(self._unbuilt, Path):   # a checkpoint loading wins
+            self._unbuilt = ev            # built and run on the image in the infer runner
+            self.run_model()
 
     def _on_trained(self, result) -> None:
         if not isinstance(result, Trained):
             return
         self.trained = result
-        m = result.metrics
-        self.set_model(self.task.build_model(result.model_config, result.state), result.class_names,
-                       f"Model: trained here, mAP@0.5 {m['map50']:.2f}, mAP@0.5:0.95 {m['map50_95']:.2f} "
-                       f"in {m['train_seconds']:.0f} s ({m['images_per_s']:.0f} images/s)")
+        self._unbuilt = result
+        self.run_model()
         self._update_buttons()
 
     def _update_buttons(self, *_):
@@ -362,7 +420,7 @@ class DetectorTab(TopicTab):
 
     def save_model(self, path) -> Path | None:
         try:
-            return self.task.save_model(path, self.trained)
+            return self.task.SPEC.save(path, self.trained)
         except (OSError, ValueError) as e:
             self.banner.show_message(f"could not save: {e}", "error")
             return None

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -19,10 +19,9 @@ import torch
 from lab_app.core.control import Control
 from lab_app.core.device import seed_everything
 from lab_app.core.events import Event, Message, Progress
+from lab_app.core.trained import ModelSpec, Trained, Weights, cpu_state, model_task
 from lab_app.data.pointsets import read_folder_dataset, resample
 from lab_app.data.shapes import PointSetDataset, ShapesConfig, make_shapes, random_rotations
-from lab_app.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from lab_app.io.errors import LoadError
 from models.pointnet import PointNet, PointNetConfig, pointnet_loss
 
 MODEL_NAME = "pointnet"
@@ -105,26 +104,11 @@ class Confusion(Event):
     accuracy: float
 
 
-@dataclass(frozen=True)
-class Weights(Event):
-    """The model as it is now (numpy copies), to classify the cloud on screen while training goes on."""
-
-    coalesce = True
-    state: dict
-    model_config: dict
-    class_names: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Trained:
-    state: dict                  # name -> torch tensor (CPU copies)
-    model_config: dict
-    class_names: tuple[str, ...]
-    metrics: dict[str, float]
-    confusion: np.ndarray
-    train_config: dict = field(default_factory=dict)
-    source: str = ""
-    history: list = field(default_factory=list)   # [step, {metric: value}] as the curves were drawn
+def confusion_of(trained: Trained) -> np.ndarray:
+    """The confusion matrix a run kept (rows: true class), (0, k) when it kept none."""
+    k = len(trained.class_names)
+    m = trained.extra.get("confusion") or []
+    return np.asarray(m, np.int64).reshape(-1, k) if len(m) else np.zeros((0, k), np.int64)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
@@ -231,26 +215,28 @@ def train(cfg: TrainConfig, data: PointSetDataset | None, ctl: Control):
         yield Progress(step, total, {"test_acc": test_acc}, text=f"epoch {epoch + 1}: test accuracy "
                                                                   f"{test_acc:.1%}")
         yield Confusion(confusion, data.class_names, epoch + 1, test_acc)
-        yield Weights({n: t.detach().cpu().numpy().copy() for n, t in model.state_dict().items()},
-                      model_cfg.to_dict(), data.class_names)
+        yield Weights(cpu_state(model), model_cfg.to_dict(), data.class_names, step)
     seconds = time.perf_counter() - t0
-    state = {n: t.detach().cpu().clone() for n, t in model.state_dict().items()}
     metrics = {"test_accuracy": test_acc, "train_seconds": seconds, "samples_per_s": samples / seconds,
                "epochs": cfg.epochs, "steps": step}
-    return Trained(state, model_cfg.to_dict(), data.class_names, metrics, confusion, asdict(cfg), data.source,
-                   history)
+    return Trained(cpu_state(model), model_cfg.to_dict(), data.class_names, metrics, history, asdict(cfg),
+                   {"confusion": confusion.tolist(), "data": data.source})
 
 
 # --- a trained model: build, classify, save, load ------------------------------------------------------
 
 
-def build_model(state: dict, model_config: dict) -> PointNet:
-    """A PointNet in eval mode with ``state`` loaded (numpy arrays or tensors)."""
-    cfg = PointNetConfig.from_dict(model_config)
-    model = PointNet(cfg)
-    tensors = {n: torch.as_tensor(v) for n, v in state.items()}
-    model.load_state_dict(tensors)
+def build_model(model_config: dict, state: dict | None = None) -> PointNet:
+    """A PointNet in eval mode, with ``state`` loaded when given (numpy arrays or tensors)."""
+    model = PointNet(PointNetConfig.from_dict(model_config))
+    if state is not None:
+        model.load_state_dict({n: torch.as_tensor(v) for n, v in state.items()})
     return model.eval()
+
+
+SPEC = ModelSpec("pointcloud", MODEL_NAME, "PointNet", build_model)
+save_model = SPEC.save          # (path, Trained, card) -> path
+load_model = SPEC.load          # path -> Ready (model, Trained), LoadError for a wrong file
 
 
 @dataclass(frozen=True)
@@ -275,38 +261,15 @@ def classify(model: PointNet, points: np.ndarray, class_names: tuple[str, ...]) 
     return Classification(points, probs, critical, tuple(class_names))
 
 
-def save_model(path: str | Path, trained: Trained, card: dict[str, Any] | None = None) -> Path:
-    config = {**trained.model_config, "class_names": list(trained.class_names)}
-    card = {"metrics": trained.metrics, "train_config": trained.train_config, "data": trained.source,
-            "history": trained.history, "confusion": np.asarray(trained.confusion).tolist(), **(card or {})}
-    return save_checkpoint(path, Checkpoint("pointcloud", MODEL_NAME, trained.state, config,
-                                            tuple(trained.class_names), trained.metrics,
-                                            seed=trained.train_config.get("seed"), extra=card))
+def _classify_cloud(points: np.ndarray, model: PointNet, class_names) -> Classification:
+    return classify(model, points, class_names)
 
 
-def load_model(path: str | Path) -> tuple[PointNet, tuple[str, ...], dict, dict]:
-    """(model, class names, model config, card). LoadError for another model or weights that do not fit."""
-    ckpt = load_checkpoint(path, tab="pointcloud", architectures=(MODEL_NAME,))
-    state, config, card = ckpt.state_dict, dict(ckpt.config), {**ckpt.extra, "metrics": ckpt.metrics}
-    names = tuple(config.pop("class_names", ()))
-    try:
-        model = build_model(state, config)
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise LoadError(path, f"the weights do not fit the PointNet config they came with ({e})") from None
-    if len(names) != model.cfg.num_classes:
-        raise LoadError(path, f"{len(names)} class names for a model of {model.cfg.num_classes} classes")
-    return model, names, config, card
-
-
-def trained_from(model: PointNet, class_names, card: dict | None = None) -> Trained:
-    """A Trained record for a loaded model (its card's metrics, curves and confusion matrix)."""
-    card = card or {}
-    state = {n: t.detach().cpu().clone() for n, t in model.state_dict().items()}
-    confusion = np.asarray(card.get("confusion", []), dtype=np.int64).reshape(-1, len(class_names)) \
-        if card.get("confusion") else np.zeros((0, len(class_names)), np.int64)
-    return Trained(state, model.cfg.to_dict(), tuple(class_names), dict(card.get("metrics", {})), confusion,
-                   dict(card.get("train_config", {})), str(card.get("data", "")),
-                   list(card.get("history", [])))
+def classify_run(source, points: np.ndarray | None, ctl: Control):
+    """Task generator: build or load the model ``source`` names (a checkpoint path, Weights, Trained
+    or Ready) and classify the prepared cloud ``points`` (None: build only). Returns a ModelRun."""
+    run = partial(_classify_cloud, points) if points is not None else None
+    return (yield from model_task(SPEC, source, run, points, ctl))
 
 
 def benchmark_config(hard: bool = False) -> TrainConfig:
