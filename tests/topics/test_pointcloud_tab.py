@@ -25,11 +25,18 @@ def drop(qtbot, tab, path, signal="finished"):
         tab.open_path(path)
 
 
+def load(qtbot, panel, path):
+    """Load a checkpoint (in the panel's infer runner) and wait until it is in use."""
+    panel.load_model(path)
+    qtbot.waitUntil(lambda: panel.ready is not None and panel.ready.path == path, timeout=20000)
+
+
 def test_dropped_cloud_is_classified_with_critical_points_and_shuffle_keeps_the_answer(qtbot, tab, tmp_path):
-    assert tab.pointnet.load_model(CHECKPOINT), tab.banner.text
+    load(qtbot, tab.pointnet, CHECKPOINT)
     pts = sample_shape("torus", 3000, seed=5) * 3.0 + 7.0   # anywhere, any size: the tab normalises
     save_point_cloud(tmp_path / "ring.ply", PointCloud(pts.astype(np.float32)))
-    drop(qtbot, tab, tmp_path / "ring.ply")
+    with qtbot.waitSignal(tab.pointnet.classified, timeout=20000):
+        drop(qtbot, tab, tmp_path / "ring.ply")
     panel = tab.pointnet
     names, probs = panel.bars.names(), panel.bars.values()
     assert len(names) == 11 and probs.sum() == pytest.approx(1.0)
@@ -40,7 +47,8 @@ def test_dropped_cloud_is_classified_with_critical_points_and_shuffle_keeps_the_
     assert f"critical points: <b>{len(crit)}</b> of 1,024" in panel.critical_label.text()
     assert "3,000 points, randomly sampled down" in panel.status.text()
     before, cloud_before = probs.copy(), panel.cloud.copy()
-    panel.shuffle_button.click()
+    with qtbot.waitSignal(panel.classified, timeout=20000):
+        panel.shuffle_button.click()
     assert not np.array_equal(panel.cloud, cloud_before)
     assert np.allclose(panel.bars.values(), before, atol=1e-6)
     assert len(panel.result.critical) == len(crit)
@@ -66,16 +74,19 @@ def test_representation_sliders_redraw_live(qtbot, tab):
 
 
 def test_bad_clouds_give_messages_and_keep_the_classified_cloud(qtbot, tab, tmp_path):
-    assert tab.pointnet.load_model(CHECKPOINT)
+    load(qtbot, tab.pointnet, CHECKPOINT)
     save_point_cloud(tmp_path / "cone.ply", PointCloud(sample_shape("cone", 2000, seed=2)))
-    drop(qtbot, tab, tmp_path / "cone.ply")
+    with qtbot.waitSignal(tab.pointnet.classified, timeout=20000):
+        drop(qtbot, tab, tmp_path / "cone.ply")
     good = tab.pointnet.cloud.copy()
     np.save(tmp_path / "same.npy", np.ones((500, 3), np.float32))
-    drop(qtbot, tab, tmp_path / "same.npy")
+    with qtbot.waitSignal(tab.pointnet.infer_runner.errored, timeout=20000):
+        drop(qtbot, tab, tmp_path / "same.npy")
     assert "same.npy" in tab.banner.text and "same place" in tab.banner.text
     assert np.array_equal(tab.pointnet.cloud, good)
     np.save(tmp_path / "few.npy", sample_shape("cube", 200, seed=3))
-    drop(qtbot, tab, tmp_path / "few.npy")
+    with qtbot.waitSignal(tab.pointnet.classified, timeout=20000):
+        drop(qtbot, tab, tmp_path / "few.npy")
     assert "fewer than the model's 1,024" in tab.pointnet.status.text()
     assert len(tab.pointnet.cloud) == 1024
 
@@ -86,8 +97,10 @@ def test_loading_a_checkpoint_of_another_model_is_refused(qtbot, tab, tmp_path):
     from lab_app.io.checkpoint import Checkpoint, save_checkpoint
 
     save_checkpoint(tmp_path / "other.safetensors", Checkpoint("vae", "vae-mlp", {"w": torch.zeros(1)}))
-    assert not tab.pointnet.load_model(tmp_path / "other.safetensors")
+    with qtbot.waitSignal(tab.pointnet.infer_runner.errored, timeout=20000):
+        tab.pointnet.load_model(tmp_path / "other.safetensors")
     assert tab.banner.level == "error" and "not of the pointcloud tab" in tab.banner.text
+    assert tab.pointnet.ready is None and tab.pointnet._unbuilt is None
 
 
 def test_empty_dataset_folder_is_refused_in_the_ui(qtbot, tab, tmp_path):
@@ -118,4 +131,5 @@ def test_training_in_the_tab_draws_curves_and_confusion_and_pauses(qtbot, tab):
     assert panel.confusion.matrix.sum() == 24 and panel.confusion.matrix.shape == (3, 3)
     steps, losses = panel.curve.series("loss")
     assert len(losses) >= 3 and len(panel.curve.series("test_acc")[1]) == 4
-    assert panel.save_button.isEnabled() and "trained here" in panel.model_label.text()
+    qtbot.waitUntil(lambda: "trained here" in panel.model_label.text(), timeout=20000)  # built in the worker
+    assert panel.save_button.isEnabled() and panel.ready.trained is panel.trained

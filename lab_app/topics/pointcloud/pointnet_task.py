@@ -19,12 +19,21 @@ import torch
 from lab_app.core.control import Control
 from lab_app.core.device import seed_everything
 from lab_app.core.events import Event, Message, Progress
-from lab_app.core.trained import ModelSpec, Trained, Weights, cpu_state, model_task
+from lab_app.core.trained import ModelRun, ModelSpec, Trained, Weights, cpu_state, model_task
 from lab_app.data.pointsets import read_folder_dataset, resample
-from lab_app.data.shapes import PointSetDataset, ShapesConfig, make_shapes, random_rotations
+from lab_app.data.shapes import (
+    PointSetDataset,
+    ShapesConfig,
+    augment,
+    make_shapes,
+    random_rotations,
+    sample_shape,
+)
 from models.pointnet import PointNet, PointNetConfig, pointnet_loss
 
 MODEL_NAME = "pointnet"
+#: The PointNet the tab shows at once (made by ``python -m lab_app.topics.pointcloud.make_checkpoint``).
+CHECKPOINT = Path(__file__).resolve().parents[3] / "resources" / "checkpoints" / "pointcloud.safetensors"
 OUTLIER_CELL = 0.16     # grid cell (at 1024 points) in which a lone point counts as an outlier
 DATASETS = ("Shapes", "Shapes (hard)")
 
@@ -261,15 +270,43 @@ def classify(model: PointNet, points: np.ndarray, class_names: tuple[str, ...]) 
     return Classification(points, probs, critical, tuple(class_names))
 
 
-def _classify_cloud(points: np.ndarray, model: PointNet, class_names) -> Classification:
+@dataclass(frozen=True)
+class PreparedCloud:
+    points: np.ndarray           # (n, 3) the cloud as the model sees it
+    notes: tuple[str, ...]       # what preparing it changed, for the user
+    name: str
+
+
+def classify_run(source, cloud, name: str, points: int, seed: int, ctl: Control):
+    """Task generator: prepare ``cloud`` (raw (N, 3) points, a callable that makes them, an already
+    prepared PreparedCloud, or None: build the model alone), build or load the model ``source`` names (a checkpoint path, Weights,
+    Trained, Ready; None: no model yet) and classify the cloud. Returns a ModelRun whose ``inputs``
+    is the PreparedCloud and ``output`` the Classification (None without a model); ``ready`` is None
+    without a model. A cloud that cannot be classified raises ValueError naming it."""
+    ctl.checkpoint()
+    if cloud is None:                                 # load the model alone (a checkpoint opened first)
+        return (yield from model_task(SPEC, source, None, None, ctl))
+    if not isinstance(cloud, PreparedCloud):
+        raw = cloud() if callable(cloud) else cloud
+        try:
+            pts, notes = prepare_cloud(raw, points, seed)
+        except ValueError as e:
+            raise ValueError(f"{name + ': ' if name else ''}{e}") from None
+        cloud = PreparedCloud(pts, tuple(notes), name)
+    if source is None:
+        return ModelRun(None, None, cloud)
+    run = partial(_classify_prepared, cloud.points)
+    return (yield from model_task(SPEC, source, run, cloud, ctl))
+
+
+def _classify_prepared(points: np.ndarray, model: PointNet, class_names) -> Classification:
     return classify(model, points, class_names)
 
 
-def classify_run(source, points: np.ndarray | None, ctl: Control):
-    """Task generator: build or load the model ``source`` names (a checkpoint path, Weights, Trained
-    or Ready) and classify the prepared cloud ``points`` (None: build only). Returns a ModelRun."""
-    run = partial(_classify_cloud, points) if points is not None else None
-    return (yield from model_task(SPEC, source, run, points, ctl))
+def demo_cloud(shape: str, seed: int) -> np.ndarray:
+    """The demo's object: one procedural shape, augmented as the training clouds are."""
+    rng = np.random.default_rng(seed)
+    return augment(sample_shape(shape, 1024, seed=seed)[None], ShapesConfig(), rng)[0]
 
 
 def benchmark_config(hard: bool = False) -> TrainConfig:
