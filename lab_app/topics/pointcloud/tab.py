@@ -165,6 +165,9 @@ class PointCloudTab(TopicTab):
         """A PointNet checkpoint dropped or opened: load it in the PointNet sub-tab and classify the
         cloud there (the demo shape when there is none yet)."""
         self.demo_started = True
+        if self.shown is None and not self.runner.busy:     # the viewer's demo scene too, not an empty view
+            self._pending = "load"
+            self.runner.start(partial(task.demo, DEMO_POINTS, self.ctx.seed), label="demo scene")
         self.subtabs.setCurrentWidget(self.pointnet)
         self.pointnet.load_model(path)
         if self.pointnet.cloud is None:
