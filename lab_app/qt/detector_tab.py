@@ -72,6 +72,7 @@ class DetectorTab(TopicTab):
         self._unbuilt = None                    # a model source waiting to be built: path, Weights, Trained
         self._running_source = None             # the source of the infer runner's current run
         self._demo_checkpoint = False           # the shipped checkpoint is loading for the demo
+        self._model_text = "Model: none yet"
         self._demo_pending = True               # demo_ready once the first real result is drawn
         self._pretrained: dict = {}             # name -> (model, class names), filled by the runner
         self._build()
@@ -279,6 +280,7 @@ class DetectorTab(TopicTab):
         the model in use stays. Without any model (the shipped one failed), train one."""
         if isinstance(self._running_source, (str, Path)) and self._running_source is self._unbuilt:
             self._unbuilt = None
+            self.model_label.setText(self._model_text)      # not "loading ..." any more
             if self._demo_checkpoint and self.ready is None and not self.runner.busy:
                 self.train()
         self._demo_checkpoint = False
@@ -341,7 +343,8 @@ class DetectorTab(TopicTab):
             m = ready.trained.metrics
             text = (f"Model: trained here, mAP@0.5 {m['map50']:.2f}, mAP@0.5:0.95 {m['map50_95']:.2f} "
                     f"in {m['train_seconds']:.0f} s ({m['images_per_s']:.0f} images/s)")
-        self.model_label.setText(text or "Model: given")
+        self._model_text = text or "Model: given"
+        self.model_label.setText(self._model_text)
         self.classes_changed()
         self._update_buttons()
         if ready.origin == "given" and self.detector_combo.currentText() == IN_APP:

@@ -108,6 +108,7 @@ class PointNetPanel(QWidget):
         self._unbuilt = None               # a model source waiting to be built: path, Weights, Trained
         self._running_source = None
         self._demo_checkpoint = False
+        self._model_text = "Model: none yet"
         self._build()
         self.runner.event.connect(self._on_event)
         self.runner.finished.connect(self._on_finished)
@@ -231,6 +232,7 @@ class PointNetPanel(QWidget):
         else:
             text = f"Model: training ({len(ready.class_names)} classes), live weights"
         self.model_label.setText(text)
+        self._model_text = text
         self._update_buttons()
 
     def ensure_model(self) -> None:
@@ -372,6 +374,7 @@ class PointNetPanel(QWidget):
         stays. Without any model (the shipped one failed), train one."""
         if isinstance(self._running_source, Path) and self._running_source is self._unbuilt:
             self._unbuilt = None
+            self.model_label.setText(self._model_text)      # not "loading ..." any more
             if self._demo_checkpoint and self.ready is None:
                 self.train()
         self._demo_checkpoint = False
