@@ -84,9 +84,10 @@ class ModelSpec:
 
         extra = {"train_config": trained.train_config, "history": trained.history, **trained.extra,
                  **(card or {})}
-        return save_checkpoint(path, Checkpoint(self.tab, self.architecture, trained.state, trained.model_config,
-                                                tuple(trained.class_names), trained.metrics,
-                                                seed=trained.train_config.get("seed"), extra=extra))
+        ckpt = Checkpoint(self.tab, self.architecture, trained.state, trained.model_config,
+                          tuple(trained.class_names), trained.metrics, seed=trained.train_config.get("seed"),
+                          extra=extra)
+        return save_checkpoint(path, ckpt)
 
     def load(self, path: str | Path) -> Ready:
         """The model of a checkpoint of this tab, or LoadError (another tab's file, another architecture,
@@ -104,14 +105,15 @@ class ModelSpec:
             raise LoadError(path, f"the weights do not fit the {self.title} its checkpoint describes "
                                   f"({first[0] if first else type(e).__name__})") from None
         k = model.cfg.num_classes
-        names = tuple(ckpt.class_names or legacy_names or (self.default_names(k) if self.default_names else ()))
+        default = self.default_names(k) if self.default_names else ()
+        names = tuple(ckpt.class_names or legacy_names or default)
         if len(names) != k:
             raise LoadError(path, f"{len(names)} class names for a model of {k} classes")
         extra = dict(ckpt.extra)
         history, train_config = extra.pop("history", []), extra.pop("train_config", {})
         extra.pop("metrics", None)
-        trained = Trained(dict(ckpt.state_dict), model.cfg.to_dict(), names, dict(ckpt.metrics), list(history),
-                          dict(train_config), extra)
+        trained = Trained(dict(ckpt.state_dict), model.cfg.to_dict(), names, dict(ckpt.metrics),
+                          list(history), dict(train_config), extra)
         return Ready(model, names, trained, "checkpoint", Path(path))
 
     def ready(self, source) -> Ready:
@@ -136,3 +138,54 @@ def model_task(spec: ModelSpec, source, run: Callable[[Any, tuple[str, ...]], An
     output = run(ready.model, ready.class_names) if run is not None else None
     return ModelRun(ready, output, inputs)
     yield  # pragma: no cover  (makes this a generator)
+
+
+class ModelSlot:
+    """The model a tab uses (``ready``) and the one it will use next (``pending``: a checkpoint path,
+    live Weights or a Trained result, not built yet), for a tab that builds models in a runner (no Qt:
+    plain state the tab's slots update). A checkpoint being loaded is not replaced by live weights;
+    a load that fails is dropped and the model in use stays."""
+
+    def __init__(self):
+        self.ready: Ready | None = None
+        self.pending = None
+        self.shipped = False                 # the pending checkpoint is the tab's shipped one
+        self.text = "Model: none yet"       # the label of the model in use
+        self._running = None
+
+    @property
+    def model(self):
+        return self.ready.model if self.ready is not None else None
+
+    def load(self, path: str | Path, shipped: bool = False) -> None:
+        self.pending, self.shipped = Path(path), shipped
+
+    def offer(self, source) -> None:
+        """Live weights or a finished run: used next, unless a checkpoint is being loaded."""
+        if not isinstance(self.pending, Path):
+            self.pending = source
+
+    def start(self):
+        """The source of the run about to start (pending first, else the model in use)."""
+        self._running = self.pending if self.pending is not None else self.ready
+        return self._running
+
+    def finished(self, run: ModelRun) -> bool:
+        """The runner built ``run.ready``: True when it is a model not in use before."""
+        if self._running is not None and self._running is self.pending:
+            self.pending = None
+        self.shipped = False
+        new = run.ready is not None and run.ready is not self.ready
+        if new:
+            self.ready = run.ready
+        return new
+
+    def failed(self) -> str:
+        """The runner's run failed: "shipped" or "checkpoint" when it was loading one (now dropped),
+        "" otherwise."""
+        what = ""
+        if isinstance(self._running, Path) and self._running is self.pending:
+            self.pending = None
+            what = "shipped" if self.shipped else "checkpoint"
+        self.shipped = False
+        return what

@@ -9,7 +9,8 @@ more objects than the evaluated ones (``training_scenes``). A fixed validation s
 configured is scored with pycocotools every ``eval_every`` steps.
 
 Events: Progress with the loss terms (every ``report_every`` steps), Progress with the mAP figures
-after each evaluation, and ``Weights`` (lab_app.core.trained, coalesced) so the tab can run the live model on its image.
+after each evaluation, and ``Weights`` (lab_app.core.trained, coalesced) so the tab can run the live
+model on its image.
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ New scene / Open photo / Draw a box; the DetectionView, the loss-term curves and
 Work, all in runners (the UI thread only draws): training in ``self.runner``; building or loading
 the model and running it on the current image in ``self.infer_runner`` (so a dropped photo is
 detected while training goes on, with the live weights); reading a photo in ``self.file_runner``.
-The model to use next is kept as a *source* (``self._unbuilt``: a checkpoint path, the live Weights
-or the Trained result) until the infer runner has built it; a bad checkpoint leaves the current
-model in place. The confidence and NMS sliders re-filter the last candidates without running the
+The model in use and the one to use next (a checkpoint path, the live Weights or the Trained
+result, until the infer runner has built it) are kept in ``self.slot`` (core.trained.ModelSlot); a
+bad checkpoint leaves the model in use. The confidence and NMS sliders re-filter the last candidates without running the
 model again. A photo (not a procedural scene) gets a note over the view saying what the model knows.
 
 A subclass sets ``task`` (its task module: Config with a ``tta`` field, CHECKPOINT, SPEC, train,
@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from lab_app.core.events import Progress
-from lab_app.core.trained import ModelRun, Ready, Trained, Weights
+from lab_app.core.trained import ModelRun, ModelSlot, Ready, Trained, Weights
 from lab_app.data.scenes import make_scene
 from lab_app.detection import pretrained
 from lab_app.detection.detector import OpenedImage, detector_run, open_image, photo_note
@@ -61,7 +61,7 @@ class DetectorTab(TopicTab):
         super().__init__(ctx, parent)
         self.infer_runner = self.add_runner()   # builds / loads the model, runs it on the image
         self.file_runner = self.add_runner()    # reads a photo
-        self.ready: Ready | None = None         # the model in use (built in the infer runner)
+        self.slot = ModelSlot()                 # the model in use and the one to build next
         self.class_names: tuple[str, ...] = ()
         self.trained: Trained | None = None     # what Save writes
         self.image: np.ndarray | None = None
@@ -69,10 +69,6 @@ class DetectorTab(TopicTab):
         self.image_is_scene = False             # a procedural scene (what the model knows), not a photo
         self.result = None  # the task's Inference
         self.drawn_box: np.ndarray | None = None
-        self._unbuilt = None                    # a model source waiting to be built: path, Weights, Trained
-        self._running_source = None             # the source of the infer runner's current run
-        self._demo_checkpoint = False           # the shipped checkpoint is loading for the demo
-        self._model_text = "Model: none yet"
         self._demo_pending = True               # demo_ready once the first real result is drawn
         self._pretrained: dict = {}             # name -> (model, class names), filled by the runner
         self._build()
@@ -177,7 +173,11 @@ class DetectorTab(TopicTab):
 
     @property
     def model(self):
-        return self.ready.model if self.ready is not None else None
+        return self.slot.model
+
+    @property
+    def ready(self) -> Ready | None:
+        return self.slot.ready
 
     # --- demo, images -------------------------------------------------------------------------------
     def start_demo(self) -> None:
@@ -188,11 +188,10 @@ class DetectorTab(TopicTab):
     def ensure_model(self) -> None:
         """A model to run: the shipped checkpoint (loaded in the infer runner), else train one (the image
         shows its live weights)."""
-        if self.ready is not None or self._unbuilt is not None or self.runner.busy:
+        if self.slot.ready is not None or self.slot.pending is not None or self.runner.busy:
             return
         if self.task.CHECKPOINT.exists():
-            self._demo_checkpoint = True
-            self._unbuilt = self.task.CHECKPOINT      # run_model loads it with the image
+            self.slot.load(self.task.CHECKPOINT, shipped=True)      # run_model loads it with the image
         else:
             self.train()
 
@@ -231,10 +230,9 @@ class DetectorTab(TopicTab):
                 self.infer_runner.start(partial(pretrained.pretrained_task, name, self.image, self._pretrained),
                                         label=f"detecting with {name}")
             return
-        source = self._unbuilt if self._unbuilt is not None else self.ready
-        if source is None or (self.image is None and self._unbuilt is None):
+        if self.slot.pending is None and (self.slot.ready is None or self.image is None):
             return
-        self._running_source = source
+        source = self.slot.start()
         label = "loading the model" if isinstance(source, (str, Path)) else "detecting"
         self.infer_runner.start(partial(detector_run, self.task.SPEC, self.task.detect, source, self.image,
                                         views_for(self.config.tta)), label=label)
@@ -259,15 +257,14 @@ class DetectorTab(TopicTab):
             return
         if not isinstance(result, ModelRun):
             return
-        if self._running_source is not None and self._running_source is self._unbuilt:
-            self._unbuilt = None
-        if result.ready is not self.ready:
+        if self.slot.finished(result):
             self._use(result.ready)
         if result.output is None or result.inputs is not self.image:
             return
         self.result = result.output
         cfg = self.config
-        self.view.set_candidates(self.result.candidates, self.result.class_names, cfg.score_threshold, cfg.nms_iou)
+        self.view.set_candidates(self.result.candidates, self.result.class_names, cfg.score_threshold,
+                                 cfg.nms_iou)
         self.view.set_note("" if self.image_is_scene else
                            photo_note(self.class_names, pretrained.available(), FACES_TAB))
         self.draw_overlays()
@@ -278,12 +275,11 @@ class DetectorTab(TopicTab):
     def _on_infer_error(self, _message: str) -> None:
         """The banner shows the message (TopicTab); a checkpoint that would not load is dropped and
         the model in use stays. Without any model (the shipped one failed), train one."""
-        if isinstance(self._running_source, (str, Path)) and self._running_source is self._unbuilt:
-            self._unbuilt = None
-            self.model_label.setText(self._model_text)      # not "loading ..." any more
-            if self._demo_checkpoint and self.ready is None and not self.runner.busy:
-                self.train()
-        self._demo_checkpoint = False
+        failed = self.slot.failed()
+        if failed:
+            self.model_label.setText(self.slot.text)        # not "loading ..." any more
+        if failed == "shipped" and self.slot.ready is None and not self.runner.busy:
+            self.train()
 
     def add_controls(self, layout) -> None:
         """Extra controls under the knobs (a subclass adds its own)."""
@@ -324,10 +320,12 @@ class DetectorTab(TopicTab):
     # --- model ---------------------------------------------------------------------------------------------
     def set_model(self, model, class_names, text: str) -> None:
         """Use an already built model (the tests' way in; the tab's own models come from the runner)."""
-        self._use(Ready(model, tuple(class_names), None, "given"), text)
+        ready = Ready(model, tuple(class_names), None, "given")
+        self.slot.ready = ready
+        self._use(ready, text)
 
     def _use(self, ready: Ready, text: str | None = None) -> None:
-        self.ready, self.class_names = ready, tuple(ready.class_names)
+        self.class_names = tuple(ready.class_names)
         if ready.origin == "checkpoint":
             self.trained = ready.trained
             self._replay_history(ready.trained.history)
@@ -343,8 +341,8 @@ class DetectorTab(TopicTab):
             m = ready.trained.metrics
             text = (f"Model: trained here, mAP@0.5 {m['map50']:.2f}, mAP@0.5:0.95 {m['map50_95']:.2f} "
                     f"in {m['train_seconds']:.0f} s ({m['images_per_s']:.0f} images/s)")
-        self._model_text = text or "Model: given"
-        self.model_label.setText(self._model_text)
+        self.slot.text = text or "Model: given"
+        self.model_label.setText(self.slot.text)
         self.classes_changed()
         self._update_buttons()
         if ready.origin == "given" and self.detector_combo.currentText() == IN_APP:
@@ -357,8 +355,7 @@ class DetectorTab(TopicTab):
         """Load a checkpoint in the infer runner and run it on the image (a scene when there is none);
         a wrong file gets a message naming it and the model in use stays."""
         self.banner.clear()
-        self._unbuilt = Path(path)
-        self._demo_checkpoint = False
+        self.slot.load(path)
         self.model_label.setText(f"Model: loading {Path(path).name}...")
         if self.detector_combo.currentText() != IN_APP:
             self.detector_combo.setCurrentIndex(0)     # runs the model
@@ -395,15 +392,15 @@ class DetectorTab(TopicTab):
         if isinstance(ev, Progress) and ev.metrics:
             self._append_metrics(ev.step, ev.metrics)
             self.model_label.setText(f"Model: training... {ev.text}")
-        elif isinstance(ev, Weights) and not isinstance(self._unbuilt, Path):   # a checkpoint loading wins
-            self._unbuilt = ev            # built and run on the image in the infer runner
+        elif isinstance(ev, Weights):
+            self.slot.offer(ev)           # built and run on the image in the infer runner
             self.run_model()
 
     def _on_trained(self, result) -> None:
         if not isinstance(result, Trained):
             return
         self.trained = result
-        self._unbuilt = result
+        self.slot.offer(result)
         self.run_model()
         self._update_buttons()
 

@@ -82,7 +82,8 @@ def test_closing_the_window_mid_run_stops_every_thread(qtbot, win, monkeypatch):
     qtbot.waitUntil(lambda: len(det.loss_curve.names()) > 0 and panel.curve._series.get("loss") is not None,
                     timeout=60000)
     names = _task_threads()
-    assert any(n.startswith("lab-task-lane") for n in names) and any(n.startswith("lab-task-scenes") for n in names)
+    assert any(n.startswith("lab-task-lane") for n in names)
+    assert any(n.startswith("lab-task-scenes") for n in names)
     assert det.runner.busy and panel.runner.busy
     win.close()                                   # closeEvent: cancel every run and wait for it
     assert not _task_threads()

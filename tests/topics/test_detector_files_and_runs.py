@@ -129,7 +129,8 @@ def test_cancel_mid_run_stops_the_lanes_and_the_painters(qtbot, tab, monkeypatch
     tab.train()
     qtbot.waitUntil(lambda: len(tab.loss_curve.names()) > 0, timeout=30000)
     names = _task_threads()
-    assert any(n.startswith("lab-task-lane") for n in names) and any(n.startswith("lab-task-scenes") for n in names)
+    assert any(n.startswith("lab-task-lane") for n in names)
+    assert any(n.startswith("lab-task-scenes") for n in names)
     with qtbot.waitSignal(tab.runner.cancelled, timeout=20000):
         tab.stop_button.click()
     qtbot.waitUntil(lambda: not _task_threads(), timeout=10000)

@@ -50,7 +50,8 @@ def test_a_detector_round_trips_to_identical_outputs(name, tmp_path):
     assert np.array_equal(a.candidates.boxes, b.candidates.boxes) and np.array_equal(a.candidates.scores,
                                                                                       b.candidates.scores)
     # the runner's task builds the same model from every kind of source
-    for source in (path, ready.trained, Weights(ready.trained.state, ready.trained.model_config, ("a", "b"), 7)):
+    live = Weights(ready.trained.state, ready.trained.model_config, ("a", "b"), 7)
+    for source in (path, ready.trained, live):
         _, run = drain(detector_run(task.SPEC, task.detect, source, image, PLAIN, Control()))
         assert isinstance(run, ModelRun) and run.inputs is image
         assert np.array_equal(run.output.candidates.scores, a.candidates.scores)

@@ -100,7 +100,7 @@ def test_loading_a_checkpoint_of_another_model_is_refused(qtbot, tab, tmp_path):
     with qtbot.waitSignal(tab.pointnet.infer_runner.errored, timeout=20000):
         tab.pointnet.load_model(tmp_path / "other.safetensors")
     assert tab.banner.level == "error" and "not of the pointcloud tab" in tab.banner.text
-    assert tab.pointnet.ready is None and tab.pointnet._unbuilt is None
+    assert tab.pointnet.ready is None and tab.pointnet.slot.pending is None
 
 
 def test_empty_dataset_folder_is_refused_in_the_ui(qtbot, tab, tmp_path):

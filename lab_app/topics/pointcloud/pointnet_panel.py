@@ -3,9 +3,10 @@ Pause/Resume/Stop), save/load the model, classify the cloud on screen with its c
 highlighted, and shuffle its points to show that the answer does not depend on their order.
 
 Training and folder reading run in ``runner``; preparing a cloud, building or loading the model and
-classifying run in ``infer_runner`` (pointnet_task.classify_run). The model to use next waits in
-``_unbuilt`` (a checkpoint path, the live Weights or the Trained result) until that runner has built
-it; a checkpoint that does not load leaves the model in use."""
+classifying run in ``infer_runner`` (pointnet_task.classify_run). The model in use and the one to use
+next (a checkpoint path, the live Weights or the Trained result, until that runner has built it)
+are kept in ``self.slot`` (core.trained.ModelSlot); a checkpoint that does not load leaves the
+model in use."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lab_app.core.trained import ModelRun, Ready
+from lab_app.core.trained import ModelRun, ModelSlot, Ready
 from lab_app.qt.layout import side_panel_split
 from lab_app.qt.widgets.bars import Bars
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.confusion_view import ConfusionView
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.qt.widgets.pointcloud_view import PointCloudView
@@ -47,45 +47,6 @@ alone, at most <i>D</i> of them, an outline of the shape.
 """
 
 
-class ConfusionView(QWidget):
-    """A confusion matrix as a heatmap (rows: true class, columns: predicted), filled as it learns."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.plot = pg.PlotWidget(title="Confusion (test)")
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.hideButtons()
-        self.plot.getViewBox().invertY(True)
-        self.plot.setAspectLocked(True)
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
-        self.plot.addItem(self.image)
-        self.plot.setLabel("left", "true")
-        self.plot.setLabel("bottom", "predicted")
-        self.matrix = np.zeros((0, 0))
-        self._names: tuple[str, ...] = ()
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.plot)
-
-    def set_matrix(self, matrix: np.ndarray, names) -> None:
-        m = np.asarray(matrix, np.float64)
-        self.matrix = m
-        rows = m.sum(axis=1, keepdims=True)
-        self.image.setImage(np.divide(m, rows, out=np.zeros_like(m), where=rows > 0), levels=(0, 1),
-                            autoLevels=False)
-        if tuple(names) != self._names:
-            self._names = tuple(names)
-            # Cell i spans [i, i + 1]: ticks at the centres. Columns get numbers (names would collide),
-            # rows get "name  i" so the numbers can be read off.
-            self.plot.getAxis("bottom").setTicks([[(i + 0.5, str(i)) for i in range(len(names))]])
-            self.plot.getAxis("left").setTicks([[(i + 0.5, f"{n}  {i}") for i, n in enumerate(names)]])
-            self.plot.setRange(xRange=(0, len(names)), yRange=(0, len(names)), padding=0.02)
-
-    def export_png(self, path):
-        return export_widget_png(self, path)
-
-
 class PointNetPanel(QWidget):
     classified = Signal(object)   # pt.Classification, once drawn
     cloud_prepared = Signal(object)  # (N, 3) normalised points
@@ -97,7 +58,7 @@ class PointNetPanel(QWidget):
         self.seed = seed
         self.runner = runner  # the tab's second runner: training survives a dropped file
         self.infer_runner = infer_runner   # prepares clouds, builds / loads the model, classifies
-        self.ready: Ready | None = None
+        self.slot = ModelSlot()            # the model in use and the one to build next
         self.class_names: tuple[str, ...] = ()
         self.trained: pt.Trained | None = None
         self.folder_data = None            # a PointSetDataset read from a folder, used by Train
@@ -105,10 +66,6 @@ class PointNetPanel(QWidget):
         self.cloud_name = ""
         self.result: pt.Classification | None = None
         self._pending = ""
-        self._unbuilt = None               # a model source waiting to be built: path, Weights, Trained
-        self._running_source = None
-        self._demo_checkpoint = False
-        self._model_text = "Model: none yet"
         self._build()
         self.runner.event.connect(self._on_event)
         self.runner.finished.connect(self._on_finished)
@@ -208,10 +165,14 @@ class PointNetPanel(QWidget):
 
     @property
     def model(self):
-        return self.ready.model if self.ready is not None else None
+        return self.slot.model
+
+    @property
+    def ready(self) -> Ready | None:
+        return self.slot.ready
 
     def _use(self, ready: Ready) -> None:
-        self.ready, self.class_names = ready, tuple(ready.class_names)
+        self.class_names = tuple(ready.class_names)
         if ready.origin == "checkpoint":
             self.trained = ready.trained
             acc = ready.trained.metrics.get("test_accuracy")
@@ -221,27 +182,28 @@ class PointNetPanel(QWidget):
             confusion = pt.confusion_of(ready.trained)
             if confusion.size:
                 self.confusion.set_matrix(confusion, ready.class_names)
-            if self.runner.busy and self._pending == "train":   # the loaded model replaces the one in training
+            if self.runner.busy and self._pending == "train":   # the loaded model replaces the training one
                 self.runner.cancel()
             text = f"Model: {ready.path.name}, {len(ready.class_names)} classes" + (
                 f", test accuracy {acc:.1%}" if acc is not None else "")
         elif ready.origin == "trained":
             m = ready.trained.metrics
             text = (f"Model: trained here on {ready.trained.extra.get('data', '')}, test accuracy "
-                    f"{m['test_accuracy']:.1%} in {m['train_seconds']:.0f} s ({m['samples_per_s']:.0f} clouds/s)")
+                    f"{m['test_accuracy']:.1%} in {m['train_seconds']:.0f} s "
+                    f"({m['samples_per_s']:.0f} clouds/s)")
         else:
             text = f"Model: training ({len(ready.class_names)} classes), live weights"
         self.model_label.setText(text)
-        self._model_text = text
+        self.slot.text = text
         self._update_buttons()
 
     def ensure_model(self) -> None:
         """A model to classify with: the shipped checkpoint when there is one, else train one."""
-        if self.ready is not None or self._unbuilt is not None or (self.runner.busy and self._pending == "train"):
+        training = self.runner.busy and self._pending == "train"
+        if self.slot.ready is not None or self.slot.pending is not None or training:
             return
         if pt.CHECKPOINT.exists():
-            self._demo_checkpoint = True
-            self._unbuilt = pt.CHECKPOINT
+            self.slot.load(pt.CHECKPOINT, shipped=True)
             self._run()
         else:
             self.status.setText("no shipped PointNet checkpoint: training one now")
@@ -251,8 +213,7 @@ class PointNetPanel(QWidget):
         """Load a checkpoint in the infer runner (and classify the cloud on screen with it); a wrong
         file gets a message naming it and the model in use stays."""
         self.banner.clear()
-        self._demo_checkpoint = False
-        self._unbuilt = Path(path)
+        self.slot.load(path)
         self.model_label.setText(f"Model: loading {Path(path).name}...")
         self._run()
 
@@ -294,15 +255,15 @@ class PointNetPanel(QWidget):
                 self.status.setText(ev.text + "  " + "  ".join(f"{k} {v:.3f}" for k, v in ev.metrics.items()))
         elif isinstance(ev, pt.Confusion):
             self.confusion.set_matrix(ev.matrix, ev.class_names)
-        elif isinstance(ev, pt.Weights) and not isinstance(self._unbuilt, Path):   # a checkpoint loading wins
-            self._unbuilt = ev
+        elif isinstance(ev, pt.Weights):
+            self.slot.offer(ev)
             self._run()
 
     def _on_finished(self, result) -> None:
         if isinstance(result, pt.Trained):
             self.trained = result
             self.confusion.set_matrix(pt.confusion_of(result), result.class_names)
-            self._unbuilt = result
+            self.slot.offer(result)
             self._run()
         elif isinstance(result, pt.PointSetDataset):
             self.folder_data = result
@@ -330,19 +291,16 @@ class PointNetPanel(QWidget):
         """Classify ``cloud`` (default: the one on screen) with the model to use next."""
         if cloud is None and self.cloud is not None:
             cloud = pt.PreparedCloud(self.cloud, (), self.cloud_name)
-        source = self._unbuilt if self._unbuilt is not None else self.ready
-        if cloud is None and self._unbuilt is None:
+        if cloud is None and self.slot.pending is None:
             return                      # nothing to classify, nothing to build
-        self._running_source = source
+        source = self.slot.start()
         self.infer_runner.start(partial(pt.classify_run, source, cloud, self.cloud_name, self.config.points,
                                         self.seed), label="classifying the cloud")
 
     def _on_model_run(self, run) -> None:
         if not isinstance(run, ModelRun):
             return
-        if self._running_source is not None and self._running_source is self._unbuilt:
-            self._unbuilt = None
-        if run.ready is not None and run.ready is not self.ready:
+        if self.slot.finished(run):
             self._use(run.ready)
         prepared = run.inputs
         if prepared is None:
@@ -372,12 +330,11 @@ class PointNetPanel(QWidget):
     def _on_infer_error(self, _message: str) -> None:
         """The banner shows the message; a checkpoint that would not load is dropped, the model in use
         stays. Without any model (the shipped one failed), train one."""
-        if isinstance(self._running_source, Path) and self._running_source is self._unbuilt:
-            self._unbuilt = None
-            self.model_label.setText(self._model_text)      # not "loading ..." any more
-            if self._demo_checkpoint and self.ready is None:
-                self.train()
-        self._demo_checkpoint = False
+        failed = self.slot.failed()
+        if failed:
+            self.model_label.setText(self.slot.text)        # not "loading ..." any more
+        if failed == "shipped" and self.slot.ready is None:
+            self.train()
 
     # --- dialogs ---------------------------------------------------------------------------------------
     def _folder_dialog(self) -> None:

@@ -279,10 +279,11 @@ class PreparedCloud:
 
 def classify_run(source, cloud, name: str, points: int, seed: int, ctl: Control):
     """Task generator: prepare ``cloud`` (raw (N, 3) points, a callable that makes them, an already
-    prepared PreparedCloud, or None: build the model alone), build or load the model ``source`` names (a checkpoint path, Weights,
-    Trained, Ready; None: no model yet) and classify the cloud. Returns a ModelRun whose ``inputs``
-    is the PreparedCloud and ``output`` the Classification (None without a model); ``ready`` is None
-    without a model. A cloud that cannot be classified raises ValueError naming it."""
+    prepared PreparedCloud, or None: build the model alone), build or load the model ``source``
+    names (a checkpoint path, Weights, Trained, Ready; None: no model yet) and classify the cloud.
+    Returns a ModelRun whose ``inputs`` is the PreparedCloud and ``output`` the Classification;
+    without a model both ``output`` and ``ready`` are None. A cloud that cannot be classified
+    raises ValueError naming it."""
     ctl.checkpoint()
     if cloud is None:                                 # load the model alone (a checkpoint opened first)
         return (yield from model_task(SPEC, source, None, None, ctl))
