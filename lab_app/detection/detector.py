@@ -74,6 +74,13 @@ def detector_spec(tab: str, architecture: str, title: str, build: Callable) -> M
     return ModelSpec(tab, architecture, title, build, scene_class_names)
 
 
+def with_state(model, state: dict | None):
+    """``model`` with ``state`` loaded (None: as initialised), in eval mode."""
+    if state is not None:
+        model.load_state_dict(state)
+    return model.eval()
+
+
 def _on_image(detect: Callable, image: np.ndarray, views: Views, model, class_names):
     return detect(model, image, class_names, views=views)
 

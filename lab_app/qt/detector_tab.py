@@ -45,6 +45,7 @@ from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.detection_view import DetectionView
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
+from lab_app.qt.widgets.run_buttons import RunButtons
 
 DEMO_SCENE_SEED = 424_242
 IN_APP = "In-app model (trained here)"
@@ -75,7 +76,6 @@ class DetectorTab(TopicTab):
         self.runner.event.connect(self._on_train_event)
         self.runner.finished.connect(self._on_trained)
         self.runner.busy_changed.connect(self._update_buttons)
-        self.runner.paused_changed.connect(lambda *_: self._update_buttons())
         self.infer_runner.finished.connect(self._on_inference)
         self.infer_runner.errored.connect(self._on_infer_error)
         self.file_runner.finished.connect(self._on_image_read)
@@ -93,17 +93,9 @@ class DetectorTab(TopicTab):
 
         box = QGroupBox("Model")
         bl = QVBoxLayout(box)
-        row = QHBoxLayout()
-        self.train_button = QPushButton("Train")
-        self.train_button.setToolTip(f"Train a {self.model_title} from scratch on fresh procedural scenes")
-        self.train_button.clicked.connect(self.train)
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.clicked.connect(lambda: self.runner.resume() if self.runner.paused else self.runner.pause())
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.clicked.connect(self.runner.cancel)
-        for b in (self.train_button, self.pause_button, self.stop_button):
-            row.addWidget(b)
-        bl.addLayout(row)
+        self.run_buttons = RunButtons(self.runner, self.train,
+                                      f"Train a {self.model_title} from scratch on fresh procedural scenes")
+        bl.addWidget(self.run_buttons)
         row = QHBoxLayout()
         self.save_button = QPushButton("Save model...")
         self.save_button.clicked.connect(self._save_dialog)
@@ -405,11 +397,7 @@ class DetectorTab(TopicTab):
         self._update_buttons()
 
     def _update_buttons(self, *_):
-        busy = self.runner.busy
-        self.pause_button.setEnabled(busy)
-        self.stop_button.setEnabled(busy)
-        self.pause_button.setText("Resume" if self.runner.paused else "Pause")
-        self.save_button.setEnabled(self.trained is not None and not busy)
+        self.save_button.setEnabled(self.trained is not None and not self.runner.busy)
 
     # --- dialogs -----------------------------------------------------------------------------------------
     def _open_dialog(self) -> None:

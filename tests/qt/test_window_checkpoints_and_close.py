@@ -29,7 +29,7 @@ def test_a_checkpoint_opens_in_the_tab_that_saved_it(qtbot, win, tmp_path):
 
     torch.manual_seed(0)
     model = yolo.build_model({"num_classes": 2, "width": 8, "grid": 7})
-    path = yolo.save_model(tmp_path / "mine.safetensors", Trained(cpu_state(model), model.cfg.to_dict(),
+    path = yolo.SPEC.save(tmp_path / "mine.safetensors", Trained(cpu_state(model), model.cfg.to_dict(),
                                                                    ("circle", "square"), {}))
     win.tabs.setCurrentWidget(win.tab_by_id["language"])
     tab = win.tab_by_id["yolo"]

@@ -73,7 +73,7 @@ def test_a_photo_dropped_mid_training_is_drawn_while_training_goes_on(qtbot, tab
     assert tab.result is not None and tab.result.image is tab.image and tab.image.shape == (256, 256, 3)
     assert tab.view.run_count >= 1 and tab.runner.busy
     with qtbot.waitSignal(tab.runner.cancelled, timeout=20000):
-        tab.stop_button.click()
+        tab.run_buttons.stop_button.click()
 
 
 def _wrong_files(tmp_path, tab_id):
@@ -106,7 +106,7 @@ def test_wrong_checkpoints_leave_the_model_and_its_boxes(qtbot, tab, tmp_path):
     model = task.build_model(config)
     trained = Trained(cpu_state(model), model.cfg.to_dict(), ("circle", "square", "triangle"),
                       {"map50": 0.25, "map50_95": 0.125}, [[10, {"loss": 2.0}]])
-    path = task.save_model(tmp_path / "right.safetensors", trained)
+    path = task.SPEC.save(tmp_path / "right.safetensors", trained)
     with qtbot.waitSignal(tab.infer_runner.finished, timeout=20000):
         tab.open_checkpoint(path)
     assert tab.ready.path == path and tab.trained.metrics["map50"] == 0.25
@@ -132,6 +132,6 @@ def test_cancel_mid_run_stops_the_lanes_and_the_painters(qtbot, tab, monkeypatch
     assert any(n.startswith("lab-task-lane") for n in names)
     assert any(n.startswith("lab-task-scenes") for n in names)
     with qtbot.waitSignal(tab.runner.cancelled, timeout=20000):
-        tab.stop_button.click()
+        tab.run_buttons.stop_button.click()
     qtbot.waitUntil(lambda: not _task_threads(), timeout=10000)
-    assert not tab.runner.busy and tab.trained is None and tab.train_button.isEnabled()
+    assert not tab.runner.busy and tab.trained is None and tab.run_buttons.train_button.isEnabled()

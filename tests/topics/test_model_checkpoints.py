@@ -38,8 +38,8 @@ def test_a_detector_round_trips_to_identical_outputs(name, tmp_path):
     task, config = DETECTORS[name]
     torch.manual_seed(1)
     model = task.build_model(config)
-    path = task.save_model(tmp_path / f"{name}.safetensors", _trained(model, ("circle", "square")))
-    ready = task.load_model(path)
+    path = task.SPEC.save(tmp_path / f"{name}.safetensors", _trained(model, ("circle", "square")))
+    ready = task.SPEC.load(path)
     assert ready.origin == "checkpoint" and ready.path == path and ready.class_names == ("circle", "square")
     assert ready.trained.history == [[5, {"loss": 1.25}]] and ready.trained.train_config == {"seed": 3}
     assert ready.trained.extra["note"] == "test" and ready.trained.metrics == {"map50": 0.5}
@@ -64,7 +64,7 @@ def test_pointnet_round_trips_to_identical_outputs(tmp_path):
     model = pointnet.build_model(config)
     trained = Trained(cpu_state(model), config, ("a", "b", "c"), {"test_accuracy": 0.5}, [],
                       {"seed": 0}, {"confusion": [[1, 0, 0], [0, 2, 0], [0, 0, 3]], "data": "test"})
-    path = pointnet.save_model(tmp_path / "pn.safetensors", trained)
+    path = pointnet.SPEC.save(tmp_path / "pn.safetensors", trained)
     cloud = np.random.default_rng(0).normal(size=(256, 3)).astype(np.float32)
     _, run = drain(pointnet.classify_run(path, cloud, "blob", 256, 0, Control()))
     direct = pointnet.classify(model, run.inputs.points, ("a", "b", "c"))
@@ -94,5 +94,5 @@ def test_every_wrong_file_is_refused_by_name(module, tmp_path):
     spec = module.SPEC
     for name, expect in _wrong_files(tmp_path, spec.tab, spec.architecture):
         with pytest.raises(LoadError) as e:
-            module.load_model(tmp_path / name)
+            module.SPEC.load(tmp_path / name)
         assert name in str(e.value) and expect in str(e.value), str(e.value)

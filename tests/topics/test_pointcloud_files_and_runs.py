@@ -64,7 +64,7 @@ def test_a_cloud_dropped_mid_training_is_classified_while_training_goes_on(qtbot
     assert panel.cloud_name == "ring.ply" and panel.bars.values().sum() == pytest.approx(1.0)
     assert panel.runner.busy and tab.shown is not None and len(tab.shown) == 3000
     with qtbot.waitSignal(panel.runner.cancelled, timeout=20000):
-        panel.stop_button.click()
+        panel.run_buttons.stop_button.click()
 
 
 def test_wrong_checkpoints_leave_the_pointnet_in_use(qtbot, tab, tmp_path):
@@ -93,7 +93,7 @@ def test_cancel_mid_run_stops_pointnet_training(qtbot, tab):
     qtbot.waitUntil(lambda: panel.curve._series.get("loss") is not None, timeout=30000)
     assert any(t.name.startswith("lab-task-") for t in threading.enumerate())
     with qtbot.waitSignal(panel.runner.cancelled, timeout=20000):
-        panel.stop_button.click()
+        panel.run_buttons.stop_button.click()
     qtbot.waitUntil(lambda: not [t for t in threading.enumerate() if t.name.startswith("lab-task-")],
                     timeout=10000)
-    assert not panel.runner.busy and panel.trained is None and panel.train_button.isEnabled()
+    assert not panel.runner.busy and panel.trained is None and panel.run_buttons.train_button.isEnabled()

@@ -121,9 +121,9 @@ def test_training_in_the_tab_draws_curves_and_confusion_and_pauses(qtbot, tab):
     panel.params.set_config(replace(panel.config, epochs=4, global_width=64, batch_size=16))
     panel.train()
     qtbot.waitUntil(lambda: panel.curve._series.get("loss") is not None, timeout=20000)
-    panel.pause_button.click()
-    assert panel.runner.paused and panel.pause_button.text() == "Resume"
-    panel.pause_button.click()
+    panel.run_buttons.pause_button.click()
+    assert panel.runner.paused and panel.run_buttons.pause_button.text() == "Resume"
+    panel.run_buttons.pause_button.click()
     assert not panel.runner.paused
     with qtbot.waitSignal(panel.runner.finished, timeout=60000):
         pass

@@ -57,8 +57,8 @@ def test_classify_is_order_invariant_and_finds_critical_points(trained):
 
 def test_save_load_round_trip_gives_identical_outputs(trained, tmp_path):
     data, _, result = trained
-    path = pt.save_model(tmp_path / "pn.safetensors", result, {"command": "test"})
-    ready = pt.load_model(path)
+    path = pt.SPEC.save(tmp_path / "pn.safetensors", result, {"command": "test"})
+    ready = pt.SPEC.load(path)
     model, names = ready.model, ready.class_names
     assert names == data.class_names and ready.trained.extra["command"] == "test"
     ref = pt.build_model(result.model_config, result.state)
@@ -73,11 +73,11 @@ def test_save_load_round_trip_gives_identical_outputs(trained, tmp_path):
 def test_checkpoint_of_another_model_or_mismatched_weights_is_refused(tmp_path):
     save_checkpoint(tmp_path / "vae.safetensors", Checkpoint("vae", "vae-mlp", {"w": torch.zeros(2)}))
     with pytest.raises(LoadError, match="checkpoint of the vae tab, not of the pointcloud tab"):
-        pt.load_model(tmp_path / "vae.safetensors")
+        pt.SPEC.load(tmp_path / "vae.safetensors")
     save_checkpoint(tmp_path / "bad.safetensors", Checkpoint("pointcloud", "pointnet", {"w": torch.zeros(2)},
                                                              {"num_classes": 3, "class_names": ["a", "b", "c"]}))
     with pytest.raises(LoadError, match="do not fit"):
-        pt.load_model(tmp_path / "bad.safetensors")
+        pt.SPEC.load(tmp_path / "bad.safetensors")
 
 
 def test_prepare_cloud_normalises_resamples_and_refuses_bad_clouds():

@@ -12,7 +12,7 @@ import torch
 from lab_app.core.control import Control
 from lab_app.core.device import seed_everything
 from lab_app.detection.postprocess import Detections, Letterbox, letterbox
-from lab_app.detection.detector import DetectorConfig, detector_spec
+from lab_app.detection.detector import DetectorConfig, detector_spec, with_state
 from lab_app.detection.training import train_detector
 from lab_app.detection.tta import PLAIN, TTA_MODES, TTA_TIP, Views, run_views
 from models.centernet import CenterNet, CenterNetConfig, encode_centernet, gaussian_radius
@@ -62,18 +62,12 @@ Config = AnchorFreeConfig   # the name the shared DetectorTab looks for
 
 
 def build_model(model_config: dict, state: dict | None = None) -> CenterNet | FCOS:
-    if model_config.get("arch") == "fcos":
-        model = FCOS(FcosConfig(**model_config))
-    else:
-        model = CenterNet(CenterNetConfig(**model_config))
-    if state is not None:
-        model.load_state_dict(state)
-    return model.eval()
+    fcos = model_config.get("arch") == "fcos"
+    model = FCOS(FcosConfig(**model_config)) if fcos else CenterNet(CenterNetConfig(**model_config))
+    return with_state(model, state)
 
 
-SPEC = detector_spec("anchorfree", MODEL_NAME, "anchor-free detector", build_model)
-save_model = SPEC.save          # (path, Trained, card) -> path
-load_model = SPEC.load          # path -> Ready (model, Trained), LoadError for a wrong file
+SPEC = detector_spec("anchorfree", MODEL_NAME, "anchor-free detector", build_model)   # save, load
 
 
 def train(cfg: AnchorFreeConfig, _data, ctl: Control):

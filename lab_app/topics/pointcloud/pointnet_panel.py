@@ -32,6 +32,7 @@ from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.confusion_view import ConfusionView
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
+from lab_app.qt.widgets.run_buttons import RunButtons
 from lab_app.qt.widgets.pointcloud_view import PointCloudView
 from lab_app.qt.worker import TaskRunner
 from lab_app.topics.pointcloud import pointnet_task as pt
@@ -74,7 +75,6 @@ class PointNetPanel(QWidget):
         # Errors and warnings reach the banner through TopicTab.add_runner; info lines go here.
         self.runner.message.connect(lambda text, level: level != "warning" and self.status.setText(text))
         self.runner.busy_changed.connect(self._update_buttons)
-        self.runner.paused_changed.connect(lambda *_: self._update_buttons())
         self._update_buttons()
 
     # --- layout -------------------------------------------------------------------------------------
@@ -87,17 +87,9 @@ class PointNetPanel(QWidget):
         self.params = ParamPanel(pt.TrainConfig())
         self.params.restart_changed.connect(self._knob_changed)
         bl.addWidget(self.params)
-        row = QHBoxLayout()
-        self.train_button = QPushButton("Train")
-        self.train_button.setToolTip("Train a PointNet from scratch in the background (about a minute)")
-        self.train_button.clicked.connect(self.train)
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.clicked.connect(self._toggle_pause)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.clicked.connect(self.runner.cancel)
-        for b in (self.train_button, self.pause_button, self.stop_button):
-            row.addWidget(b)
-        bl.addLayout(row)
+        self.run_buttons = RunButtons(self.runner, self.train,
+                                      "Train a PointNet from scratch in the background (about a minute)")
+        bl.addWidget(self.run_buttons)
         row = QHBoxLayout()
         self.folder_button = QPushButton("Open dataset folder...")
         self.folder_button.setToolTip("ModelNet10/40 (<class>/train|test/*.off) or one sub-folder of clouds per class")
@@ -234,18 +226,8 @@ class PointNetPanel(QWidget):
         if self.runner.busy and self._pending == "train":
             self.train()   # a structural knob restarts the run
 
-    def _toggle_pause(self) -> None:
-        if self.runner.paused:
-            self.runner.resume()
-        else:
-            self.runner.pause()
-
     def _update_buttons(self, *_):
-        busy = self.runner.busy
-        self.pause_button.setEnabled(busy)
-        self.stop_button.setEnabled(busy)
-        self.pause_button.setText("Resume" if self.runner.paused else "Pause")
-        self.save_button.setEnabled(self.trained is not None and not busy)
+        self.save_button.setEnabled(self.trained is not None and not self.runner.busy)
 
     # --- runner events ---------------------------------------------------------------------------------
     def _on_event(self, ev) -> None:
@@ -354,7 +336,7 @@ class PointNetPanel(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Save PointNet", "pointnet.safetensors", "safetensors (*.safetensors)")
         if path:
             try:
-                pt.save_model(path, self.trained)
+                pt.SPEC.save(path, self.trained)
                 self.status.setText(f"saved to {path}")
             except (OSError, ValueError) as e:
                 self.banner.show_message(f"could not save: {e}", "error")

@@ -243,9 +243,7 @@ def build_model(model_config: dict, state: dict | None = None) -> PointNet:
     return model.eval()
 
 
-SPEC = ModelSpec("pointcloud", MODEL_NAME, "PointNet", build_model)
-save_model = SPEC.save          # (path, Trained, card) -> path
-load_model = SPEC.load          # path -> Ready (model, Trained), LoadError for a wrong file
+SPEC = ModelSpec("pointcloud", MODEL_NAME, "PointNet", build_model)   # save, load (lab_app.core.trained)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import torch
 from lab_app.core.control import Control
 from lab_app.core.device import seed_everything
 from lab_app.detection.postprocess import Detections, Letterbox, letterbox
-from lab_app.detection.detector import DetectorConfig, detector_spec
+from lab_app.detection.detector import DetectorConfig, detector_spec, with_state
 from lab_app.detection.training import train_detector
 from lab_app.detection.tta import PLAIN, TTA_MODES, TTA_TIP, Views, run_views
 from models.yolo import YoloConfig, YoloV1, cell_boxes, encode_yolo, paired_iou, responsible_cell
@@ -51,15 +51,10 @@ class Config(DetectorConfig, YoloKnobs):
 
 
 def build_model(model_config: dict, state: dict | None = None) -> YoloV1:
-    model = YoloV1(YoloConfig(**model_config))
-    if state is not None:
-        model.load_state_dict(state)
-    return model.eval()
+    return with_state(YoloV1(YoloConfig(**model_config)), state)
 
 
-SPEC = detector_spec("yolo", MODEL_NAME, "YOLO v1", build_model)
-save_model = SPEC.save          # (path, Trained, card) -> path
-load_model = SPEC.load          # path -> Ready (model, Trained), LoadError for a wrong file
+SPEC = detector_spec("yolo", MODEL_NAME, "YOLO v1", build_model)   # save, load (lab_app.core.trained)
 
 
 def train(cfg: Config, _data, ctl: Control):
