@@ -49,7 +49,8 @@ def test_a_cloud_opened_at_start_up_is_classified_by_the_shipped_model(qtbot, ta
     assert panel.ready.path == CHECKPOINT and panel.cloud_name == "ring.ply"
     names, probs = panel.bars.names(), panel.bars.values()
     assert names[int(np.argmax(probs))] == "torus" and len(panel.result.critical) > 10
-    assert tab.representations.points is not None and len(tab.representations.points) == 1024
+    qtbot.waitUntil(lambda: tab.representations.points is not None, timeout=20000)   # its own runner
+    assert len(tab.representations.points) == 1024
 
 
 @pytest.mark.slow

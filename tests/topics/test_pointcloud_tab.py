@@ -54,23 +54,34 @@ def test_dropped_cloud_is_classified_with_critical_points_and_shuffle_keeps_the_
     assert len(panel.result.critical) == len(crit)
     # The same object reaches the representations panel.
     reps = tab.representations
-    assert reps.points is not None and np.array_equal(np.sort(reps.points, 0), np.sort(cloud_before, 0))
+    qtbot.waitUntil(lambda: reps.points is not None, timeout=20000)     # computed in its runner
+    assert np.array_equal(np.sort(reps.points, 0), np.sort(cloud_before, 0))
 
 
 def test_representation_sliders_redraw_live(qtbot, tab):
     reps = tab.representations
-    reps.set_cloud(np.asarray(sample_shape("cube", 1024, seed=1)) * 1.6)
+
+    def waiting(action):          # the parts are computed in the panel's runner
+        with qtbot.waitSignal(reps.runner.finished, timeout=20000):
+            action()
+
+    waiting(lambda: reps.set_cloud(np.asarray(sample_shape("cube", 1024, seed=1)) * 1.6))
+    assert len(reps.point_item.data) == 1024 and reps.voxels is not None and reps.multiview is not None
     edges = len(reps.edges)
-    reps.k_slider.setValue(reps.k_slider.value() + 4)
+    waiting(lambda: reps.k_slider.setValue(reps.k_slider.value() + 4))
     assert len(reps.edges) > edges and f"{len(reps.edges):,} edges" in reps.graph_label.text()
     assert len(reps.edge_item.xData) == 2 * len(reps.edges)
     occupied = reps.voxels.occupied
-    reps.res_slider.setValue(32)
+    waiting(lambda: reps.res_slider.setValue(32))
     assert reps.voxels.occupied > occupied and "32,768 cells" in reps.voxel_label.text()
     assert len(reps.voxel_item.data) == reps.voxels.occupied
-    reps.views_slider.setValue(3)
+    waiting(lambda: reps.views_slider.setValue(3))
     assert reps.multiview.depths.shape[0] == 3
     assert reps.view_image.image.shape == (2 * 48 + 2, 2 * 48 + 2)   # 3 views + pooled in a 2x2 tile
+    # two sliders moved before the first part is back: both parts come (latest wins, nothing lost)
+    reps.k_slider.setValue(2)
+    reps.res_slider.setValue(8)
+    qtbot.waitUntil(lambda: reps.voxels.resolution == 8 and "k = 2" in reps.graph_label.text(), timeout=20000)
 
 
 def test_bad_clouds_give_messages_and_keep_the_classified_cloud(qtbot, tab, tmp_path):

@@ -133,7 +133,7 @@ class PointCloudTab(TopicTab):
         self.pointnet = PointNetPanel(self.banner, self.add_runner(), self.add_runner(), self.ctx.seed)
         self.pointnet.classified.connect(self._on_classified)
         self.pointnet.cloud_prepared.connect(lambda pts: self.representations.set_cloud(pts))
-        self.representations = RepresentationsPanel()
+        self.representations = RepresentationsPanel(self.add_runner())
         self.subtabs = QTabWidget()
         self.subtabs.addTab(split, "Viewer")
         self.subtabs.addTab(self.pointnet, "PointNet")
