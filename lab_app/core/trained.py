@@ -189,3 +189,15 @@ class ModelSlot:
             what = "shipped" if self.shipped else "checkpoint"
         self.shipped = False
         return what
+
+
+@dataclass(frozen=True)
+class Saved:
+    path: Path
+
+
+def save_task(spec: ModelSpec, path: str | Path, trained: Trained, card: dict | None, ctl):
+    """Task generator: write ``trained`` as a checkpoint of ``spec``'s tab (atomically). Returns Saved."""
+    ctl.checkpoint()
+    return Saved(spec.save(path, trained, card))
+    yield  # pragma: no cover  (makes this a generator)

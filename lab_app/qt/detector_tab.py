@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from lab_app.core.events import Progress
-from lab_app.core.trained import ModelRun, ModelSlot, Ready, Trained, Weights
+from lab_app.core.trained import ModelRun, ModelSlot, Ready, Saved, Trained, Weights, save_task
 from lab_app.data.scenes import make_scene
 from lab_app.detection import pretrained
 from lab_app.detection.detector import OpenedImage, detector_run, open_image, photo_note
@@ -203,6 +203,8 @@ class DetectorTab(TopicTab):
     def _on_image_read(self, opened) -> None:
         if isinstance(opened, OpenedImage):
             self.set_image(opened.image, opened.name)
+        elif isinstance(opened, Saved):
+            self.status_message.emit(f"saved the model to {opened.path}")
 
     def set_image(self, image: np.ndarray, name: str, scene: bool = False) -> None:
         self.banner.clear()
@@ -406,12 +408,11 @@ class DetectorTab(TopicTab):
         if path:
             self.open_path(Path(path))
 
-    def save_model(self, path) -> Path | None:
-        try:
-            return self.task.SPEC.save(path, self.trained)
-        except (OSError, ValueError) as e:
-            self.banner.show_message(f"could not save: {e}", "error")
-            return None
+    def save_model(self, path) -> None:
+        """Write the model in use to ``path`` in the file runner (an error reaches the banner)."""
+        if self.trained is not None:
+            self.file_runner.start(partial(save_task, self.task.SPEC, Path(path), self.trained, None),
+                                   label=f"saving {Path(path).name}")
 
     def _save_dialog(self) -> None:
         if self.trained is None:

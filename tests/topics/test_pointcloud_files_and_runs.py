@@ -86,6 +86,12 @@ def test_wrong_checkpoints_leave_the_pointnet_in_use(qtbot, tab, tmp_path):
         assert tab.banner.level == "error" and name in tab.banner.text and expect in tab.banner.text
         assert panel.ready is ready and np.array_equal(panel.bars.values(), probs)
         assert panel.model_label.text().startswith(f"Model: {CHECKPOINT.name}")     # not "loading ..."
+    # Save (in the panel's runner), load again: the same probabilities for the same cloud
+    with qtbot.waitSignal(panel.runner.finished, timeout=20000):
+        panel.save_model(tmp_path / "again.safetensors")
+    with qtbot.waitSignal(panel.classified, timeout=20000):
+        tab.open_checkpoint(tmp_path / "again.safetensors")
+    assert panel.ready.path.name == "again.safetensors" and np.array_equal(panel.bars.values(), probs)
 
 
 def test_cancel_mid_run_stops_pointnet_training(qtbot, tab):

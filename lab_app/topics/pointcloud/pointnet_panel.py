@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lab_app.core.trained import ModelRun, ModelSlot, Ready
+from lab_app.core.trained import ModelRun, ModelSlot, Ready, Saved, save_task
 from lab_app.qt.layout import side_panel_split
 from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.confusion_view import ConfusionView
@@ -247,6 +247,8 @@ class PointNetPanel(QWidget):
             self.confusion.set_matrix(pt.confusion_of(result), result.class_names)
             self.slot.offer(result)
             self._run()
+        elif isinstance(result, Saved):
+            self.status.setText(f"saved to {result.path}")
         elif isinstance(result, pt.PointSetDataset):
             self.folder_data = result
             self.data_label.setText(f"Data: {result.source}: {len(result.class_names)} classes, "
@@ -333,13 +335,17 @@ class PointNetPanel(QWidget):
     def _save_dialog(self) -> None:
         if self.trained is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save PointNet", "pointnet.safetensors", "safetensors (*.safetensors)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save PointNet", "pointnet.safetensors",
+                                              "safetensors (*.safetensors)")
         if path:
-            try:
-                pt.SPEC.save(path, self.trained)
-                self.status.setText(f"saved to {path}")
-            except (OSError, ValueError) as e:
-                self.banner.show_message(f"could not save: {e}", "error")
+            self.save_model(path)
+
+    def save_model(self, path: str | Path) -> None:
+        """Write the model in use to ``path`` in the training runner (Save is off while it trains)."""
+        if self.trained is not None and not self.runner.busy:
+            self._pending = "save"
+            self.runner.start(partial(save_task, pt.SPEC, Path(path), self.trained, None),
+                              label=f"saving {Path(path).name}")
 
     def _load_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load PointNet", "", "safetensors (*.safetensors)")
