@@ -311,9 +311,9 @@ def demo_cloud(shape: str, seed: int) -> np.ndarray:
 def benchmark_config(hard: bool = False) -> TrainConfig:
     """The configuration the benchmarks and the shipped checkpoint use.
 
-    Hard: the closed-form pose (principal axes, equalised: measured 0.91 vs 0.84 after 5 epochs) and
-    the outlier filter (0.95 with it, 0.97 after 8 epochs; the same data without outliers: 0.98) do
-    what the T-Nets did not (with the pose they cost a third of the time for no accuracy): they are off."""
+    Hard: the closed-form pose (principal axes, equalised) and the outlier filter do what the T-Nets
+    did not (with the pose they cost time for no accuracy): they are off. The figures are in the
+    pointnet_shapes_hard benchmark's docstring."""
     cfg = TrainConfig(epochs=2)
     if not hard:
         return cfg
