@@ -97,6 +97,7 @@ def detector_run(spec: ModelSpec, detect: Callable, source: Any, image: np.ndarr
 class OpenedImage:
     image: np.ndarray         # (H, W, 3) uint8
     name: str
+    scene: bool = False       # a procedural scene (what the in-app models know), not a photo
 
 
 def open_image(path, ctl):
@@ -107,6 +108,16 @@ def open_image(path, ctl):
 
     ctl.checkpoint()
     return OpenedImage(load_image(path), Path(path).name)
+    yield  # pragma: no cover  (makes this a generator)
+
+
+def scene_image(cfg: SceneConfig, seed: int, ctl):
+    """Task generator: paint one procedural scene (exact ground truth, fully determined by the seed)."""
+    from lab_app.data.scenes import make_scene
+
+    ctl.checkpoint()
+    scene = make_scene(cfg, seed)
+    return OpenedImage(scene.image, f"scene {seed}: {len(scene.boxes)} objects", scene=True)
     yield  # pragma: no cover  (makes this a generator)
 
 

@@ -4,11 +4,12 @@ Layout: idea panel, knobs (ParamPanel over the task's config), Train / Pause / S
 New scene / Open photo / Draw a box; the DetectionView, the loss-term curves and the mAP curves.
 Work, all in runners (the UI thread only draws): training in ``self.runner``; building or loading
 the model and running it on the current image in ``self.infer_runner`` (so a dropped photo is
-detected while training goes on, with the live weights); reading a photo in ``self.file_runner``.
-The model in use and the one to use next (a checkpoint path, the live Weights or the Trained
-result, until the infer runner has built it) are kept in ``self.slot`` (core.trained.ModelSlot); a
-bad checkpoint leaves the model in use. The confidence and NMS sliders re-filter the last candidates without running the
-model again. A photo (not a procedural scene) gets a note over the view saying what the model knows.
+detected while training goes on, with the live weights); reading a photo or painting a scene in
+``self.file_runner``; saving in ``self.save_runner``. The model in use and the one to use next (a
+checkpoint path, the live Weights or the Trained result, until the infer runner has built it) are
+kept in ``self.slot`` (core.trained.ModelSlot); a bad checkpoint leaves the model in use. The
+confidence and NMS sliders re-filter the last candidates without running the model again. A photo
+(not a procedural scene) gets a note over the view saying what the model knows.
 
 A subclass sets ``task`` (its task module: Config with a ``tta`` field, CHECKPOINT, SPEC, train,
 detect, Inference) and ``IDEA``, and draws its own overlays in ``draw_overlays`` and
@@ -34,10 +35,9 @@ from PySide6.QtWidgets import (
 )
 
 from lab_app.core.events import Progress
-from lab_app.core.trained import ModelRun, ModelSlot, Ready, Saved, Trained, Weights, save_task
-from lab_app.data.scenes import make_scene
+from lab_app.core.trained import ModelRun, ModelSlot, Ready, Trained, Weights, save_task
 from lab_app.detection import pretrained
-from lab_app.detection.detector import OpenedImage, detector_run, open_image, photo_note
+from lab_app.detection.detector import OpenedImage, detector_run, open_image, photo_note, scene_image
 from lab_app.detection.tta import views_for
 from lab_app.io.image import IMAGE_EXTENSIONS
 from lab_app.qt.layout import side_panel_split
@@ -61,7 +61,8 @@ class DetectorTab(TopicTab):
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
         self.infer_runner = self.add_runner()   # builds / loads the model, runs it on the image
-        self.file_runner = self.add_runner()    # reads a photo
+        self.file_runner = self.add_runner()    # reads a photo, paints a scene
+        self.save_runner = self.add_runner()    # writes a checkpoint
         self.slot = ModelSlot()                 # the model in use and the one to build next
         self.class_names: tuple[str, ...] = ()
         self.trained: Trained | None = None     # what Save writes
@@ -79,6 +80,8 @@ class DetectorTab(TopicTab):
         self.infer_runner.finished.connect(self._on_inference)
         self.infer_runner.errored.connect(self._on_infer_error)
         self.file_runner.finished.connect(self._on_image_read)
+        self.save_runner.finished.connect(
+            lambda saved: self.status_message.emit(f"saved the model to {saved.path}"))
         self._update_buttons()
 
     # --- layout ---------------------------------------------------------------------------------------
@@ -192,8 +195,7 @@ class DetectorTab(TopicTab):
         cfg = self.config
         if self.model is not None:   # scenes of the classes the model knows
             cfg = replace(cfg, classes=self.model.cfg.num_classes)
-        scene = make_scene(cfg.scenes(), seed)
-        self.set_image(scene.image, f"scene {seed}: {len(scene.boxes)} objects", scene=True)
+        self.file_runner.start(partial(scene_image, cfg.scenes(), seed), label="painting a scene")
 
     def open_path(self, path: Path) -> None:
         """Read the photo in the file runner; it replaces the image on screen once read (a file that
@@ -202,9 +204,7 @@ class DetectorTab(TopicTab):
 
     def _on_image_read(self, opened) -> None:
         if isinstance(opened, OpenedImage):
-            self.set_image(opened.image, opened.name)
-        elif isinstance(opened, Saved):
-            self.status_message.emit(f"saved the model to {opened.path}")
+            self.set_image(opened.image, opened.name, scene=opened.scene)
 
     def set_image(self, image: np.ndarray, name: str, scene: bool = False) -> None:
         self.banner.clear()
@@ -411,7 +411,7 @@ class DetectorTab(TopicTab):
     def save_model(self, path) -> None:
         """Write the model in use to ``path`` in the file runner (an error reaches the banner)."""
         if self.trained is not None:
-            self.file_runner.start(partial(save_task, self.task.SPEC, Path(path), self.trained, None),
+            self.save_runner.start(partial(save_task, self.task.SPEC, Path(path), self.trained, None),
                                    label=f"saving {Path(path).name}")
 
     def _save_dialog(self) -> None:

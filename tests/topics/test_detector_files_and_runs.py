@@ -114,7 +114,7 @@ def test_wrong_checkpoints_leave_the_model_and_its_boxes(qtbot, tab, tmp_path):
     expected = task.detect(model, tab.image, tab.class_names, views=views_for(tab.config.tta)).candidates
     assert np.allclose(tab.view.candidates.scores, expected.scores, atol=1e-5)     # the loaded model's boxes
     # Save (in the file runner) writes it back unchanged
-    with qtbot.waitSignal(tab.file_runner.finished, timeout=20000):
+    with qtbot.waitSignal(tab.save_runner.finished, timeout=20000):
         tab.save_model(tmp_path / "again.safetensors")
     again = task.SPEC.load(tmp_path / "again.safetensors")
     assert all(torch.equal(again.trained.state[k], trained.state[k]) for k in trained.state)
