@@ -274,11 +274,12 @@ class MainWindow(QMainWindow):
         except LoadError as e:
             self._refuse(str(e))
             return False
-        tab = self.tab_by_id.get(tab_id) if tab_id else None
-        if tab is None:
+        spec = next((t for t in TOPICS if t.id == tab_id), None)
+        if spec is None:
             self._refuse(f"{path.name}: a checkpoint of the {tab_id or 'unknown'} tab, which this lab "
                          "does not have")
             return False
+        tab = self.tab_by_id[spec.id]
         self.tabs.setCurrentWidget(tab)
         tab.demo_started = True
         tab.open_checkpoint(path)
