@@ -51,7 +51,7 @@ def run_training(args, hard: bool) -> dict:
             next(gen)
     except StopIteration as stop:
         trained = stop.value
-    model = pt.build_model(trained.state, trained.model_config)
+    model = pt.build_model(trained.model_config, trained.state)
     clouds = data.test_x[:50]
     with torch.inference_mode():   # as the tab's classify
         model(torch.from_numpy(clouds[:1]))  # warm-up

@@ -350,6 +350,9 @@ class MainWindow(QMainWindow):
                 self._refuse(f"{path.name}: is a folder; drop a file (a cloud, image or text file)")
                 continue
             kind = file_kind(path)
+            if kind == "checkpoint":     # routed by its header: the tab it was saved by
+                handed = self._open_checkpoint(path) or handed
+                continue
             spec = tab_for_kind(kind, prefer=self.current_tab().tab_id) if kind else None
             if spec is None:
                 kinds = ", ".join(sorted({e for exts in known_extensions().values() for e in exts}))
@@ -364,6 +367,28 @@ class MainWindow(QMainWindow):
             handed = True
         self._refresh_recent_menu()
         return handed
+
+    def _open_checkpoint(self, path: Path) -> bool:
+        """Open a checkpoint in the tab its header names (the header alone is read here: a few KB)."""
+        from lab_app.io.checkpoint import peek_checkpoint
+        from lab_app.io.errors import LoadError
+
+        try:
+            tab_id = peek_checkpoint(path).get("tab")
+        except LoadError as e:
+            self._refuse(str(e))
+            return False
+        spec = next((t for t in TOPICS if t.id == tab_id), None)
+        if spec is None:
+            self._refuse(f"{path.name}: a checkpoint of the {tab_id or 'unknown'} tab, which this lab "
+                         "does not have")
+            return False
+        tab = self.tab_by_id[spec.id]
+        self.tabs.setCurrentWidget(tab)
+        tab.demo_started = True
+        tab.open_checkpoint(path)
+        add_recent_file(self.settings, path)
+        return True
 
     def _refuse(self, message: str) -> None:
         self.current_tab().banner.show_message(message, "error")

@@ -17,7 +17,7 @@ from lab_app.io.atomic import atomic_write_text
 
 
 def main(task, default_config, command: str, description: str, argv=None) -> int:
-    """``task``: the tab's task module (``train``, ``save_model``, ``CHECKPOINT``)."""
+    """``task``: the tab's task module (``train``, ``SPEC``, ``CHECKPOINT``)."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--out", type=Path, default=task.CHECKPOINT)
     p.add_argument("--seconds", type=float, default=900.0)
@@ -35,7 +35,7 @@ def main(task, default_config, command: str, description: str, argv=None) -> int
         trained = stop.value
     card = {"command": f"{command} --seconds {args.seconds:g} --seed {args.seed}", "seed": args.seed,
             "data": "procedural scenes (lab_app.data.scenes)", "config": asdict(cfg)}
-    path = task.save_model(args.out, trained, card)
+    path = task.SPEC.save(args.out, trained, card)
     atomic_write_text(path.with_suffix(".json"), json.dumps(
         {**card, "classes": list(trained.class_names), "metrics": trained.metrics,
          "model_config": trained.model_config}, indent=2) + "\n")

@@ -31,6 +31,11 @@ def _registry():
 
 PRETRAINED_NAMES = ("FCOS ResNet50-FPN (COCO)", "RetinaNet ResNet50-FPN v2 (COCO)",
                     "Faster R-CNN MobileNetV3-320 (COCO)")
+# The file names torchvision downloads them as (its weights' URLs; a test checks they agree), so that
+# which ones are here can be told without importing torchvision's detection models.
+WEIGHT_FILES = {"FCOS ResNet50-FPN (COCO)": "fcos_resnet50_fpn_coco-99b0c9b7.pth",
+                "RetinaNet ResNet50-FPN v2 (COCO)": "retinanet_resnet50_fpn_v2_coco-5905b1c5.pth",
+                "Faster R-CNN MobileNetV3-320 (COCO)": "fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth"}
 
 
 class PretrainedUnavailable(Exception):
@@ -38,8 +43,12 @@ class PretrainedUnavailable(Exception):
 
 
 def cached_weights(name: str) -> Path:
-    _, weights = _registry()[name]
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHT_FILES[name]
+
+
+def available() -> tuple[str, ...]:
+    """The pretrained detectors whose weights are in the local cache (three file checks)."""
+    return tuple(name for name in PRETRAINED_NAMES if cached_weights(name).is_file())
 
 
 def load_pretrained(name: str) -> tuple[torch.nn.Module, tuple[str, ...]]:

@@ -9,7 +9,8 @@ more objects than the evaluated ones (``training_scenes``). A fixed validation s
 configured is scored with pycocotools every ``eval_every`` steps.
 
 Events: Progress with the loss terms (every ``report_every`` steps), Progress with the mAP figures
-after each evaluation, and ``Weights`` (coalesced) so the tab can run the live model on its image.
+after each evaluation, and ``Weights`` (lab_app.core.trained, coalesced) so the tab can run the live
+model on its image.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import math
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,16 +27,17 @@ import torch
 
 from lab_app.core.control import Control
 from lab_app.core.device import cpu_cores, seed_everything
-from lab_app.core.events import Event, Progress
+from lab_app.core.events import Progress
 from lab_app.core.lanes import Lanes, default_lanes
+from lab_app.core.trained import Trained, Weights, cpu_state
 from lab_app.data.scenes import Scene, SceneConfig, batch_arrays, make_scene, make_scenes, mirror_scene
 from lab_app.detection.evaluate import coco_map
 from lab_app.detection.postprocess import Detections, filter_detections
 from lab_app.detection.tta import PLAIN, Views, run_views
 
 EVAL_SCORE = 0.01     # candidates kept for mAP (COCO wants the low-score tail too)
-# Class-aware NMS for mAP at the YOLO tab's default IoU: a YOLO's mAP@0.5 after 1200 steps 0.760 vs
-# 0.752 at 0.6 (CenterNet: the same).
+# Class-aware NMS for mAP at the YOLO tab's default IoU (0.6 scored no better; figures in the
+# yolo_scenes benchmark's docstring).
 EVAL_NMS = 0.5
 
 
@@ -56,26 +58,6 @@ class LoopConfig:
     extra_objects: int = 0         # training scenes: up to this many objects more than the evaluated ones
 
 
-@dataclass(frozen=True)
-class Weights(Event):
-    """The model as it is now (CPU copies), to run on the tab's image while training goes on."""
-
-    coalesce = True
-    state: dict
-    model_config: dict
-    step: int
-
-
-@dataclass(frozen=True)
-class Trained:
-    state: dict
-    model_config: dict
-    class_names: tuple[str, ...]
-    metrics: dict[str, float]
-    history: list = field(default_factory=list)   # [step, {metric: value}]
-    train_config: dict = field(default_factory=dict)
-
-
 class SceneStream:
     """The training scenes of a run: batch k is fully determined by (scene config, seed, k).
 
@@ -84,11 +66,10 @@ class SceneStream:
     only ``batch - batch // 2`` fresh scenes and fills the rest with the left-right mirrors
     (``mirror_scene``) of the first fresh scenes of batch k - m, so each painted scene is trained on
     twice, m steps apart, once each way round. A mirrored scene is as valid an image as a fresh one
-    and costs next to nothing, while painting one costs about as much CPU as a
-    YOLO trains on it: on the 2-core CPU a YOLO (width 32) trained on 49 images/s, 62 when the scenes
-    cost nothing, and with mirroring 54-67 vs 46-58 without (alternating 20 s runs). On a GPU,
-    painting is all a step waits for. The mAP@0.5 after 1200 YOLO steps was the same with and without
-    (0.749 vs 0.752); CenterNet after 720 steps 0.781 vs 0.795.
+    and costs next to nothing, while painting one costs about as much CPU as a step spends on it: on
+    a CPU mirroring trains on more images a second, on a GPU painting is all a step waits for, and the
+    mAP after a fixed number of steps was about the same with and without (figures in the
+    detector_throughput benchmark's docstring).
 
     ``batch(k)`` may run on several threads at once, for different k, as long as batch k - m is
     finished before batch k starts: the training loop asks for batch k only after it has consumed
@@ -117,12 +98,10 @@ EXTRA_OBJECTS_TIP = ("Training scenes get up to this many objects more than 'Obj
 def training_scenes(scenes: SceneConfig, loop: LoopConfig) -> SceneConfig:
     """The scenes a run trains on: ``scenes`` (the ones its mAP is measured on) with up to
     ``loop.extra_objects`` more objects each. Denser training scenes put more labelled objects into
-    every step at the same cost per step, as copy-paste augmentation does with photos (a scene of
-    1-24 objects takes about twice as long to paint as one of 1-8, on the painting thread: the
-    180 s CenterNet benchmark trained as many images a second). Step-based runs, mAP@0.5 on 200
-    unseen scenes of 1-8 objects (the image alone / with the 1.25x view), trained on 1-8, 1-12, 1-16,
-    1-24 and 1-32 objects: CenterNet after 1300 steps 0.80 / 0.84, 0.83 / 0.87, 0.87 / 0.90,
-    0.90 / 0.93, 0.90; YOLO v1 after 2400 steps 0.785, 0.794, 0.819, 0.835 (1-32 not run)."""
+    every step at the same cost per step, as copy-paste augmentation does with photos (a denser
+    scene takes longer to paint, but on the painting thread, beside the step). Both detectors score
+    higher on the evaluated scenes when trained on denser ones (figures in the centernet_scenes and
+    yolo_scenes benchmarks' docstrings)."""
     return replace(scenes, max_objects=scenes.max_objects + max(0, loop.extra_objects))
 
 
@@ -154,15 +133,10 @@ def evaluate_model(model, scenes: list[Scene], num_classes: int, device="cpu", b
     return coco_map(preds, [(s.boxes, s.labels) for s in scenes], num_classes)
 
 
-def cpu_state(model) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-
-
 def learning_rate(loop: LoopConfig, step: int, frac: float) -> float:
     """Warm-up over 20 steps, constant until ``hold`` of the run (by steps or seconds, whichever ends it
-    first), then a cosine to zero. These runs are short and the detectors underfit: on the benchmark's
-    scenes, 500 steps gave mAP@0.5 0.51 with a cosine over the whole run, 0.54 holding half of it,
-    0.59 holding 80%."""
+    first), then a cosine to zero. These runs are short and the detectors underfit: holding the rate
+    longer scored higher (figures in the centernet_scenes benchmark's docstring)."""
     decay = max(0.0, (min(frac, 1.0) - loop.hold) / max(1.0 - loop.hold, 1e-9))
     return loop.lr * min(1.0, (step + 1) / 20) * 0.5 * (1 + math.cos(math.pi * decay))
 
@@ -173,8 +147,8 @@ def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, t
     device = ctl.device
     model.to(device).train()
     val = make_scenes(scenes, loop.eval_scenes, seed=loop.seed + 7919)   # disjoint from the training seeds
-    # torch's fused AdamW steps 4x faster here (0.8 vs 3.7 ms), 2 % of a ~150 ms CenterNet step; its one
-    # 180 s run scored lower (mAP@0.5:0.95 0.27 vs 0.39), so the default one stays
+    # torch's fused AdamW steps faster but is a tiny share of a detector step, and its one benchmark
+    # run scored lower (centernet_scenes' docstring), so the default one stays
     opt = torch.optim.AdamW(model.parameters(), lr=loop.lr, weight_decay=loop.weight_decay)
     history: list = []
     metrics: dict[str, float] = {}
@@ -199,10 +173,10 @@ def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, t
         return replica.loss(replica(x), tgt)
 
     # The next batch is painted on a second thread while this one trains (numpy and torch release
-    # the GIL in their loops): painting is a sixth of a CPU step. On a CPU the batch is split across
-    # lanes (core.lanes), which keep the second core busy without OpenMP barriers: fwd + bwd of a
-    # CenterNet batch took 0.22 s instead of 0.33 (this 2-core machine). On a GPU a step is a few
-    # milliseconds and painting is what limits it: up to 4 threads paint the next batches.
+    # the GIL in their loops): painting is a small share of a CPU step. On a CPU the batch is split
+    # across lanes (core.lanes), which keep a second core busy without OpenMP barriers (faster a step:
+    # detector_throughput's docstring). On a GPU a step is a few milliseconds and painting is what
+    # limits it: up to 4 threads paint the next batches.
     # At least 4 images a lane: batch-norm statistics of 2 images made short runs learn worse.
     count = loop.lanes or max(1, min(default_lanes(device), loop.batch_size // 4))
     ahead = 1 if device.type == "cpu" else max(1, min(4, cpu_cores() - 1))
@@ -235,7 +209,7 @@ def train_detector(model, loop: LoopConfig, scenes: SceneConfig, ctl: Control, t
                     curve, metrics = evaluate()
                     history.append([step, curve])
                     yield Progress(step, loop.steps, curve, text=f"step {step}: mAP@0.5 {metrics['map50']:.3f}")
-                    yield Weights(cpu_state(model), model.cfg.to_dict(), step)
+                    yield Weights(cpu_state(model), model.cfg.to_dict(), scenes.class_names, step)
         finally:
             for future in upcoming:
                 future.cancel()

@@ -9,12 +9,9 @@ The two views of CenterNet's own evaluation (Zhou et al. 2019, "flip" and "multi
   A net trained on 256 px scenes sees a small object better at 1.5x, where it looks like the medium
   objects it learned best; the 1x view keeps the large ones. The enlarged view is not mirrored.
 
-Measured on 200 unseen benchmark scenes, models trained on scenes of 1-8 objects (mAP@0.5):
-CenterNet (1300 steps) 0.799 plain, 0.820 flip, 0.847 1.25x, 0.858 flip + 1.25x, 0.850 1.5x, 0.860
-flip + 1.5x; YOLO v1 (2770 steps) 0.799 plain, 0.824 flip, 0.877 flip + 1.25x, 0.904 flip + 1.5x. AP
-small: CenterNet 0.27 -> 0.38 (1.25x), YOLO 0.26 -> 0.41 (flip + 1.5x). Time for one 256 px image on
-one CPU thread, in passes of the plain one: about 1.8 with flip, 2.6 with 1.25x, 3.1-3.4 with flip +
-1.25x. What the tabs draw (heatmap, grid cells) is the 1x view, flip-merged.
+Every view raises mAP, the enlarged ones most on small objects, and each costs about one more pass
+of the model (the figures per mode are in the centernet_scenes and yolo_scenes benchmarks'
+docstrings). What the tabs draw (heatmap, grid cells) is the 1x view, flip-merged.
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ from models.centernet import channels_last
 
 MERGE_IOU = 0.5           # boxes of one class from different scales overlapping more than this: one object
 # Candidates scored below this are dropped before the views are merged: a YOLO hands over all S*S*B
-# boxes of each view, most of them scored near 0, and NMS over all of them took 3.5 ms.
+# boxes of each view, most of them scored near 0, and NMS over all of them is not free.
 MERGE_MIN_SCORE = 1e-3
 TTA_MODES = ("off", "flip", "1.25x", "flip + 1.25x", "1.5x", "flip + 1.5x")
 TTA_TIP = ("Run the model on more views of the image and merge what they find. flip: the image and "
@@ -67,7 +64,7 @@ def views_for(mode: str) -> Views:
 def resized(images: np.ndarray, scale: float, multiple: int = 32) -> tuple[np.ndarray, float]:
     """uint8 (B, H, W, 3) -> the images resized (bilinear) by about ``scale`` to sides that are
     multiples of ``multiple`` (the detectors' coarsest stride), and the factor used along the width.
-    PIL on the uint8 pixels: 1.9 ms for 256 -> 384 px here, torch's interpolate on floats 4.4-6.4."""
+    PIL on the uint8 pixels: faster than torch's interpolate on floats."""
     from PIL import Image
 
     h, w = images.shape[1:3]
@@ -90,7 +87,7 @@ def to_tensor(images: np.ndarray, device) -> torch.Tensor:
 def folded(model: nn.Module) -> nn.Module:
     """An eval-mode copy of ``model`` with each BatchNorm folded into the convolution before it
     (``torch.nn.utils.fusion.fuse_conv_bn_eval``): the same function with one pass over the
-    activations fewer per layer (a CenterNet forward 5.3 vs 6.1-7.1 ms here). Cached on the model and
+    activations fewer per layer (a faster forward). Cached on the model and
     rebuilt when any of its tensors changed (an optimiser step or load_state_dict bumps their version)."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 

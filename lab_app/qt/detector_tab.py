@@ -2,13 +2,18 @@
 
 Layout: idea panel, knobs (ParamPanel over the task's config), Train / Pause / Stop, save / load,
 New scene / Open photo / Draw a box; the DetectionView, the loss-term curves and the mAP curves.
-Work: training in ``self.runner``, the model on the current image in ``self.infer_runner`` (so a
-dropped photo is detected while training goes on, with the live weights). The confidence and NMS
-sliders re-filter the last candidates without running the model again.
+Work, all in runners (the UI thread only draws): training in ``self.runner``; building or loading
+the model and running it on the current image in ``self.infer_runner`` (so a dropped photo is
+detected while training goes on, with the live weights); reading a photo or painting a scene in
+``self.file_runner``; saving in ``self.save_runner``. The model in use and the one to use next (a
+checkpoint path, the live Weights or the Trained result, until the infer runner has built it) are
+kept in ``self.slot`` (core.trained.ModelSlot); a bad checkpoint leaves the model in use. The
+confidence and NMS sliders re-filter the last candidates without running the model again. A photo
+(not a procedural scene) gets a note over the view saying what the model knows.
 
-A subclass sets ``task`` (its task module: Config with a ``tta`` field, CHECKPOINT, train, detect_task,
-build_model, load_model, save_model, trained_from) and ``IDEA``, and draws its own overlays in
-``draw_overlays`` and ``show_box_targets``."""
+A subclass sets ``task`` (its task module: Config with a ``tta`` field, CHECKPOINT, SPEC, train,
+detect, Inference) and ``IDEA``, and draws its own overlays in ``draw_overlays`` and
+``show_box_targets``."""
 
 from __future__ import annotations
 
@@ -30,20 +35,21 @@ from PySide6.QtWidgets import (
 )
 
 from lab_app.core.events import Progress
-from lab_app.data.scenes import make_scene
+from lab_app.core.trained import ModelRun, ModelSlot, Ready, Trained, Weights, save_task
 from lab_app.detection import pretrained
-from lab_app.detection.training import Trained, Weights
+from lab_app.detection.detector import OpenedImage, detector_run, open_image, photo_note, scene_image
 from lab_app.detection.tta import views_for
-from lab_app.io.errors import LoadError
-from lab_app.io.image import IMAGE_EXTENSIONS, load_image
+from lab_app.io.image import IMAGE_EXTENSIONS
 from lab_app.qt.layout import side_panel_split
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.detection_view import DetectionView
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
+from lab_app.qt.widgets.run_buttons import RunButtons
 
 DEMO_SCENE_SEED = 424_242
 IN_APP = "In-app model (trained here)"
+FACES_TAB = "Pyramids & small objects"
 
 
 class DetectorTab(TopicTab):
@@ -54,12 +60,15 @@ class DetectorTab(TopicTab):
 
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
-        self.infer_runner = self.add_runner()   # runs the model on the image while training goes on
-        self.model = None
+        self.infer_runner = self.add_runner()   # builds / loads the model, runs it on the image
+        self.file_runner = self.add_runner()    # reads a photo, paints a scene
+        self.save_runner = self.add_runner()    # writes a checkpoint
+        self.slot = ModelSlot()                 # the model in use and the one to build next
         self.class_names: tuple[str, ...] = ()
-        self.trained: Trained | None = None
+        self.trained: Trained | None = None     # what Save writes
         self.image: np.ndarray | None = None
         self.image_name = ""
+        self.image_is_scene = False             # a procedural scene (what the model knows), not a photo
         self.result = None  # the task's Inference
         self.drawn_box: np.ndarray | None = None
         self._demo_pending = True               # demo_ready once the first real result is drawn
@@ -68,8 +77,11 @@ class DetectorTab(TopicTab):
         self.runner.event.connect(self._on_train_event)
         self.runner.finished.connect(self._on_trained)
         self.runner.busy_changed.connect(self._update_buttons)
-        self.runner.paused_changed.connect(lambda *_: self._update_buttons())
         self.infer_runner.finished.connect(self._on_inference)
+        self.infer_runner.errored.connect(self._on_infer_error)
+        self.file_runner.finished.connect(self._on_image_read)
+        self.save_runner.finished.connect(
+            lambda saved: self.status_message.emit(f"saved the model to {saved.path}"))
         self._update_buttons()
 
     # --- layout ---------------------------------------------------------------------------------------
@@ -84,17 +96,9 @@ class DetectorTab(TopicTab):
 
         box = QGroupBox("Model")
         bl = QVBoxLayout(box)
-        row = QHBoxLayout()
-        self.train_button = QPushButton("Train")
-        self.train_button.setToolTip(f"Train a {self.model_title} from scratch on fresh procedural scenes")
-        self.train_button.clicked.connect(self.train)
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.clicked.connect(lambda: self.runner.resume() if self.runner.paused else self.runner.pause())
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.clicked.connect(self.runner.cancel)
-        for b in (self.train_button, self.pause_button, self.stop_button):
-            row.addWidget(b)
-        bl.addLayout(row)
+        self.run_buttons = RunButtons(self.runner, self.train,
+                                      f"Train a {self.model_title} from scratch on fresh procedural scenes")
+        bl.addWidget(self.run_buttons)
         row = QHBoxLayout()
         self.save_button = QPushButton("Save model...")
         self.save_button.clicked.connect(self._save_dialog)
@@ -162,6 +166,14 @@ class DetectorTab(TopicTab):
     def config(self):
         return self.params.config
 
+    @property
+    def model(self):
+        return self.slot.model
+
+    @property
+    def ready(self) -> Ready | None:
+        return self.slot.ready
+
     # --- demo, images -------------------------------------------------------------------------------
     def start_demo(self) -> None:
         self.demo_started = True
@@ -169,12 +181,13 @@ class DetectorTab(TopicTab):
         self.new_scene()
 
     def ensure_model(self) -> None:
-        """A model to run: the shipped checkpoint, else train one (the image shows its live weights)."""
-        if self.model is not None or self.runner.busy:
+        """A model to run: the shipped checkpoint (loaded in the infer runner), else train one (the image
+        shows its live weights)."""
+        if self.slot.ready is not None or self.slot.pending is not None or self.runner.busy:
             return
         if self.task.CHECKPOINT.exists():
-            self.load_model(self.task.CHECKPOINT)
-        if self.model is None:
+            self.slot.load(self.task.CHECKPOINT, shipped=True)      # run_model loads it with the image
+        else:
             self.train()
 
     def new_scene(self) -> None:
@@ -182,40 +195,41 @@ class DetectorTab(TopicTab):
         cfg = self.config
         if self.model is not None:   # scenes of the classes the model knows
             cfg = replace(cfg, classes=self.model.cfg.num_classes)
-        scene = make_scene(cfg.scenes(), seed)
-        self.set_image(scene.image, f"scene {seed}: {len(scene.boxes)} objects")
+        self.file_runner.start(partial(scene_image, cfg.scenes(), seed), label="painting a scene")
 
     def open_path(self, path: Path) -> None:
-        try:
-            image = load_image(path)
-        except LoadError as e:
-            self.banner.show_message(str(e), "error")   # the image on screen stays
-            return
-        self.set_image(image, Path(path).name)
+        """Read the photo in the file runner; it replaces the image on screen once read (a file that
+        cannot be read leaves the image as it is, with a message naming it)."""
+        self.file_runner.start(partial(open_image, Path(path)), label=f"reading {Path(path).name}")
 
-    def set_image(self, image: np.ndarray, name: str) -> None:
+    def _on_image_read(self, opened) -> None:
+        if isinstance(opened, OpenedImage):
+            self.set_image(opened.image, opened.name, scene=opened.scene)
+
+    def set_image(self, image: np.ndarray, name: str, scene: bool = False) -> None:
         self.banner.clear()
-        self.image, self.image_name = image, name
+        self.image, self.image_name, self.image_is_scene = image, name, scene
         self.drawn_box = None
         self.view.set_image(image)
         self.view.set_highlights([])
+        self.view.set_note("")
         self.info.setText(f"{name} ({image.shape[1]} x {image.shape[0]})")
         self.ensure_model()        # a photo opened first (python main.py photo.jpg) still gets a model
         self.run_model()
 
     def run_model(self) -> None:
-        if self.image is None:
-            return
         name = self.detector_combo.currentText()
         if name != IN_APP:
-            self.infer_runner.start(partial(pretrained.pretrained_task, name, self.image, self._pretrained),
-                                    label=f"detecting with {name}")
+            if self.image is not None:
+                self.infer_runner.start(partial(pretrained.pretrained_task, name, self.image, self._pretrained),
+                                        label=f"detecting with {name}")
             return
-        if self.model is None:
+        if self.slot.pending is None and (self.slot.ready is None or self.image is None):
             return
-        views = views_for(self.config.tta)
-        self.infer_runner.start(partial(self.task.detect_task, self.model, self.image, self.class_names,
-                                        views=views), label="detecting")
+        source = self.slot.start()
+        label = "loading the model" if isinstance(source, (str, Path)) else "detecting"
+        self.infer_runner.start(partial(detector_run, self.task.SPEC, self.task.detect, source, self.image,
+                                        views_for(self.config.tta)), label=label)
 
     # --- drawing results ------------------------------------------------------------------------------
     def _on_inference(self, result) -> None:
@@ -230,19 +244,36 @@ class DetectorTab(TopicTab):
                 self.view.set_grid(0, 0)
                 self.view.set_points(np.zeros((0, 2)))
                 self.view.set_highlights([])
+                self.view.set_note("")
                 cfg = self.config
                 self.view.set_candidates(result.candidates, result.class_names, cfg.score_threshold, cfg.nms_iou)
                 self.info.setText(f"{self.image_name}: {len(self.view.shown)} detections by {result.detector}")
             return
-        if not isinstance(result, self.task.Inference) or result.image is not self.image:
+        if not isinstance(result, ModelRun):
             return
-        self.result = result
+        if self.slot.finished(result):
+            self._use(result.ready)
+        if result.output is None or result.inputs is not self.image:
+            return
+        self.result = result.output
         cfg = self.config
-        self.view.set_candidates(result.candidates, result.class_names, cfg.score_threshold, cfg.nms_iou)
+        self.view.set_candidates(self.result.candidates, self.result.class_names, cfg.score_threshold,
+                                 cfg.nms_iou)
+        self.view.set_note("" if self.image_is_scene else
+                           photo_note(self.class_names, pretrained.available(), FACES_TAB))
         self.draw_overlays()
         if self._demo_pending:
             self._demo_pending = False
             self.demo_ready.emit()
+
+    def _on_infer_error(self, _message: str) -> None:
+        """The banner shows the message (TopicTab); a checkpoint that would not load is dropped and
+        the model in use stays. Without any model (the shipped one failed), train one."""
+        failed = self.slot.failed()
+        if failed:
+            self.model_label.setText(self.slot.text)        # not "loading ..." any more
+        if failed == "shipped" and self.slot.ready is None and not self.runner.busy:
+            self.train()
 
     def add_controls(self, layout) -> None:
         """Extra controls under the knobs (a subclass adds its own)."""
@@ -282,30 +313,54 @@ class DetectorTab(TopicTab):
 
     # --- model ---------------------------------------------------------------------------------------------
     def set_model(self, model, class_names, text: str) -> None:
-        self.model, self.class_names = model, tuple(class_names)
-        self.model_label.setText(text)
+        """Use an already built model (the tests' way in; the tab's own models come from the runner)."""
+        ready = Ready(model, tuple(class_names), None, "given")
+        self.slot.ready = ready
+        self._use(ready, text)
+
+    def _use(self, ready: Ready, text: str | None = None) -> None:
+        self.class_names = tuple(ready.class_names)
+        if ready.origin == "checkpoint":
+            self.trained = ready.trained
+            self._replay_history(ready.trained.history)
+            if self.runner.busy:      # the loaded model replaces the one in training
+                self.runner.cancel()
+            m = ready.trained.metrics
+            text = f"Model: {ready.path.name}, {len(ready.class_names)} classes"
+            if "map50" in m:
+                text += f", mAP@0.5 {m['map50']:.2f}, mAP@0.5:0.95 {m['map50_95']:.2f} (validation scenes)"
+        elif ready.origin == "weights":
+            text = f"Model: training, live weights of step {ready.step}"
+        elif ready.origin == "trained":
+            m = ready.trained.metrics
+            text = (f"Model: trained here, mAP@0.5 {m['map50']:.2f}, mAP@0.5:0.95 {m['map50_95']:.2f} "
+                    f"in {m['train_seconds']:.0f} s ({m['images_per_s']:.0f} images/s)")
+        self.slot.text = text or "Model: given"
+        self.model_label.setText(self.slot.text)
         self.classes_changed()
-        if self.detector_combo.currentText() == IN_APP:
+        self._update_buttons()
+        if ready.origin == "given" and self.detector_combo.currentText() == IN_APP:
             self.run_model()
 
     def classes_changed(self) -> None:
         """The model's class names changed (e.g. refill a class selector)."""
 
-    def load_model(self, path) -> bool:
-        try:
-            model, names, card = self.task.load_model(path)
-        except LoadError as e:
-            self.banner.show_message(str(e), "error")
-            return False
-        self.trained = self.task.trained_from(model, names, card)
-        self._replay_history(self.trained.history)
-        m = card.get("metrics", {})
-        text = f"Model: {Path(path).name}, {len(names)} classes"
-        if "map50" in m:
-            text += f", mAP@0.5 {m['map50']:.2f}, mAP@0.5:0.95 {m['map50_95']:.2f} (validation scenes)"
-        self.set_model(model, names, text)
-        self._update_buttons()
-        return True
+    def load_model(self, path) -> None:
+        """Load a checkpoint in the infer runner and run it on the image (a scene when there is none);
+        a wrong file gets a message naming it and the model in use stays."""
+        self.banner.clear()
+        self.slot.load(path)
+        self.model_label.setText(f"Model: loading {Path(path).name}...")
+        if self.detector_combo.currentText() != IN_APP:
+            self.detector_combo.setCurrentIndex(0)     # runs the model
+        elif self.image is None:
+            self.new_scene()
+        else:
+            self.run_model()
+
+    def open_checkpoint(self, path: Path) -> None:
+        self.demo_started = True
+        self.load_model(path)
 
     def _replay_history(self, history) -> None:
         self.loss_curve.clear()
@@ -332,26 +387,19 @@ class DetectorTab(TopicTab):
             self._append_metrics(ev.step, ev.metrics)
             self.model_label.setText(f"Model: training... {ev.text}")
         elif isinstance(ev, Weights):
-            names = self.config.scenes().class_names
-            self.set_model(self.task.build_model(ev.model_config, ev.state), names,
-                           f"Model: training, live weights of step {ev.step}")
+            self.slot.offer(ev)           # built and run on the image in the infer runner
+            self.run_model()
 
     def _on_trained(self, result) -> None:
         if not isinstance(result, Trained):
             return
         self.trained = result
-        m = result.metrics
-        self.set_model(self.task.build_model(result.model_config, result.state), result.class_names,
-                       f"Model: trained here, mAP@0.5 {m['map50']:.2f}, mAP@0.5:0.95 {m['map50_95']:.2f} "
-                       f"in {m['train_seconds']:.0f} s ({m['images_per_s']:.0f} images/s)")
+        self.slot.offer(result)
+        self.run_model()
         self._update_buttons()
 
     def _update_buttons(self, *_):
-        busy = self.runner.busy
-        self.pause_button.setEnabled(busy)
-        self.stop_button.setEnabled(busy)
-        self.pause_button.setText("Resume" if self.runner.paused else "Pause")
-        self.save_button.setEnabled(self.trained is not None and not busy)
+        self.save_button.setEnabled(self.trained is not None and not self.runner.busy)
 
     # --- dialogs -----------------------------------------------------------------------------------------
     def _open_dialog(self) -> None:
@@ -360,12 +408,11 @@ class DetectorTab(TopicTab):
         if path:
             self.open_path(Path(path))
 
-    def save_model(self, path) -> Path | None:
-        try:
-            return self.task.save_model(path, self.trained)
-        except (OSError, ValueError) as e:
-            self.banner.show_message(f"could not save: {e}", "error")
-            return None
+    def save_model(self, path) -> None:
+        """Write the model in use to ``path`` in the file runner (an error reaches the banner)."""
+        if self.trained is not None:
+            self.save_runner.start(partial(save_task, self.task.SPEC, Path(path), self.trained, None),
+                                   label=f"saving {Path(path).name}")
 
     def _save_dialog(self) -> None:
         if self.trained is None:

@@ -1,7 +1,7 @@
 """TopicTab: what every tab has (runner, error banner, idea panel, demo, file drops, export).
 
 A tab subclasses this, builds its layout, and implements ``start_demo``, ``open_path`` and
-``views``. It emits ``demo_ready`` once its default demo has drawn a real result (the
+``views``, and ``open_checkpoint`` when it has models to load. It emits ``demo_ready`` once its default demo has drawn a real result (the
 ``--screenshot`` mode waits for it)."""
 
 from __future__ import annotations
@@ -53,6 +53,13 @@ class TopicTab(QWidget):
     def open_path(self, path: Path) -> None:
         """Open a file of one of the kinds in ``accepts``."""
         raise NotImplementedError
+
+    def open_checkpoint(self, path: Path) -> None:
+        """Load a checkpoint of this tab (the window routes a dropped ``.safetensors`` file here by the
+        tab named in its header). Load it in a task, not here: a wrong file gets a message naming it
+        and the model in use stays."""
+        self.banner.show_message(f"{Path(path).name}: the {self.title or self.tab_id} tab cannot load "
+                                 "checkpoints", "error")
 
     def views(self) -> dict[str, QWidget]:
         """Exportable views, main view first: name -> widget with ``export_png(path)``."""

@@ -39,3 +39,16 @@ def test_cached_weights_load_and_detect(tmp_path, monkeypatch):
 
     det = pretrained.detect_pretrained(model, np.zeros((60, 80, 3), np.uint8))
     assert det.boxes.shape[1] == 4 and (len(det) == 0 or det.boxes[:, 2].max() <= 80)
+
+
+def test_weight_file_names_are_torchvisions_and_availability_follows_the_cache(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    for name in pretrained.PRETRAINED_NAMES:
+        assert pretrained.WEIGHT_FILES[name] == Path(pretrained._registry()[name][1].url).name
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    assert pretrained.available() == ()
+    path = pretrained.cached_weights(pretrained.PRETRAINED_NAMES[1])
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"x")
+    assert pretrained.available() == (pretrained.PRETRAINED_NAMES[1],)

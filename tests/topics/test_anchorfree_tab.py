@@ -63,7 +63,8 @@ def test_bad_and_odd_images(qtbot, tab, tmp_path):
         assert tab.view.boxes.image().shape == shape and tab.banner.level == ""
         assert tab.result.candidates.boxes[:, 2:].max() <= shape[1] + 1e-3
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    tab.open_path(tmp_path / "broken.jpg")
+    with qtbot.waitSignal(tab.file_runner.errored, timeout=20000):
+        tab.open_path(tmp_path / "broken.jpg")
     assert tab.banner.level == "error" and "broken.jpg" in tab.banner.text
     assert tab.view.boxes.image().shape == (8, 8, 3)    # what was on screen stays
 
@@ -94,6 +95,7 @@ def test_training_live_draws_curves_and_updates_the_model(qtbot, tab):
     assert tab.trained is not None and tab.trained.metrics["steps"] == 50
     assert "heatmap" in tab.loss_curve.names() and "mAP@0.5" in tab.map_curve.names()
     assert len(tab.map_curve.series("mAP@0.5")[0]) == 2
+    qtbot.waitUntil(lambda: tab.ready.origin == "trained", timeout=20000)   # built in the infer runner
     assert tab.class_names == ("circle", "square") and tab.class_combo.count() == 3
     assert tab.save_button.isEnabled()
 

@@ -23,9 +23,10 @@ def test_short_training_beats_the_untrained_model_and_saves_and_loads(tmp_path):
     assert np.mean(losses[-4:]) < 0.7 * np.mean(losses[:4])
     assert any(isinstance(e, Weights) for e in events)
     assert trained.metrics["map50"] > baseline + 0.1
-    path = task.save_model(tmp_path / "cn.safetensors", trained)
-    model, names, card = task.load_model(path)
-    assert names == ("circle",) and abs(card["metrics"]["map50"] - trained.metrics["map50"]) < 1e-9
+    path = task.SPEC.save(tmp_path / "cn.safetensors", trained)
+    ready = task.SPEC.load(path)
+    model, names = ready.model, ready.class_names
+    assert names == ("circle",) and abs(ready.trained.metrics["map50"] - trained.metrics["map50"]) < 1e-9
 
     # the loaded model runs on any image size, boxes come back in the photo's pixels
     photo = np.zeros((300, 500, 3), np.uint8)
@@ -52,7 +53,7 @@ def test_bad_checkpoint_is_refused_with_a_message(tmp_path):
     bad = tmp_path / "x.safetensors"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(LoadError):
-        task.load_model(bad)
+        task.SPEC.load(bad)
 
 
 def test_fcos_head_trains_through_the_same_task_and_explains_a_drawn_box(tmp_path):
@@ -63,7 +64,8 @@ def test_fcos_head_trains_through_the_same_task_and_explains_a_drawn_box(tmp_pat
     events, trained = _run(task.train(cfg, None, Control()))
     terms = [e.metrics for e in events if isinstance(e, Progress) and "loss" in e.metrics]
     assert {"class", "giou", "centerness"} <= set(terms[0])
-    model, names, _ = task.load_model(task.save_model(tmp_path / "f.safetensors", trained))
+    ready = task.SPEC.load(task.SPEC.save(tmp_path / "f.safetensors", trained))
+    model, names = ready.model, ready.class_names
     assert isinstance(model.cfg, task.FcosConfig)
     res = task.detect(model, np.zeros((100, 100, 3), np.uint8), names)
     assert res.heatmap.shape == (2, 32, 32) and len(res.candidates) == 300

@@ -25,11 +25,18 @@ def drop(qtbot, tab, path, signal="finished"):
         tab.open_path(path)
 
 
+def load(qtbot, panel, path):
+    """Load a checkpoint (in the panel's infer runner) and wait until it is in use."""
+    panel.load_model(path)
+    qtbot.waitUntil(lambda: panel.ready is not None and panel.ready.path == path, timeout=20000)
+
+
 def test_dropped_cloud_is_classified_with_critical_points_and_shuffle_keeps_the_answer(qtbot, tab, tmp_path):
-    assert tab.pointnet.load_model(CHECKPOINT), tab.banner.text
+    load(qtbot, tab.pointnet, CHECKPOINT)
     pts = sample_shape("torus", 3000, seed=5) * 3.0 + 7.0   # anywhere, any size: the tab normalises
     save_point_cloud(tmp_path / "ring.ply", PointCloud(pts.astype(np.float32)))
-    drop(qtbot, tab, tmp_path / "ring.ply")
+    with qtbot.waitSignal(tab.pointnet.classified, timeout=20000):
+        drop(qtbot, tab, tmp_path / "ring.ply")
     panel = tab.pointnet
     names, probs = panel.bars.names(), panel.bars.values()
     assert len(names) == 11 and probs.sum() == pytest.approx(1.0)
@@ -40,42 +47,57 @@ def test_dropped_cloud_is_classified_with_critical_points_and_shuffle_keeps_the_
     assert f"critical points: <b>{len(crit)}</b> of 1,024" in panel.critical_label.text()
     assert "3,000 points, randomly sampled down" in panel.status.text()
     before, cloud_before = probs.copy(), panel.cloud.copy()
-    panel.shuffle_button.click()
+    with qtbot.waitSignal(panel.classified, timeout=20000):
+        panel.shuffle_button.click()
     assert not np.array_equal(panel.cloud, cloud_before)
     assert np.allclose(panel.bars.values(), before, atol=1e-6)
     assert len(panel.result.critical) == len(crit)
     # The same object reaches the representations panel.
     reps = tab.representations
-    assert reps.points is not None and np.array_equal(np.sort(reps.points, 0), np.sort(cloud_before, 0))
+    qtbot.waitUntil(lambda: reps.points is not None, timeout=20000)     # computed in its runner
+    assert np.array_equal(np.sort(reps.points, 0), np.sort(cloud_before, 0))
 
 
 def test_representation_sliders_redraw_live(qtbot, tab):
     reps = tab.representations
-    reps.set_cloud(np.asarray(sample_shape("cube", 1024, seed=1)) * 1.6)
+
+    def waiting(action):          # the parts are computed in the panel's runner
+        with qtbot.waitSignal(reps.runner.finished, timeout=20000):
+            action()
+
+    waiting(lambda: reps.set_cloud(np.asarray(sample_shape("cube", 1024, seed=1)) * 1.6))
+    assert len(reps.point_item.data) == 1024 and reps.voxels is not None and reps.multiview is not None
     edges = len(reps.edges)
-    reps.k_slider.setValue(reps.k_slider.value() + 4)
+    waiting(lambda: reps.k_slider.setValue(reps.k_slider.value() + 4))
     assert len(reps.edges) > edges and f"{len(reps.edges):,} edges" in reps.graph_label.text()
     assert len(reps.edge_item.xData) == 2 * len(reps.edges)
     occupied = reps.voxels.occupied
-    reps.res_slider.setValue(32)
+    waiting(lambda: reps.res_slider.setValue(32))
     assert reps.voxels.occupied > occupied and "32,768 cells" in reps.voxel_label.text()
     assert len(reps.voxel_item.data) == reps.voxels.occupied
-    reps.views_slider.setValue(3)
+    waiting(lambda: reps.views_slider.setValue(3))
     assert reps.multiview.depths.shape[0] == 3
     assert reps.view_image.image.shape == (2 * 48 + 2, 2 * 48 + 2)   # 3 views + pooled in a 2x2 tile
+    # two sliders moved before the first part is back: both parts come (latest wins, nothing lost)
+    reps.k_slider.setValue(2)
+    reps.res_slider.setValue(8)
+    qtbot.waitUntil(lambda: reps.voxels.resolution == 8 and "k = 2" in reps.graph_label.text(), timeout=20000)
 
 
 def test_bad_clouds_give_messages_and_keep_the_classified_cloud(qtbot, tab, tmp_path):
-    assert tab.pointnet.load_model(CHECKPOINT)
+    load(qtbot, tab.pointnet, CHECKPOINT)
     save_point_cloud(tmp_path / "cone.ply", PointCloud(sample_shape("cone", 2000, seed=2)))
-    drop(qtbot, tab, tmp_path / "cone.ply")
+    with qtbot.waitSignal(tab.pointnet.classified, timeout=20000):
+        drop(qtbot, tab, tmp_path / "cone.ply")
     good = tab.pointnet.cloud.copy()
     np.save(tmp_path / "same.npy", np.ones((500, 3), np.float32))
-    drop(qtbot, tab, tmp_path / "same.npy")
+    with qtbot.waitSignal(tab.pointnet.infer_runner.errored, timeout=20000):
+        drop(qtbot, tab, tmp_path / "same.npy")
     assert "same.npy" in tab.banner.text and "same place" in tab.banner.text
     assert np.array_equal(tab.pointnet.cloud, good)
     np.save(tmp_path / "few.npy", sample_shape("cube", 200, seed=3))
-    drop(qtbot, tab, tmp_path / "few.npy")
+    with qtbot.waitSignal(tab.pointnet.classified, timeout=20000):
+        drop(qtbot, tab, tmp_path / "few.npy")
     assert "fewer than the model's 1,024" in tab.pointnet.status.text()
     assert len(tab.pointnet.cloud) == 1024
 
@@ -86,8 +108,10 @@ def test_loading_a_checkpoint_of_another_model_is_refused(qtbot, tab, tmp_path):
     from lab_app.io.checkpoint import Checkpoint, save_checkpoint
 
     save_checkpoint(tmp_path / "other.safetensors", Checkpoint("vae", "vae-mlp", {"w": torch.zeros(1)}))
-    assert not tab.pointnet.load_model(tmp_path / "other.safetensors")
+    with qtbot.waitSignal(tab.pointnet.infer_runner.errored, timeout=20000):
+        tab.pointnet.load_model(tmp_path / "other.safetensors")
     assert tab.banner.level == "error" and "not of the pointcloud tab" in tab.banner.text
+    assert tab.pointnet.ready is None and tab.pointnet.slot.pending is None
 
 
 def test_empty_dataset_folder_is_refused_in_the_ui(qtbot, tab, tmp_path):
@@ -108,9 +132,9 @@ def test_training_in_the_tab_draws_curves_and_confusion_and_pauses(qtbot, tab):
     panel.params.set_config(replace(panel.config, epochs=4, global_width=64, batch_size=16))
     panel.train()
     qtbot.waitUntil(lambda: panel.curve._series.get("loss") is not None, timeout=20000)
-    panel.pause_button.click()
-    assert panel.runner.paused and panel.pause_button.text() == "Resume"
-    panel.pause_button.click()
+    panel.run_buttons.pause_button.click()
+    assert panel.runner.paused and panel.run_buttons.pause_button.text() == "Resume"
+    panel.run_buttons.pause_button.click()
     assert not panel.runner.paused
     with qtbot.waitSignal(panel.runner.finished, timeout=60000):
         pass
@@ -118,4 +142,5 @@ def test_training_in_the_tab_draws_curves_and_confusion_and_pauses(qtbot, tab):
     assert panel.confusion.matrix.sum() == 24 and panel.confusion.matrix.shape == (3, 3)
     steps, losses = panel.curve.series("loss")
     assert len(losses) >= 3 and len(panel.curve.series("test_acc")[1]) == 4
-    assert panel.save_button.isEnabled() and "trained here" in panel.model_label.text()
+    qtbot.waitUntil(lambda: "trained here" in panel.model_label.text(), timeout=20000)  # built in the worker
+    assert panel.save_button.isEnabled() and panel.ready.trained is panel.trained

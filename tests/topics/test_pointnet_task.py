@@ -36,14 +36,15 @@ def test_short_training_beats_chance_by_far(trained):
     assert losses[-1] < losses[0]
     confusions = [e for e in events if isinstance(e, pt.Confusion)]
     assert len(confusions) == 6 and confusions[-1].matrix.sum() == len(data.test_x)
-    assert np.trace(result.confusion) / result.confusion.sum() == pytest.approx(result.metrics["test_accuracy"])
+    confusion = pt.confusion_of(result)
+    assert np.trace(confusion) / confusion.sum() == pytest.approx(result.metrics["test_accuracy"])
     assert any(isinstance(e, pt.Weights) for e in events)
     assert result.history and result.history[-1][1] == {"test_acc": result.metrics["test_accuracy"]}
 
 
 def test_classify_is_order_invariant_and_finds_critical_points(trained):
     data, _, result = trained
-    model = pt.build_model(result.state, result.model_config)
+    model = pt.build_model(result.model_config, result.state)
     cloud = data.test_x[0]
     a = pt.classify(model, cloud, data.class_names)
     perm = np.random.default_rng(0).permutation(len(cloud))
@@ -56,25 +57,27 @@ def test_classify_is_order_invariant_and_finds_critical_points(trained):
 
 def test_save_load_round_trip_gives_identical_outputs(trained, tmp_path):
     data, _, result = trained
-    path = pt.save_model(tmp_path / "pn.safetensors", result, {"command": "test"})
-    model, names, _, card = pt.load_model(path)
-    assert names == data.class_names and card["command"] == "test"
-    ref = pt.build_model(result.state, result.model_config)
+    path = pt.SPEC.save(tmp_path / "pn.safetensors", result, {"command": "test"})
+    ready = pt.SPEC.load(path)
+    model, names = ready.model, ready.class_names
+    assert names == data.class_names and ready.trained.extra["command"] == "test"
+    ref = pt.build_model(result.model_config, result.state)
     x = torch.from_numpy(data.test_x[:4])
     with torch.no_grad():
         assert torch.equal(model(x).logits, ref(x).logits)
-    back = pt.trained_from(model, names, card)
-    assert np.array_equal(back.confusion, result.confusion) and back.history == result.history
+    back = ready.trained
+    assert np.array_equal(pt.confusion_of(back), pt.confusion_of(result)) and back.history == result.history
+    assert back.extra["data"] == result.extra["data"] and back.train_config == result.train_config
 
 
 def test_checkpoint_of_another_model_or_mismatched_weights_is_refused(tmp_path):
     save_checkpoint(tmp_path / "vae.safetensors", Checkpoint("vae", "vae-mlp", {"w": torch.zeros(2)}))
     with pytest.raises(LoadError, match="checkpoint of the vae tab, not of the pointcloud tab"):
-        pt.load_model(tmp_path / "vae.safetensors")
+        pt.SPEC.load(tmp_path / "vae.safetensors")
     save_checkpoint(tmp_path / "bad.safetensors", Checkpoint("pointcloud", "pointnet", {"w": torch.zeros(2)},
                                                              {"num_classes": 3, "class_names": ["a", "b", "c"]}))
     with pytest.raises(LoadError, match="do not fit"):
-        pt.load_model(tmp_path / "bad.safetensors")
+        pt.SPEC.load(tmp_path / "bad.safetensors")
 
 
 def test_prepare_cloud_normalises_resamples_and_refuses_bad_clouds():

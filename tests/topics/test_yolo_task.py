@@ -30,7 +30,8 @@ def test_short_training_lowers_every_loss_term_and_beats_the_untrained_model(tmp
     assert np.mean([m["loss"] for m in last]) < 0.6 * np.mean([m["loss"] for m in first])
     assert np.mean([m["coord"] for m in last]) < np.mean([m["coord"] for m in first])
     assert trained.metrics["map50"] > max(3 * baseline, baseline + 0.02)   # YOLO v1 starts slowly
-    model, names, _ = task.load_model(task.save_model(tmp_path / "y.safetensors", trained))
+    ready = task.SPEC.load(task.SPEC.save(tmp_path / "y.safetensors", trained))
+    model, names = ready.model, ready.class_names
     res = task.detect(model, np.zeros((64, 256, 3), np.uint8), names)
     assert res.cell_boxes.shape == (8, 8, 2, 4) and len(res.candidates) == 128
     assert res.cell_at(10, 10) == (0, 0) and res.cell_at(255, 255) == (7, 7) and res.cell_at(300, 10) is None

@@ -5,7 +5,9 @@
 - a heatmap overlay (pg.ImageItem with a colormap and opacity) stretched over any rectangle;
 - a grid (YOLO's S x S cells), marker points (CenterNet peaks), highlighted rectangles;
 - drawing a box with the mouse (``draw_mode``): emits ``box_drawn(x0, y0, x1, y1)`` in image pixels;
-- hover: emits ``hovered(x, y)`` in image pixels.
+- hover: emits ``hovered(x, y)`` in image pixels;
+- a note above the image (``set_note``): what the model knows, when it meets an image it was not made
+  for; it is part of the view, so the exported PNG says it too.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtWidgets import QGraphicsRectItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
 from lab_app.detection.postprocess import Detections, filter_detections
 from lab_app.qt.widgets.export import export_widget_png
@@ -59,9 +61,16 @@ class DetectionView(QWidget):
         self.shown = Detections.empty()
         self.class_names: list[str] = []
         self.run_count = 0          # how many times set_candidates was called (model runs drawn)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setTextFormat(Qt.TextFormat.RichText)
+        self.note.setStyleSheet("QLabel { background:#4d3b12; color:#ffe9b0; padding:4px 8px; }")
+        self.note.hide()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.boxes)
+        lay.setSpacing(0)
+        lay.addWidget(self.note)
+        lay.addWidget(self.boxes, 1)
 
     # --- image and detections ------------------------------------------------------------------------
     def set_image(self, image: np.ndarray) -> None:
@@ -79,6 +88,11 @@ class DetectionView(QWidget):
         self.shown = filter_detections(self.candidates, score_threshold, iou_threshold)
         self.boxes.set_boxes(self.shown.boxes, self.shown.labels, self.shown.scores, self.class_names)
         return self.shown
+
+    def set_note(self, html: str) -> None:
+        """A line above the image ("" hides it)."""
+        self.note.setText(html)
+        self.note.setVisible(bool(html))
 
     # --- overlays ------------------------------------------------------------------------------------------
     def set_heatmap(self, heat: np.ndarray | None, rect: QRectF | None = None, opacity: float | None = None) -> None:

@@ -40,8 +40,8 @@ def main(argv=None) -> int:
     except StopIteration as stop:
         trained = stop.value
     card = {"command": f"{COMMAND} --seed {args.seed}", "seed": args.seed,
-            "data": trained.source, "classes": list(trained.class_names)}
-    path = pt.save_model(args.out, trained, card)
+            "data": trained.extra["data"], "classes": list(trained.class_names)}
+    path = pt.SPEC.save(args.out, trained, card)
     # The same card beside the weights, for people (the app reads the one inside the file).
     atomic_write_text(path.with_suffix(".json"), json.dumps(
         {**card, "metrics": trained.metrics, "train_config": trained.train_config,

@@ -1,6 +1,12 @@
 """The 3D tab's PointNet part: train live (loss and accuracy curves, a confusion matrix filling in,
 Pause/Resume/Stop), save/load the model, classify the cloud on screen with its critical points
-highlighted, and shuffle its points to show that the answer does not depend on their order."""
+highlighted, and shuffle its points to show that the answer does not depend on their order.
+
+Training and folder reading run in ``runner``; preparing a cloud, building or loading the model and
+classifying run in ``infer_runner`` (pointnet_task.classify_run). The model in use and the one to use
+next (a checkpoint path, the live Weights or the Trained result, until that runner has built it)
+are kept in ``self.slot`` (core.trained.ModelSlot); a checkpoint that does not load leaves the
+model in use."""
 
 from __future__ import annotations
 
@@ -8,7 +14,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -21,12 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lab_app.io.errors import LoadError
+from lab_app.core.trained import ModelRun, ModelSlot, Ready, Saved, save_task
 from lab_app.qt.layout import side_panel_split
 from lab_app.qt.widgets.bars import Bars
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.confusion_view import ConfusionView
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
+from lab_app.qt.widgets.run_buttons import RunButtons
 from lab_app.qt.widgets.pointcloud_view import PointCloudView
 from lab_app.qt.worker import TaskRunner
 from lab_app.topics.pointcloud import pointnet_task as pt
@@ -42,68 +48,33 @@ alone, at most <i>D</i> of them, an outline of the shape.
 """
 
 
-class ConfusionView(QWidget):
-    """A confusion matrix as a heatmap (rows: true class, columns: predicted), filled as it learns."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.plot = pg.PlotWidget(title="Confusion (test)")
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.hideButtons()
-        self.plot.getViewBox().invertY(True)
-        self.plot.setAspectLocked(True)
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
-        self.plot.addItem(self.image)
-        self.plot.setLabel("left", "true")
-        self.plot.setLabel("bottom", "predicted")
-        self.matrix = np.zeros((0, 0))
-        self._names: tuple[str, ...] = ()
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.plot)
-
-    def set_matrix(self, matrix: np.ndarray, names) -> None:
-        m = np.asarray(matrix, np.float64)
-        self.matrix = m
-        rows = m.sum(axis=1, keepdims=True)
-        self.image.setImage(np.divide(m, rows, out=np.zeros_like(m), where=rows > 0), levels=(0, 1),
-                            autoLevels=False)
-        if tuple(names) != self._names:
-            self._names = tuple(names)
-            # Cell i spans [i, i + 1]: ticks at the centres. Columns get numbers (names would collide),
-            # rows get "name  i" so the numbers can be read off.
-            self.plot.getAxis("bottom").setTicks([[(i + 0.5, str(i)) for i in range(len(names))]])
-            self.plot.getAxis("left").setTicks([[(i + 0.5, f"{n}  {i}") for i, n in enumerate(names)]])
-            self.plot.setRange(xRange=(0, len(names)), yRange=(0, len(names)), padding=0.02)
-
-    def export_png(self, path):
-        return export_widget_png(self, path)
-
-
 class PointNetPanel(QWidget):
     classified = Signal(object)   # pt.Classification, once drawn
     cloud_prepared = Signal(object)  # (N, 3) normalised points
 
-    def __init__(self, banner, runner: TaskRunner, seed: int = 0, parent: QWidget | None = None):
+    def __init__(self, banner, runner: TaskRunner, infer_runner: TaskRunner, seed: int = 0,
+                 parent: QWidget | None = None):
         super().__init__(parent)
         self.banner = banner
         self.seed = seed
         self.runner = runner  # the tab's second runner: training survives a dropped file
-        self.model = None
+        self.infer_runner = infer_runner   # prepares clouds, builds / loads the model, classifies
+        self.slot = ModelSlot()            # the model in use and the one to build next
         self.class_names: tuple[str, ...] = ()
         self.trained: pt.Trained | None = None
         self.folder_data = None            # a PointSetDataset read from a folder, used by Train
         self.cloud: np.ndarray | None = None   # the prepared cloud (N, 3) shown and classified
+        self.cloud_name = ""
         self.result: pt.Classification | None = None
         self._pending = ""
         self._build()
         self.runner.event.connect(self._on_event)
         self.runner.finished.connect(self._on_finished)
+        self.infer_runner.finished.connect(self._on_model_run)
+        self.infer_runner.errored.connect(self._on_infer_error)
         # Errors and warnings reach the banner through TopicTab.add_runner; info lines go here.
         self.runner.message.connect(lambda text, level: level != "warning" and self.status.setText(text))
         self.runner.busy_changed.connect(self._update_buttons)
-        self.runner.paused_changed.connect(lambda *_: self._update_buttons())
         self._update_buttons()
 
     # --- layout -------------------------------------------------------------------------------------
@@ -116,17 +87,9 @@ class PointNetPanel(QWidget):
         self.params = ParamPanel(pt.TrainConfig(seed=self.seed))
         self.params.restart_changed.connect(self._knob_changed)
         bl.addWidget(self.params)
-        row = QHBoxLayout()
-        self.train_button = QPushButton("Train")
-        self.train_button.setToolTip("Train a PointNet from scratch in the background (about a minute)")
-        self.train_button.clicked.connect(self.train)
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.clicked.connect(self._toggle_pause)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.clicked.connect(self.runner.cancel)
-        for b in (self.train_button, self.pause_button, self.stop_button):
-            row.addWidget(b)
-        bl.addLayout(row)
+        self.run_buttons = RunButtons(self.runner, self.train,
+                                      "Train a PointNet from scratch in the background (about a minute)")
+        bl.addWidget(self.run_buttons)
         row = QHBoxLayout()
         self.folder_button = QPushButton("Open dataset folder...")
         self.folder_button.setToolTip("ModelNet10/40 (<class>/train|test/*.off) or one sub-folder of clouds per class")
@@ -192,29 +155,59 @@ class PointNetPanel(QWidget):
     def config(self) -> pt.TrainConfig:
         return self.params.config
 
-    def set_model(self, model, class_names, text: str) -> None:
-        self.model, self.class_names = model, tuple(class_names)
-        self.model_label.setText(text)
-        if self.cloud is not None:
-            self._classify(self.cloud)
+    @property
+    def model(self):
+        return self.slot.model
 
-    def load_model(self, path: str | Path) -> bool:
-        try:
-            model, names, _config, card = pt.load_model(path)
-        except LoadError as e:
-            self.banner.show_message(str(e), "error")
-            return False
-        acc = card.get("metrics", {}).get("test_accuracy")
-        self.trained = pt.trained_from(model, names, card)
-        self.curve.clear()
-        for step, metrics in self.trained.history:   # the curves of the run that made it
-            self.curve.append(step, metrics)
-        if self.trained.confusion.size:
-            self.confusion.set_matrix(self.trained.confusion, names)
+    @property
+    def ready(self) -> Ready | None:
+        return self.slot.ready
+
+    def _use(self, ready: Ready) -> None:
+        self.class_names = tuple(ready.class_names)
+        if ready.origin == "checkpoint":
+            self.trained = ready.trained
+            acc = ready.trained.metrics.get("test_accuracy")
+            self.curve.clear()
+            for step, metrics in ready.trained.history:   # the curves of the run that made it
+                self.curve.append(step, metrics)
+            confusion = pt.confusion_of(ready.trained)
+            if confusion.size:
+                self.confusion.set_matrix(confusion, ready.class_names)
+            if self.runner.busy and self._pending == "train":   # the loaded model replaces the training one
+                self.runner.cancel()
+            text = f"Model: {ready.path.name}, {len(ready.class_names)} classes" + (
+                f", test accuracy {acc:.1%}" if acc is not None else "")
+        elif ready.origin == "trained":
+            m = ready.trained.metrics
+            text = (f"Model: trained here on {ready.trained.extra.get('data', '')}, test accuracy "
+                    f"{m['test_accuracy']:.1%} in {m['train_seconds']:.0f} s "
+                    f"({m['samples_per_s']:.0f} clouds/s)")
+        else:
+            text = f"Model: training ({len(ready.class_names)} classes), live weights"
+        self.model_label.setText(text)
+        self.slot.text = text
         self._update_buttons()
-        self.set_model(model, names, f"Model: {Path(path).name}, {len(names)} classes"
-                       + (f", test accuracy {acc:.1%}" if acc is not None else ""))
-        return True
+
+    def ensure_model(self) -> None:
+        """A model to classify with: the shipped checkpoint when there is one, else train one."""
+        training = self.runner.busy and self._pending == "train"
+        if self.slot.ready is not None or self.slot.pending is not None or training:
+            return
+        if pt.CHECKPOINT.exists():
+            self.slot.load(pt.CHECKPOINT, shipped=True)
+            self._run()
+        else:
+            self.status.setText("no shipped PointNet checkpoint: training one now")
+            self.train()
+
+    def load_model(self, path: str | Path) -> None:
+        """Load a checkpoint in the infer runner (and classify the cloud on screen with it); a wrong
+        file gets a message naming it and the model in use stays."""
+        self.banner.clear()
+        self.slot.load(path)
+        self.model_label.setText(f"Model: loading {Path(path).name}...")
+        self._run()
 
     def train(self) -> None:
         self.banner.clear()
@@ -233,18 +226,8 @@ class PointNetPanel(QWidget):
         if self.runner.busy and self._pending == "train":
             self.train()   # a structural knob restarts the run
 
-    def _toggle_pause(self) -> None:
-        if self.runner.paused:
-            self.runner.resume()
-        else:
-            self.runner.pause()
-
     def _update_buttons(self, *_):
-        busy = self.runner.busy
-        self.pause_button.setEnabled(busy)
-        self.stop_button.setEnabled(busy)
-        self.pause_button.setText("Resume" if self.runner.paused else "Pause")
-        self.save_button.setEnabled(self.trained is not None and not busy)
+        self.save_button.setEnabled(self.trained is not None and not self.runner.busy)
 
     # --- runner events ---------------------------------------------------------------------------------
     def _on_event(self, ev) -> None:
@@ -255,17 +238,17 @@ class PointNetPanel(QWidget):
         elif isinstance(ev, pt.Confusion):
             self.confusion.set_matrix(ev.matrix, ev.class_names)
         elif isinstance(ev, pt.Weights):
-            self.set_model(pt.build_model(ev.state, ev.model_config), ev.class_names,
-                           f"Model: training ({len(ev.class_names)} classes), live weights")
+            self.slot.offer(ev)
+            self._run()
 
     def _on_finished(self, result) -> None:
         if isinstance(result, pt.Trained):
             self.trained = result
-            self.confusion.set_matrix(result.confusion, result.class_names)
-            m = result.metrics
-            self.set_model(pt.build_model(result.state, result.model_config), result.class_names,
-                           f"Model: trained here on {result.source}, test accuracy {m['test_accuracy']:.1%} "
-                           f"in {m['train_seconds']:.0f} s ({m['samples_per_s']:.0f} clouds/s)")
+            self.confusion.set_matrix(pt.confusion_of(result), result.class_names)
+            self.slot.offer(result)
+            self._run()
+        elif isinstance(result, Saved):
+            self.status.setText(f"saved to {result.path}")
         elif isinstance(result, pt.PointSetDataset):
             self.folder_data = result
             self.data_label.setText(f"Data: {result.source}: {len(result.class_names)} classes, "
@@ -274,44 +257,68 @@ class PointNetPanel(QWidget):
         self._update_buttons()
 
     # --- clouds ----------------------------------------------------------------------------------------
-    def set_cloud(self, points: np.ndarray, name: str = "") -> bool:
-        """Normalise, resample and classify a cloud; False (with a message) when it cannot be used."""
-        try:
-            prepared, notes = pt.prepare_cloud(points, self.config.points, self.config.seed)
-        except ValueError as e:
-            self.banner.show_message(f"{name + ': ' if name else ''}{e}", "error")
-            return False
-        if notes:
-            self.status.setText("; ".join(notes))
-        self.cloud = prepared
-        self.cloud_prepared.emit(prepared)
-        self._classify(prepared)
-        return True
+    def set_cloud(self, points, name: str = "") -> None:
+        """Prepare (normalise, resample) and classify a cloud in the infer runner: ``points`` (N, 3) or a
+        callable that makes them there. A cloud that cannot be used gets a message; the one on screen
+        stays."""
+        self.cloud_name = name
+        self._run(points)
 
     def shuffle(self) -> None:
         """Reorder the points at random and classify again (the probabilities must not move)."""
         if self.cloud is None:
             return
-        self.cloud = self.cloud[np.random.default_rng().permutation(len(self.cloud))]
-        self._classify(self.cloud)
+        shuffled = self.cloud[np.random.default_rng().permutation(len(self.cloud))]
+        self._run(pt.PreparedCloud(shuffled, (), self.cloud_name))
 
-    def _classify(self, points: np.ndarray) -> None:
-        if self.model is None:
-            self.view.set_cloud(points, reset_camera=True)
+    def _run(self, cloud=None) -> None:
+        """Classify ``cloud`` (default: the one on screen) with the model to use next."""
+        if cloud is None and self.cloud is not None:
+            cloud = pt.PreparedCloud(self.cloud, (), self.cloud_name)
+        if cloud is None and self.slot.pending is None:
+            return                      # nothing to classify, nothing to build
+        source = self.slot.start()
+        self.infer_runner.start(partial(pt.classify_run, source, cloud, self.cloud_name, self.config.points,
+                                        self.seed), label="classifying the cloud")
+
+    def _on_model_run(self, run) -> None:
+        if not isinstance(run, ModelRun):
+            return
+        if self.slot.finished(run):
+            self._use(run.ready)
+        prepared = run.inputs
+        if prepared is None:
+            return
+        if prepared.notes:
+            self.status.setText("; ".join(prepared.notes))
+        first = self.cloud is None or len(self.cloud) != len(prepared.points) or \
+            not np.array_equal(np.sort(self.cloud, axis=0), np.sort(prepared.points, axis=0))
+        if first:
+            self.cloud_prepared.emit(prepared.points)
+        self.cloud = prepared.points
+        if run.output is None:
+            self.view.set_cloud(prepared.points, reset_camera=True)
             self.critical_label.setText("no model yet: press Train or Load model")
             return
-        result = pt.classify(self.model, points, self.class_names)
-        same = self.result is not None and len(self.result.points) == len(points) and \
-            np.array_equal(np.sort(self.result.points, axis=0), np.sort(points, axis=0))
+        result = run.output
         self.result = result
-        self.view.set_cloud(points, reset_camera=not same)
+        self.view.set_cloud(prepared.points, reset_camera=first)
         self.view.set_highlight(result.critical, color=(1.0, 0.15, 0.1, 1.0), size=7.0)
         self.bars.set_values(result.class_names, result.probabilities, highlight=result.predicted)
         self.critical_label.setText(
             f"<b>{result.class_names[result.predicted]}</b> ({result.probabilities.max():.0%}); "
-            f"critical points: <b>{len(result.critical)}</b> of {len(points):,} "
+            f"critical points: <b>{len(result.critical)}</b> of {len(prepared.points):,} "
             f"(D = {self.model.cfg.global_widths[-1]})")
         self.classified.emit(result)
+
+    def _on_infer_error(self, _message: str) -> None:
+        """The banner shows the message; a checkpoint that would not load is dropped, the model in use
+        stays. Without any model (the shipped one failed), train one."""
+        failed = self.slot.failed()
+        if failed:
+            self.model_label.setText(self.slot.text)        # not "loading ..." any more
+        if failed == "shipped" and self.slot.ready is None:
+            self.train()
 
     # --- dialogs ---------------------------------------------------------------------------------------
     def _folder_dialog(self) -> None:
@@ -328,13 +335,17 @@ class PointNetPanel(QWidget):
     def _save_dialog(self) -> None:
         if self.trained is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save PointNet", "pointnet.safetensors", "safetensors (*.safetensors)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save PointNet", "pointnet.safetensors",
+                                              "safetensors (*.safetensors)")
         if path:
-            try:
-                pt.save_model(path, self.trained)
-                self.status.setText(f"saved to {path}")
-            except (OSError, ValueError) as e:
-                self.banner.show_message(f"could not save: {e}", "error")
+            self.save_model(path)
+
+    def save_model(self, path: str | Path) -> None:
+        """Write the model in use to ``path`` in the training runner (Save is off while it trains)."""
+        if self.trained is not None and not self.runner.busy:
+            self._pending = "save"
+            self.runner.start(partial(save_task, pt.SPEC, Path(path), self.trained, None),
+                              label=f"saving {Path(path).name}")
 
     def _load_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load PointNet", "", "safetensors (*.safetensors)")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -20,13 +20,21 @@ from lab_app.core.control import Control
 from lab_app.core.device import seed_everything, seeded_init
 from lab_app.core.events import Event, Message, Progress
 from lab_app.core.seeds import seed_field
+from lab_app.core.trained import ModelRun, ModelSpec, Trained, Weights, cpu_state, model_task
 from lab_app.data.pointsets import read_folder_dataset, resample
-from lab_app.data.shapes import PointSetDataset, ShapesConfig, make_shapes, random_rotations
-from lab_app.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from lab_app.io.errors import LoadError
+from lab_app.data.shapes import (
+    PointSetDataset,
+    ShapesConfig,
+    augment,
+    make_shapes,
+    random_rotations,
+    sample_shape,
+)
 from models.pointnet import PointNet, PointNetConfig, pointnet_loss
 
 MODEL_NAME = "pointnet"
+#: The PointNet the tab shows at once (made by ``python -m lab_app.topics.pointcloud.make_checkpoint``).
+CHECKPOINT = Path(__file__).resolve().parents[3] / "resources" / "checkpoints" / "pointcloud.safetensors"
 OUTLIER_CELL = 0.16     # grid cell (at 1024 points) in which a lone point counts as an outlier
 DATASETS = ("Shapes", "Shapes (hard)")
 
@@ -106,26 +114,11 @@ class Confusion(Event):
     accuracy: float
 
 
-@dataclass(frozen=True)
-class Weights(Event):
-    """The model as it is now (numpy copies), to classify the cloud on screen while training goes on."""
-
-    coalesce = True
-    state: dict
-    model_config: dict
-    class_names: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Trained:
-    state: dict                  # name -> torch tensor (CPU copies)
-    model_config: dict
-    class_names: tuple[str, ...]
-    metrics: dict[str, float]
-    confusion: np.ndarray
-    train_config: dict = field(default_factory=dict)
-    source: str = ""
-    history: list = field(default_factory=list)   # [step, {metric: value}] as the curves were drawn
+def confusion_of(trained: Trained) -> np.ndarray:
+    """The confusion matrix a run kept (rows: true class), (0, k) when it kept none."""
+    k = len(trained.class_names)
+    m = trained.extra.get("confusion") or []
+    return np.asarray(m, np.int64).reshape(-1, k) if len(m) else np.zeros((0, k), np.int64)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
@@ -233,26 +226,26 @@ def train(cfg: TrainConfig, data: PointSetDataset | None, ctl: Control):
         yield Progress(step, total, {"test_acc": test_acc}, text=f"epoch {epoch + 1}: test accuracy "
                                                                   f"{test_acc:.1%}")
         yield Confusion(confusion, data.class_names, epoch + 1, test_acc)
-        yield Weights({n: t.detach().cpu().numpy().copy() for n, t in model.state_dict().items()},
-                      model_cfg.to_dict(), data.class_names)
+        yield Weights(cpu_state(model), model_cfg.to_dict(), data.class_names, step)
     seconds = time.perf_counter() - t0
-    state = {n: t.detach().cpu().clone() for n, t in model.state_dict().items()}
     metrics = {"test_accuracy": test_acc, "train_seconds": seconds, "samples_per_s": samples / seconds,
                "epochs": cfg.epochs, "steps": step}
-    return Trained(state, model_cfg.to_dict(), data.class_names, metrics, confusion, asdict(cfg), data.source,
-                   history)
+    return Trained(cpu_state(model), model_cfg.to_dict(), data.class_names, metrics, history, asdict(cfg),
+                   {"confusion": confusion.tolist(), "data": data.source})
 
 
 # --- a trained model: build, classify, save, load ------------------------------------------------------
 
 
-def build_model(state: dict, model_config: dict) -> PointNet:
-    """A PointNet in eval mode with ``state`` loaded (numpy arrays or tensors)."""
-    cfg = PointNetConfig.from_dict(model_config)
-    model = PointNet(cfg)
-    tensors = {n: torch.as_tensor(v) for n, v in state.items()}
-    model.load_state_dict(tensors)
+def build_model(model_config: dict, state: dict | None = None) -> PointNet:
+    """A PointNet in eval mode, with ``state`` loaded when given (numpy arrays or tensors)."""
+    model = PointNet(PointNetConfig.from_dict(model_config))
+    if state is not None:
+        model.load_state_dict({n: torch.as_tensor(v) for n, v in state.items()})
     return model.eval()
+
+
+SPEC = ModelSpec("pointcloud", MODEL_NAME, "PointNet", build_model)   # save, load (lab_app.core.trained)
 
 
 @dataclass(frozen=True)
@@ -277,46 +270,52 @@ def classify(model: PointNet, points: np.ndarray, class_names: tuple[str, ...]) 
     return Classification(points, probs, critical, tuple(class_names))
 
 
-def save_model(path: str | Path, trained: Trained, card: dict[str, Any] | None = None) -> Path:
-    config = {**trained.model_config, "class_names": list(trained.class_names)}
-    card = {"metrics": trained.metrics, "train_config": trained.train_config, "data": trained.source,
-            "history": trained.history, "confusion": np.asarray(trained.confusion).tolist(), **(card or {})}
-    return save_checkpoint(path, Checkpoint("pointcloud", MODEL_NAME, trained.state, config,
-                                            tuple(trained.class_names), trained.metrics,
-                                            seed=trained.train_config.get("seed"), extra=card))
+@dataclass(frozen=True)
+class PreparedCloud:
+    points: np.ndarray           # (n, 3) the cloud as the model sees it
+    notes: tuple[str, ...]       # what preparing it changed, for the user
+    name: str
 
 
-def load_model(path: str | Path) -> tuple[PointNet, tuple[str, ...], dict, dict]:
-    """(model, class names, model config, card). LoadError for another model or weights that do not fit."""
-    ckpt = load_checkpoint(path, tab="pointcloud", architectures=(MODEL_NAME,))
-    state, config, card = ckpt.state_dict, dict(ckpt.config), {**ckpt.extra, "metrics": ckpt.metrics}
-    names = tuple(config.pop("class_names", ()))
-    try:
-        model = build_model(state, config)
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise LoadError(path, f"the weights do not fit the PointNet config they came with ({e})") from None
-    if len(names) != model.cfg.num_classes:
-        raise LoadError(path, f"{len(names)} class names for a model of {model.cfg.num_classes} classes")
-    return model, names, config, card
+def classify_run(source, cloud, name: str, points: int, seed: int, ctl: Control):
+    """Task generator: prepare ``cloud`` (raw (N, 3) points, a callable that makes them, an already
+    prepared PreparedCloud, or None: build the model alone), build or load the model ``source``
+    names (a checkpoint path, Weights, Trained, Ready; None: no model yet) and classify the cloud.
+    Returns a ModelRun whose ``inputs`` is the PreparedCloud and ``output`` the Classification;
+    without a model both ``output`` and ``ready`` are None. A cloud that cannot be classified
+    raises ValueError naming it."""
+    ctl.checkpoint()
+    if cloud is None:                                 # load the model alone (a checkpoint opened first)
+        return (yield from model_task(SPEC, source, None, None, ctl))
+    if not isinstance(cloud, PreparedCloud):
+        raw = cloud() if callable(cloud) else cloud
+        try:
+            pts, notes = prepare_cloud(raw, points, seed)
+        except ValueError as e:
+            raise ValueError(f"{name + ': ' if name else ''}{e}") from None
+        cloud = PreparedCloud(pts, tuple(notes), name)
+    if source is None:
+        return ModelRun(None, None, cloud)
+    run = partial(_classify_prepared, cloud.points)
+    return (yield from model_task(SPEC, source, run, cloud, ctl))
 
 
-def trained_from(model: PointNet, class_names, card: dict | None = None) -> Trained:
-    """A Trained record for a loaded model (its card's metrics, curves and confusion matrix)."""
-    card = card or {}
-    state = {n: t.detach().cpu().clone() for n, t in model.state_dict().items()}
-    confusion = np.asarray(card.get("confusion", []), dtype=np.int64).reshape(-1, len(class_names)) \
-        if card.get("confusion") else np.zeros((0, len(class_names)), np.int64)
-    return Trained(state, model.cfg.to_dict(), tuple(class_names), dict(card.get("metrics", {})), confusion,
-                   dict(card.get("train_config", {})), str(card.get("data", "")),
-                   list(card.get("history", [])))
+def _classify_prepared(points: np.ndarray, model: PointNet, class_names) -> Classification:
+    return classify(model, points, class_names)
+
+
+def demo_cloud(shape: str, seed: int) -> np.ndarray:
+    """The demo's object: one procedural shape, augmented as the training clouds are."""
+    rng = np.random.default_rng(seed)
+    return augment(sample_shape(shape, 1024, seed=seed)[None], ShapesConfig(), rng)[0]
 
 
 def benchmark_config(hard: bool = False) -> TrainConfig:
     """The configuration the benchmarks and the shipped checkpoint use.
 
-    Hard: the closed-form pose (principal axes, equalised: measured 0.91 vs 0.84 after 5 epochs) and
-    the outlier filter (0.95 with it, 0.97 after 8 epochs; the same data without outliers: 0.98) do
-    what the T-Nets did not (with the pose they cost a third of the time for no accuracy): they are off."""
+    Hard: the closed-form pose (principal axes, equalised) and the outlier filter do what the T-Nets
+    did not (with the pose they cost time for no accuracy): they are off. The figures are in the
+    pointnet_shapes_hard benchmark's docstring."""
     cfg = TrainConfig(epochs=2)
     if not hard:
         return cfg

@@ -110,3 +110,38 @@ def project(points: np.ndarray, azimuth_deg: float = 35.0, elevation_deg: float 
     """A fixed oblique camera for the 2D panels: (N, 2) screen positions and (N,) depth (1 = near)."""
     cam = np.asarray(points, np.float32) @ view_rotation(np.radians(azimuth_deg), np.radians(elevation_deg)).T
     return cam[:, :2], (cam[:, 2] + 1.0) * 0.5
+
+
+@dataclass(frozen=True)
+class Computed:
+    """What ``compute`` made for the panel: the parts asked for (None for the others)."""
+
+    points: np.ndarray
+    parts: frozenset
+    xy: np.ndarray                     # (N, 2) the points through the panel's camera
+    depth: np.ndarray                  # (N,)
+    multiview: MultiView | None = None
+    voxels: Voxels | None = None
+    voxel_xy: np.ndarray | None = None
+    voxel_depth: np.ndarray | None = None
+    edges: np.ndarray | None = None
+
+
+def compute(points: np.ndarray, parts, views: int, resolution: int, neighbours: int, ctl):
+    """Task generator for the panel's runner: the representations named in ``parts`` ("views",
+    "voxels", "graph") of a normalised cloud (N, 3), at the sliders' values."""
+    parts = frozenset(parts)
+    points = np.asarray(points, np.float32)
+    xy, depth = project(points)
+    mv = vox = vxy = vdepth = edges = None
+    if "views" in parts:
+        mv = multi_view(points, views)
+        ctl.checkpoint()
+    if "voxels" in parts:
+        vox = voxelize(points, resolution)
+        vxy, vdepth = project(vox.centres())
+        ctl.checkpoint()
+    if "graph" in parts:
+        edges = knn_edges(points, neighbours)
+    return Computed(points, parts, xy, depth, mv, vox, vxy, vdepth, edges)
+    yield  # pragma: no cover  (makes this a generator)

@@ -4,6 +4,8 @@ pyqtgraph plot through one fixed oblique camera and redraws live when its slider
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -11,6 +13,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from lab_app.core.tiling import tile
 from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.worker import TaskRunner
 from lab_app.topics.pointcloud import representations as rep
 
 IDEA = (
@@ -19,6 +22,9 @@ IDEA = (
     "convolutions; memory and compute grow with r<sup>3</sup> while the surface fills only ~r<sup>2</sup> "
     "cells. <i>Points</i>: the raw set (PointNet). <i>Graph</i>: join each point to its k nearest "
     "neighbours (DGCNN, graph/mesh networks).")
+
+
+PARTS = ("views", "voxels", "graph")
 
 
 def _human_bytes(n: float) -> str:
@@ -37,9 +43,13 @@ def _slider(lo: int, hi: int, value: int) -> QSlider:
 
 
 class RepresentationsPanel(QWidget):
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, runner: TaskRunner, parent: QWidget | None = None):
         super().__init__(parent)
-        self.points: np.ndarray | None = None
+        self.runner = runner
+        self.runner.finished.connect(self._on_computed)
+        self._cloud: np.ndarray | None = None      # the cloud asked for (drawn once computed)
+        self._wanted: set[str] = set()
+        self.points: np.ndarray | None = None      # the cloud drawn
         self.multiview: rep.MultiView | None = None
         self.voxels: rep.Voxels | None = None
         self.edges = np.zeros((0, 2), np.int64)
@@ -78,9 +88,9 @@ class RepresentationsPanel(QWidget):
             label.setWordWrap(True)
             label.setAlignment(Qt.AlignmentFlag.AlignTop)
             controls.addWidget(label, 1, 2 * col, 1, 2)
-        self.views_slider.valueChanged.connect(self._update_views)
-        self.res_slider.valueChanged.connect(self._update_voxels)
-        self.k_slider.valueChanged.connect(self._update_graph)
+        self.views_slider.valueChanged.connect(lambda *_: self._want("views"))
+        self.res_slider.valueChanged.connect(lambda *_: self._want("voxels"))
+        self.k_slider.valueChanged.connect(lambda *_: self._want("graph"))
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -98,10 +108,40 @@ class RepresentationsPanel(QWidget):
         return p
 
     # --- data ------------------------------------------------------------------------------------------
+    # The representations are computed in the panel's runner (representations.compute); a slider asks
+    # for its part again. Parts still wanted are asked for together, so a newer run that cancels an
+    # older one (latest wins) still makes what the older one would have.
     def set_cloud(self, points: np.ndarray) -> None:
-        """Show a normalised cloud (N, 3) in all four representations."""
-        self.points = np.asarray(points, np.float32)
-        self.xy, self.depth = rep.project(self.points)
+        """Show a normalised cloud (N, 3) in all four representations (computed in the runner)."""
+        self._cloud = np.asarray(points, np.float32)
+        self._wanted = set(PARTS)
+        self._compute()
+
+    def _want(self, part: str) -> None:
+        if self._cloud is None:
+            return
+        self._wanted.add(part)
+        self._compute()
+
+    def _compute(self) -> None:
+        self.runner.start(partial(rep.compute, self._cloud, frozenset(self._wanted), self.views_slider.value(),
+                                  self.res_slider.value(), self.k_slider.value()), label="representations")
+
+    def _on_computed(self, result) -> None:
+        if not isinstance(result, rep.Computed) or result.points is not self._cloud:
+            return
+        self._wanted -= result.parts
+        if self.points is not result.points:
+            self._draw_points(result)
+        if result.multiview is not None:
+            self._draw_views(result.multiview)
+        if result.voxels is not None:
+            self._draw_voxels(result)
+        if result.edges is not None:
+            self._draw_graph(result.edges)
+
+    def _draw_points(self, c: rep.Computed) -> None:
+        self.points, self.xy, self.depth = c.points, c.xy, c.depth
         order = np.argsort(self.depth)           # far first: near points paint over far ones
         shade = (60 + 195 * self.depth[order]).astype(np.uint8)
         brushes = np.stack([shade, (shade * 0.8).astype(np.uint8), np.full_like(shade, 90), np.full_like(shade, 255)], 1)
@@ -111,15 +151,10 @@ class RepresentationsPanel(QWidget):
         self.node_item.setData(pos=self.xy)
         for p in (self.point_plot, self.graph_plot, self.voxel_plot):
             p.setRange(xRange=(-1.05, 1.05), yRange=(-1.05, 1.05), padding=0)
-        self._update_views()
-        self._update_voxels()
-        self._update_graph()
 
-    def _update_views(self, *_):
-        if self.points is None:
-            return
-        k = self.views_slider.value()
-        self.multiview = mv = rep.multi_view(self.points, k)
+    def _draw_views(self, mv: rep.MultiView) -> None:
+        self.multiview = mv
+        k = len(mv.depths)
         images = np.concatenate([mv.depths, mv.pooled[None]])
         columns = int(np.ceil(np.sqrt(len(images))))
         self.view_image.setImage(tile(images, columns, gap=2, fill=-0.2), levels=(-0.2, 1.0), autoLevels=False)
@@ -129,29 +164,24 @@ class RepresentationsPanel(QWidget):
         self.views_label.setText(f"{k} views of {mv.depths.shape[1]}x{mv.depths.shape[2]} every "
                                  f"{360 / k:.0f} deg; last tile: view pooling (max over the {k})")
 
-    def _update_voxels(self, *_):
-        if self.points is None:
-            return
-        r = self.res_slider.value()
-        self.voxels = vox = rep.voxelize(self.points, r)
-        xy, depth = rep.project(vox.centres())
-        order = np.argsort(depth)
-        shade = (70 + 185 * depth[order]).astype(np.uint8)
-        self.voxel_item.setData(pos=xy[order], size=vox.size * 1.05,
+    def _draw_voxels(self, c: rep.Computed) -> None:
+        self.voxels = vox = c.voxels
+        order = np.argsort(c.voxel_depth)
+        shade = (70 + 185 * c.voxel_depth[order]).astype(np.uint8)
+        self.voxel_item.setData(pos=c.voxel_xy[order], size=vox.size * 1.05,
                                 brush=[pg.mkBrush(int(s * 0.5), int(s * 0.8), int(s), 255) for s in shade])
         gflop = 2 * vox.conv_flops() / 1e9
         self.voxel_label.setText(
-            f"r = {r}: {vox.occupied:,} of {vox.cells:,} cells occupied ({vox.occupied / vox.cells:.1%}); "
-            f"dense grid {_human_bytes(vox.dense_bytes())}; one 3x3x3 conv 32->32: {gflop:.2f} GFLOP (~r^3)")
+            f"r = {vox.resolution}: {vox.occupied:,} of {vox.cells:,} cells occupied "
+            f"({vox.occupied / vox.cells:.1%}); dense grid {_human_bytes(vox.dense_bytes())}; "
+            f"one 3x3x3 conv 32->32: {gflop:.2f} GFLOP (~r^3)")
 
-    def _update_graph(self, *_):
-        if self.points is None:
-            return
-        k = self.k_slider.value()
-        self.edges = rep.knn_edges(self.points, k)
-        seg = self.xy[self.edges.reshape(-1)]
+    def _draw_graph(self, edges: np.ndarray) -> None:
+        self.edges = edges
+        seg = self.xy[edges.reshape(-1)]
         self.edge_item.setData(seg[:, 0], seg[:, 1])
-        self.graph_label.setText(f"k = {k}: {len(self.edges):,} edges between {len(self.points):,} points "
+        k = self.k_slider.value()
+        self.graph_label.setText(f"k = {k}: {len(edges):,} edges between {len(self.points):,} points "
                                  "(KD-tree)")
 
     def export_png(self, path):

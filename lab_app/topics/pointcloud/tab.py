@@ -33,8 +33,9 @@ from lab_app.qt.layout import side_panel_split
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.qt.widgets.pointcloud_view import PointCloudView
-from lab_app.topics.pointcloud import task
+from lab_app.topics.pointcloud import pointnet_task, task
 from lab_app.topics.pointcloud.pointnet_panel import PointNetPanel
+from lab_app.topics.pointcloud.pointnet_task import CHECKPOINT  # noqa: F401  (where tests look for it)
 from lab_app.topics.pointcloud.representations_panel import RepresentationsPanel
 
 IDEA = """
@@ -51,8 +52,6 @@ FILE_FILTER = "Point clouds and meshes ({});;All files (*)".format(
     " ".join(f"*{e}" for e in POINT_CLOUD_EXTENSIONS + MESH_EXTENSIONS))
 
 DEMO_POINTS = 300_000
-#: The PointNet the tab shows at once (made by ``python -m lab_app.topics.pointcloud.make_checkpoint``).
-CHECKPOINT = Path(__file__).resolve().parents[3] / "resources" / "checkpoints" / "pointcloud.safetensors"
 DEMO_SHAPE = "arrow"
 
 
@@ -131,10 +130,10 @@ class PointCloudTab(TopicTab):
 
         split = side_panel_split(side, self.view, 360)
 
-        self.pointnet = PointNetPanel(self.banner, self.add_runner(), self.ctx.seed)
+        self.pointnet = PointNetPanel(self.banner, self.add_runner(), self.add_runner(), self.ctx.seed)
         self.pointnet.classified.connect(self._on_classified)
         self.pointnet.cloud_prepared.connect(lambda pts: self.representations.set_cloud(pts))
-        self.representations = RepresentationsPanel()
+        self.representations = RepresentationsPanel(self.add_runner())
         self.subtabs = QTabWidget()
         self.subtabs.addTab(split, "Viewer")
         self.subtabs.addTab(self.pointnet, "PointNet")
@@ -153,18 +152,26 @@ class PointCloudTab(TopicTab):
         self._start_pointnet_demo()
 
     def _start_pointnet_demo(self) -> None:
-        """Show a shape classified by the shipped checkpoint; without one, train (about a minute)."""
-        import numpy as np
-
-        from lab_app.data.shapes import ShapesConfig, augment, sample_shape
-
-        rng = np.random.default_rng(self.ctx.seed + 7)
-        cloud = augment(sample_shape(DEMO_SHAPE, 1024, seed=self.ctx.seed + 7)[None], ShapesConfig(), rng)[0]
+        """Show a shape (made in the worker) classified by the shipped checkpoint; without one, train
+        (about a minute)."""
         self.subtabs.setCurrentWidget(self.pointnet)
-        self.pointnet.set_cloud(cloud, DEMO_SHAPE)
-        if not (CHECKPOINT.exists() and self.pointnet.load_model(CHECKPOINT)):
-            self.status_message.emit("no shipped PointNet checkpoint: training one now")
-            self.pointnet.train()
+        self.pointnet.ensure_model()
+        self._show_demo_object()
+
+    def _show_demo_object(self) -> None:
+        self.pointnet.set_cloud(partial(pointnet_task.demo_cloud, DEMO_SHAPE, self.ctx.seed + 7), DEMO_SHAPE)
+
+    def open_checkpoint(self, path: Path) -> None:
+        """A PointNet checkpoint dropped or opened: load it in the PointNet sub-tab and classify the
+        cloud there (the demo shape when there is none yet)."""
+        self.demo_started = True
+        if self.shown is None and not self.runner.busy:     # the viewer's demo scene too, not an empty view
+            self._pending = "load"
+            self.runner.start(partial(task.demo, DEMO_POINTS, self.ctx.seed), label="demo scene")
+        self.subtabs.setCurrentWidget(self.pointnet)
+        self.pointnet.load_model(path)
+        if self.pointnet.cloud is None:
+            self._show_demo_object()
 
     def _on_classified(self, _result) -> None:
         self._demo_part_done("pointnet")
@@ -266,11 +273,11 @@ class PointCloudTab(TopicTab):
             if result.cloud.source.startswith("demo scene"):
                 self._demo_part_done("scene")
             else:
-                # A real cloud: classify it and show its representations (the scene is not an object).
+                # A real cloud: classify it (with the shipped model if there is none yet) and show its
+                # representations (the scene is not an object).
+                self.pointnet.ensure_model()
                 self.pointnet.set_cloud(result.cloud.points, Path(result.cloud.source).name)
                 self._demo_parts.add("scene")
-                if self.pointnet.result is not None or self.pointnet.model is None:
-                    self._demo_part_done("pointnet")
 
     def _on_errored(self, message: str) -> None:
         # The banner already shows it (TopicTab); what was on screen stays.
