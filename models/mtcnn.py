@@ -156,8 +156,8 @@ def level_shape(h: int, w: int, scale: float) -> tuple[int, int]:
 
 
 def image_tensor(image: np.ndarray, device="cpu") -> torch.Tensor:
-    """uint8 (H, W, 3) -> float (1, 3, H, W) in 0..255."""
-    return torch.as_tensor(np.ascontiguousarray(image), device=device).permute(2, 0, 1)[None].float()
+    """uint8 (H, W, 3) -> float (1, 3, H, W) in 0..255 (a copy: photos from Pillow are read-only)."""
+    return torch.tensor(np.asarray(image), device=device).permute(2, 0, 1)[None].float()
 
 
 def normalise(x: torch.Tensor) -> torch.Tensor:

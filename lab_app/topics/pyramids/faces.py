@@ -112,6 +112,8 @@ def load_photo(spec: str | Path, seed: int = 0) -> Photo:
 @lru_cache(maxsize=4)
 def load_mtcnn(device: str = "cpu") -> M.MTCNN:
     """The three nets with the vendored weights (safetensors: nothing is unpickled)."""
+    from torchvision import ops  # noqa: F401  (seconds to import: here, not inside the first timed stage)
+
     from lab_app.io.checkpoint import load_checkpoint, load_state_into
 
     model = M.MTCNN()
