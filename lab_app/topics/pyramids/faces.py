@@ -207,7 +207,7 @@ def level_plan(h: int, w: int, min_face: float, factor: float) -> list[tuple[flo
 
 @torch.no_grad()
 def cascade_task(photo: Photo | str | Path, cfg: FacesConfig, ctl, cache: CascadeCache | None = None,
-                 with_lbp: bool = True):
+                 with_lbp: bool = False):
     """Run (or re-run from the stale stage) the cascade on ``photo``; returns the new CascadeCache."""
     if not isinstance(photo, Photo):
         yield Message(f"reading {photo}")
@@ -292,6 +292,13 @@ def pyramid_event(image: np.ndarray, img: torch.Tensor, maps: M.PNetMaps, height
 
 
 # ------------------------------------------------------------------------------------------- LBP
+def lbp_task(photo: Photo, min_face: int, scale_factor: float, ctl):
+    """The LBP cascade on the photo as a task of its own (it depends on the minimum face only)."""
+    ctl.checkpoint()
+    boxes, ms = lbp_detect(photo.image, min_face, scale_factor)
+    yield LbpDrawn(boxes, ms, min_face)
+
+
 def lbp_detect(image: np.ndarray, min_face: int, scale_factor: float = 1.2) -> tuple[np.ndarray, float]:
     """scikit-image's LBP frontal-face cascade (OpenCV's lbpcascade_frontalface): a 24 px classifier
     slid over an image pyramid. Boxes (N, 4) x0 y0 x1 y1 and the time it took in ms."""

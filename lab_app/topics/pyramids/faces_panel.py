@@ -39,11 +39,14 @@ class FacesPanel(QWidget):
         self.config = F.FacesConfig(seed=tab.ctx.seed)
         self.runner = tab.add_runner()
         self.measure_runner = tab.add_runner()
+        self.lbp_runner = tab.add_runner()
+        self.run_lbp = True
         self.photo: F.Photo | None = None
         self.cache: F.CascadeCache | None = None
         self.last: F.CascadeDrawn | None = None
         self.crowd_seed = tab.ctx.seed
-        self._drawn = self._measured = self._ready_sent = self._measure_started = False
+        self.measure_images, self.measure_sweep = 3, measure.SWEEP   # crowds for recall; sizes timed
+        self._drawn = self._measured = self._lbp_done = self._ready_sent = self._measure_started = False
         self._loading: tuple | None = None   # (spec, seed) of a photo whose task has not shown it yet
         self._measure_timer = QTimer(self, singleShot=True, interval=800)
         self._measure_timer.timeout.connect(self.start_measure)
@@ -115,6 +118,8 @@ class FacesPanel(QWidget):
         self.runner.event.connect(self._on_event)
         self.runner.finished.connect(self._on_cascade_finished)
         self.runner.errored.connect(self._on_cascade_error)
+        self.lbp_runner.event.connect(self._on_event)
+        self.lbp_runner.finished.connect(self._on_lbp_finished)
         self.measure_runner.event.connect(self._on_measure_event)
         self.measure_runner.finished.connect(self._on_measure_finished)
 
@@ -156,6 +161,15 @@ class FacesPanel(QWidget):
         cache = self.cache if self.cache is not None and self.cache.photo is self.photo else None
         self.runner.start(functools.partial(F.cascade_task, self.photo, self.config, cache=cache), label="faces")
 
+    def start_lbp(self) -> None:
+        if self.photo is None or not self.run_lbp:
+            return
+        self.lbp_view.set_title("LBP cascade: running...")
+        self.lbp_view.set_boxes(np.zeros((0, 4)))
+        self.lbp_view.set_message(None)
+        self.lbp_runner.start(functools.partial(F.lbp_task, self.photo, self.config.min_face, self.config.lbp_scale),
+                              label="faces-lbp")
+
     def schedule_measure(self, delay_ms: int = 800) -> None:
         self._measure_timer.start(delay_ms)
 
@@ -163,7 +177,8 @@ class FacesPanel(QWidget):
         self._measure_started = True
         self.time_chart.clear()
         self.sweep_text = {}
-        self.measure_runner.start(functools.partial(measure.measure_task, self.config), label="faces-crowds")
+        self.measure_runner.start(functools.partial(measure.measure_task, self.config, images=self.measure_images,
+                                                    sweep=self.measure_sweep), label="faces-crowds")
 
     def _open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a photo", "", "Images (*.png *.jpg *.jpeg *.bmp *.tif "
@@ -176,6 +191,8 @@ class FacesPanel(QWidget):
         self.update_plan()
         self.time_chart.set_min_face(self.config.min_face)
         self.rerun()
+        if name == "min_face" and self._loading is None:
+            self.start_lbp()
         self.schedule_measure()
 
     def _on_live_knob(self, name, value) -> None:
@@ -223,7 +240,7 @@ class FacesPanel(QWidget):
             v.set_image(photo.image)
             v.set_truth(photo.truth)
             v.set_boxes(np.zeros((0, 4)))
-        self.lbp_view.set_title("LBP cascade: running...")
+        self.start_lbp()
         h, w = photo.image.shape[:2]
         notes = "".join(f"<br><i>{n}</i>" for n in photo.notes)
         truth = "" if photo.truth is None else " Green dashed: the true faces."
@@ -306,7 +323,12 @@ class FacesPanel(QWidget):
             self._measured = True
             self._maybe_ready()
 
+    def _on_lbp_finished(self, _result) -> None:
+        if not self._lbp_done:
+            self._lbp_done = True
+            self._maybe_ready()
+
     def _maybe_ready(self) -> None:
-        if self._drawn and self._measured and not self._ready_sent:
+        if self._drawn and self._measured and (self._lbp_done or not self.run_lbp) and not self._ready_sent:
             self._ready_sent = True
             self.ready.emit()
