@@ -245,7 +245,8 @@ def rnet_score(rnet: RNet, img: torch.Tensor, cand: Stage) -> tuple[torch.Tensor
     return ok, prob, reg
 
 
-def rnet_refine(cand: Stage, ok: torch.Tensor, prob: torch.Tensor, reg: torch.Tensor, threshold: float) -> Stage:
+def rnet_refine(cand: Stage, ok: torch.Tensor, prob: torch.Tensor, reg: torch.Tensor,
+                threshold: float) -> Stage:
     from torchvision.ops import nms
 
     boxes = cand.boxes[ok]

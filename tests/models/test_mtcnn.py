@@ -73,7 +73,8 @@ def test_vendored_weights_load_without_unpickling_and_match_the_wheel(monkeypatc
             assert t.flatten()[:4].tolist() == ref["first"], name
 
 
-@pytest.mark.skipif(not os.environ.get("LAB_FACENET_WHEEL"), reason="set LAB_FACENET_WHEEL to the wheel's path")
+@pytest.mark.skipif(not os.environ.get("LAB_FACENET_WHEEL"),
+                    reason="set LAB_FACENET_WHEEL to the wheel's path")
 def test_vendored_weights_equal_the_wheels_tensors_exactly(model):
     import io
 

@@ -110,7 +110,8 @@ def test_tiny_photo_has_no_level_and_no_faces(tmp_path):
 
 
 def test_huge_photo_is_downscaled_with_a_note():
-    photo = F.prepare(np.zeros((1700, 2000, 3), np.uint8), "huge.png", truth=np.array([[400.0, 400, 800, 800]]))
+    truth = np.array([[400.0, 400, 800, 800]])
+    photo = F.prepare(np.zeros((1700, 2000, 3), np.uint8), "huge.png", truth=truth)
     assert photo.image.shape == (1360, 1600, 3)
     assert "downscaled from 2000 x 1700 to 1600 x 1360" in photo.notes[0]
     assert photo.truth.tolist() == [[320.0, 320.0, 640.0, 640.0]]

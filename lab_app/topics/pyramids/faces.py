@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab_app.core.events import Event, Message, Progress
+from lab_app.core.events import Event, Message
 from lab_app.io.errors import LoadError
 from models import mtcnn as M
 
@@ -119,8 +119,8 @@ def load_mtcnn(device: str = "cpu") -> M.MTCNN:
     model = M.MTCNN()
     for net in M.NET_NAMES:
         path = WEIGHTS / f"{net}.safetensors"
-        load_state_into(getattr(model, net), load_checkpoint(path, tab="pyramids", architectures=(f"mtcnn-{net}",)),
-                        path)
+        ckpt = load_checkpoint(path, tab="pyramids", architectures=(f"mtcnn-{net}",))
+        load_state_into(getattr(model, net), ckpt, path)
     return model.to(device).eval()
 
 
@@ -183,7 +183,8 @@ class CascadeCache:
 
 def first_stale_stage(cache: CascadeCache | None, photo: Photo, cfg: FacesConfig) -> int:
     """0: rebuild the pyramid; 1: from P-Net's windows (t1); 2: from O-Net (t2); 3: O-Net's cut (t3)."""
-    if cache is None or cache.photo is not photo or cache.min_face != cfg.min_face or cache.factor != cfg.factor:
+    if (cache is None or cache.photo is not photo or cache.min_face != cfg.min_face
+            or cache.factor != cfg.factor):
         return 0
     for k, (old, new) in enumerate(zip(cache.thresholds, cfg.thresholds, strict=True)):
         if old != new:
@@ -192,7 +193,7 @@ def first_stale_stage(cache: CascadeCache | None, photo: Photo, cfg: FacesConfig
 
 
 def _stage_arrays(stage: M.Stage) -> dict:
-    out = {"boxes": stage.boxes.detach().cpu().numpy().copy(), "scores": stage.scores.detach().cpu().numpy().copy()}
+    out = {"boxes": stage.boxes.cpu().numpy().copy(), "scores": stage.scores.cpu().numpy().copy()}
     if stage.landmarks is not None:
         out["landmarks"] = stage.landmarks.cpu().numpy().copy()
     if stage.levels is not None:
@@ -275,16 +276,17 @@ def pyramid_event(image: np.ndarray, img: torch.Tensor, maps: M.PNetMaps, height
     mosaic = np.full((sizes[0][0], total_w, 3), 28, np.uint8)
     rects, x = [], 0
     for (dh, dw), (lh, lw), prob in zip(sizes, maps.shapes, maps.probs, strict=True):
-        level = torch.nn.functional.interpolate(img, size=(dh, dw), mode="area")[0].permute(1, 2, 0).cpu().numpy()
+        level = torch.nn.functional.interpolate(img, size=(dh, dw), mode="area")[0]
+        level = level.permute(1, 2, 0).cpu().numpy()
         p = prob.cpu().numpy()
         # Display pixel u sits at level x = (u + 0.5) / d; cell j's window is centred at 2 j + 6.
         jx = np.clip(np.floor(((np.arange(dw) + 0.5) / d - 6) / 2 + 0.5), 0, p.shape[1] - 1).astype(int)
         jy = np.clip(np.floor(((np.arange(dh) + 0.5) / d - 6) / 2 + 0.5), 0, p.shape[0] - 1).astype(int)
         heat = p[jy][:, jx][..., None]
-        alpha = np.clip((heat - 0.05) / 0.95, 0, 1) * 0.85
+        alpha = np.clip((heat - 0.05) / 0.95, 0, 1) * 0.9   # (the level is dimmed so the heat stands out)
         color = np.concatenate([np.full_like(heat, 255), 60 + 190 * heat, 30 * heat], 2)
         y0 = sizes[0][0] - dh
-        mosaic[y0:, x:x + dw] = np.clip(level * 0.8 * (1 - alpha) + color * alpha, 0, 255).astype(np.uint8)
+        mosaic[y0:, x:x + dw] = np.clip(level * 0.55 * (1 - alpha) + color * alpha, 0, 255).astype(np.uint8)
         rects.append((x, y0, dw, dh))
         x += dw + gap
     peaks = tuple(float(p.max()) if p.numel() else 0.0 for p in maps.probs)
@@ -345,17 +347,18 @@ def detect_files(paths: list[str], cfg: FacesConfig) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab_app.topics.pyramids.faces",
                                      description="MTCNN faces (boxes, scores, five landmarks) per photo.")
-    parser.add_argument("photos", nargs="+", help="image files ('astronaut' or 'crowd' for the built-in ones)")
+    parser.add_argument("photos", nargs="+", help="image files ('astronaut', 'crowd': the built-in ones)")
     parser.add_argument("--min-face", type=int, default=20, help="smallest face in pixels (default 20)")
     parser.add_argument("--factor", type=float, default=M.DEFAULT_FACTOR, help="pyramid scale factor")
-    parser.add_argument("--thresholds", type=float, nargs=3, default=M.DEFAULT_THRESHOLDS, metavar=("T1", "T2", "T3"))
+    parser.add_argument("--thresholds", type=float, nargs=3, default=M.DEFAULT_THRESHOLDS,
+                        metavar=("T1", "T2", "T3"))
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if args.min_face < 1 or not 0 < args.factor < 1:
         parser.error("need --min-face >= 1 and 0 < --factor < 1")
     torch.set_num_threads(1)
-    cfg = FacesConfig(min_face=args.min_face, factor=args.factor, t1=args.thresholds[0], t2=args.thresholds[1],
-                      t3=args.thresholds[2])
+    t1, t2, t3 = args.thresholds
+    cfg = FacesConfig(min_face=args.min_face, factor=args.factor, t1=t1, t2=t2, t3=t3)
     results = detect_files(args.photos, cfg)
     if args.json:
         print(json.dumps({"min_face": cfg.min_face, "factor": cfg.factor, "thresholds": list(cfg.thresholds),

@@ -61,7 +61,8 @@ class FacesPanel(QWidget):
         for text, tip, slot in (("Astronaut", "scikit-image's astronaut photo", self.start_demo),
                                 ("New crowd", "Real face crops pasted at known sizes onto a photo without "
                                               "people (green dashed: the true faces)", self.new_crowd),
-                                ("Open photo...", "Any image file (or drop one on the window)", self._open_dialog)):
+                                ("Open photo...", "Any image file (or drop one on the window)",
+                                 self._open_dialog)):
             b = QPushButton(text)
             b.setToolTip(tip)
             b.clicked.connect(lambda *_, s=slot: s())
@@ -72,8 +73,8 @@ class FacesPanel(QWidget):
         for label in (self.photo_label, self.plan_label, self.stats_label, self.crowd_label, self.time_label):
             label.setWordWrap(True)
         self.plan_label.setToolTip("What P-Net will read for this photo at these settings (from the formula)")
-        self.stats_label.setToolTip("Candidates left after each stage and the time each took; 'kept': not re-run "
-                                    "because only a later threshold changed")
+        self.stats_label.setToolTip("Candidates left after each stage and the time each took; 'kept': not "
+                                    "re-run because only a later threshold changed")
         side = QWidget()
         col = QVBoxLayout(side)
         col.addWidget(tab.idea_label(IDEA))
@@ -159,7 +160,8 @@ class FacesPanel(QWidget):
         if self.photo is None:
             return
         cache = self.cache if self.cache is not None and self.cache.photo is self.photo else None
-        self.runner.start(functools.partial(F.cascade_task, self.photo, self.config, cache=cache), label="faces")
+        self.runner.start(functools.partial(F.cascade_task, self.photo, self.config, cache=cache),
+                          label="faces")
 
     def start_lbp(self) -> None:
         if self.photo is None or not self.run_lbp:
@@ -167,8 +169,8 @@ class FacesPanel(QWidget):
         self.lbp_view.set_title("LBP cascade: running...")
         self.lbp_view.set_boxes(np.zeros((0, 4)))
         self.lbp_view.set_message(None)
-        self.lbp_runner.start(functools.partial(F.lbp_task, self.photo, self.config.min_face, self.config.lbp_scale),
-                              label="faces-lbp")
+        task = functools.partial(F.lbp_task, self.photo, self.config.min_face, self.config.lbp_scale)
+        self.lbp_runner.start(task, label="faces-lbp")
 
     def schedule_measure(self, delay_ms: int = 800) -> None:
         self._measure_timer.start(delay_ms)
@@ -177,12 +179,13 @@ class FacesPanel(QWidget):
         self._measure_started = True
         self.time_chart.clear()
         self.sweep_text = {}
-        self.measure_runner.start(functools.partial(measure.measure_task, self.config, images=self.measure_images,
-                                                    sweep=self.measure_sweep), label="faces-crowds")
+        task = functools.partial(measure.measure_task, self.config, images=self.measure_images,
+                                 sweep=self.measure_sweep)
+        self.measure_runner.start(task, label="faces-crowds")
 
     def _open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a photo", "", "Images (*.png *.jpg *.jpeg *.bmp *.tif "
-                                                                       "*.tiff *.webp *.gif);;All files (*)")
+        kinds = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
+        path, _ = QFileDialog.getOpenFileName(self, "Open a photo", "", kinds)
         if path:
             self.open_path(Path(path))
 
@@ -212,8 +215,8 @@ class FacesPanel(QWidget):
         pixels = sum(a * b for _, (a, b) in plan)
         self.plan_levels = len(plan)
         if not plan:
-            self.plan_label.setText(f"<b>No pyramid level</b>: the photo's short side ({min(h, w)} px) is smaller "
-                                    f"than the minimum face ({min_face} px).")
+            self.plan_label.setText(f"<b>No pyramid level</b>: the photo's short side ({min(h, w)} px) is "
+                                    f"smaller than the minimum face ({min_face} px).")
             return
         self.plan_label.setText(
             f"<b>{len(plan)} levels</b> (f = {factor}), first x{plan[0][0]:.2f} = {plan[0][1][1]} x "
@@ -307,9 +310,9 @@ class FacesPanel(QWidget):
             self.recall_chart.set_recall(ev.bins, ev.totals, ev.mtcnn_found, ev.lbp_found, ev.min_face)
             self.recall_chart.set_title(f"Recall by face size, min face {ev.min_face} px")
             self.crowd_label.setText(
-                f"<b>Crowds</b> (seed {self.config.seed}): {ev.images} images, {sum(ev.totals)} faces at min face "
-                f"{ev.min_face} px: MTCNN found {sum(ev.mtcnn_found)}, LBP {sum(ev.lbp_found)}; false alarms "
-                f"MTCNN {ev.mtcnn_fp}, LBP {ev.lbp_fp}.")
+                f"<b>Crowds</b> (seed {self.config.seed}): {ev.images} images, {sum(ev.totals)} faces at min "
+                f"face {ev.min_face} px: MTCNN found {sum(ev.mtcnn_found)}, LBP {sum(ev.lbp_found)}; false "
+                f"alarms MTCNN {ev.mtcnn_fp}, LBP {ev.lbp_fp}.")
         elif isinstance(ev, measure.TimePoint):
             self.time_chart.add_point(ev.min_face, ev.mtcnn_ms, ev.lbp_ms)
             self.time_chart.set_min_face(self.config.min_face)

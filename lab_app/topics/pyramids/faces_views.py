@@ -32,8 +32,9 @@ def box_paths(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class _Plot(QWidget):
     def __init__(self, title: str, parent: QWidget | None = None):
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget(title=title)
+        self.plot_widget = pg.PlotWidget()
         self.plot_item = self.plot_widget.getPlotItem()
+        self.set_title(title)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.plot_widget)
@@ -64,8 +65,10 @@ class StageView(_Plot):
         self.color = color
         self.truth_item = pg.PlotCurveItem(pen=pg.mkPen(*TRUTH_COLOR, width=1.5, style=Qt.PenStyle.DashLine))
         self.level_items: list[pg.PlotCurveItem] = []
-        self.landmark_item = pg.ScatterPlotItem(size=5, pen=pg.mkPen(20, 20, 20), brush=pg.mkBrush(80, 255, 255))
-        self.message_item = pg.TextItem(anchor=(0.5, 0.5), color=(255, 255, 255), fill=pg.mkBrush(120, 30, 30, 200))
+        self.landmark_item = pg.ScatterPlotItem(size=5, pen=pg.mkPen(20, 20, 20),
+                                                brush=pg.mkBrush(80, 255, 255))
+        self.message_item = pg.TextItem(anchor=(0.5, 0.5), color=(255, 255, 255),
+                                        fill=pg.mkBrush(120, 30, 30, 200))
         for item in (self.truth_item, self.landmark_item, self.message_item):
             item.setZValue(12)
             self.view_box.addItem(item, ignoreBounds=True)
@@ -164,12 +167,14 @@ class PyramidView(_Plot):
 
 
 class _Chart(_Plot):
-    def __init__(self, title: str, x_label: str, y_label: str, parent: QWidget | None = None):
+    # the legend goes where the curves leave room: bottom right for rising recall, top right for time
+    def __init__(self, title: str, x_label: str, y_label: str, legend_offset=(-10, 10),
+                 parent: QWidget | None = None):
         super().__init__(title, parent)
         self.plot_item.setLabel("bottom", x_label)
         self.plot_item.setLabel("left", y_label)
         self.plot_item.showGrid(x=True, y=True, alpha=0.2)
-        self.plot_item.addLegend(offset=(-10, 10), brush=pg.mkBrush(0, 0, 0, 150), labelTextSize="8pt")
+        self.plot_item.addLegend(offset=legend_offset, brush=pg.mkBrush(0, 0, 0, 150), labelTextSize="8pt")
         self.mtcnn = self.plot_item.plot(name="MTCNN", pen=pg.mkPen(*MTCNN_COLOR, width=2), symbol="o",
                                          symbolBrush=MTCNN_COLOR, symbolSize=6)
         self.lbp = self.plot_item.plot(name="LBP cascade", pen=pg.mkPen(*LBP_COLOR, width=2), symbol="s",
@@ -182,7 +187,7 @@ class RecallChart(_Chart):
     """Recall per face-size bin (bins as categories) for both detectors, the minimum face marked."""
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__("Recall by face size", "face size (px)", "recall")
+        super().__init__("Recall by face size", "face size from (px); n: faces", "recall", (-10, -30))
         self.plot_item.setYRange(0, 1.05, padding=0)
         self.plot_item.setMouseEnabled(x=False, y=False)
         self.bins: tuple[int, ...] = ()
@@ -197,7 +202,7 @@ class RecallChart(_Chart):
         self.mtcnn.setData(x, m, connect="finite")
         self.lbp.setData(x, lb, connect="finite")
         edges = list(bins) + [top + 1]
-        ticks = [(i, f"{edges[i]}-{edges[i + 1] - 1}\nn={int(t[i])}") for i in range(len(bins))]
+        ticks = [(i, f"{edges[i]}\nn={int(t[i])}") for i in range(len(bins))]
         self.plot_item.getAxis("bottom").setTicks([ticks])
         k = int(np.searchsorted(edges, min_face, side="right")) - 1
         frac = (min_face - edges[max(k, 0)]) / (edges[max(k, 0) + 1] - edges[max(k, 0)]) if k >= 0 else 0.0

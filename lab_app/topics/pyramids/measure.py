@@ -81,9 +81,9 @@ class Tally:
                 for b, f, t in zip(self.bins, self.found[name], self.totals, strict=True)}
 
     def point(self, min_face: int) -> RecallPoint:
-        return RecallPoint(self.images, tuple(self.bins), tuple(int(t) for t in self.totals),
-                           tuple(int(v) for v in self.found["mtcnn"]), tuple(int(v) for v in self.found["lbp"]),
-                           self.fp["mtcnn"], self.fp["lbp"], min_face)
+        ints = lambda a: tuple(int(v) for v in a)   # noqa: E731
+        return RecallPoint(self.images, tuple(self.bins), ints(self.totals), ints(self.found["mtcnn"]),
+                           ints(self.found["lbp"]), self.fp["mtcnn"], self.fp["lbp"], min_face)
 
 
 @torch.no_grad()

@@ -56,7 +56,8 @@ def vendor(wheel: Path, out: Path = RESOURCES) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("wheel", type=Path, help="facenet_pytorch-2.6.0-py3-none-any.whl")
     parser.add_argument("--out", type=Path, default=RESOURCES)
     args = parser.parse_args(argv)
