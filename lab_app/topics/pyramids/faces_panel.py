@@ -312,7 +312,8 @@ class FacesPanel(QWidget):
             self.crowd_label.setText(
                 f"<b>Crowds</b> (seed {self.config.seed}): {ev.images} images, {sum(ev.totals)} faces at min "
                 f"face {ev.min_face} px: MTCNN found {sum(ev.mtcnn_found)}, LBP {sum(ev.lbp_found)}; false "
-                f"alarms MTCNN {ev.mtcnn_fp}, LBP {ev.lbp_fp}.")
+                f"alarms MTCNN {ev.mtcnn_fp}, LBP {ev.lbp_fp}. Faces per size bin: "
+                + ", ".join(f"{b}+: {t}" for b, t in zip(ev.bins, ev.totals, strict=True)) + ".")
         elif isinstance(ev, measure.TimePoint):
             self.time_chart.add_point(ev.min_face, ev.mtcnn_ms, ev.lbp_ms)
             self.time_chart.set_min_face(self.config.min_face)

@@ -187,7 +187,7 @@ class RecallChart(_Chart):
     """Recall per face-size bin (bins as categories) for both detectors, the minimum face marked."""
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__("Recall by face size", "face size from (px); n: faces", "recall", (-10, -30))
+        super().__init__("Recall by face size", "face size (px, bins from)", "recall", (-10, -30))
         self.plot_item.setYRange(0, 1.05, padding=0)
         self.plot_item.setMouseEnabled(x=False, y=False)
         self.bins: tuple[int, ...] = ()
@@ -202,7 +202,7 @@ class RecallChart(_Chart):
         self.mtcnn.setData(x, m, connect="finite")
         self.lbp.setData(x, lb, connect="finite")
         edges = list(bins) + [top + 1]
-        ticks = [(i, f"{edges[i]}\nn={int(t[i])}") for i in range(len(bins))]
+        ticks = [(i, str(edges[i])) for i in range(len(bins))]   # (faces per bin: in the side panel)
         self.plot_item.getAxis("bottom").setTicks([ticks])
         k = int(np.searchsorted(edges, min_face, side="right")) - 1
         frac = (min_face - edges[max(k, 0)]) / (edges[max(k, 0) + 1] - edges[max(k, 0)]) if k >= 0 else 0.0
