@@ -7,9 +7,9 @@
 
 Each sub-tab is a panel with its own runner(s) that keeps this small interface:
 ``start_demo()``, ``open_path(path)``, ``views() -> dict``, ``run_config()``, and a ``ready`` signal
-emitted once its demo has drawn a real result. A photo opened or dropped goes to the sub-tab on
-screen, and to another sub-tab when that one is first shown after it (so the photo is never only in
-the sub-tab the user is not looking at); the tab's demo is ready when both panels are."""
+emitted once its demo has drawn a real result. A photo opened or dropped goes to both sub-tabs, the
+one on screen first (each shows what it finds on the photo; a photo given to one only would leave the
+other on its demo or empty, and the tab's demo is ready when both panels are)."""
 
 from __future__ import annotations
 
@@ -46,9 +46,6 @@ class PyramidsTab(TopicTab):
         self._ready: set[str] = set()
         self.fpn.ready.connect(lambda: self._panel_ready("fpn"))
         self.faces.ready.connect(lambda: self._panel_ready("faces"))
-        self._photo: Path | None = None
-        self._photo_seen: set[int] = set()   # ids of the panels that have been given self._photo
-        self.subtabs.currentChanged.connect(self._on_subtab_shown)
 
     def panels(self) -> dict:
         return {"fpn": self.fpn, "faces": self.faces}
@@ -64,15 +61,9 @@ class PyramidsTab(TopicTab):
             self.demo_ready.emit()
 
     def open_path(self, path: Path) -> None:
-        self._photo = Path(path)
-        self._photo_seen = {id(self.subtabs.currentWidget())}
-        self.subtabs.currentWidget().open_path(self._photo)
-
-    def _on_subtab_shown(self, _index: int) -> None:
-        panel = self.subtabs.currentWidget()
-        if self._photo is not None and id(panel) not in self._photo_seen:
-            self._photo_seen.add(id(panel))
-            panel.open_path(self._photo)
+        current = self.subtabs.currentWidget()
+        for panel in [current] + [p for p in self.panels().values() if p is not current]:
+            panel.open_path(Path(path))
 
     def screenshot_pages(self) -> list[tuple[str, object]]:
         """(suffix, show) pairs: the --screenshot mode saves one PNG per sub-tab."""
