@@ -144,3 +144,15 @@ def test_measure_task_counts_every_face_and_times_each_size():
     assert [t.min_face for t in times] == [96, 64]
     assert [t.levels for t in times] == [M.level_count(480, 640, 96), M.level_count(480, 640, 64)]
     assert all(t.mtcnn_ms > 0 and t.lbp_ms > 0 for t in times)
+
+
+def test_the_faces_work_imports_no_qt():
+    import subprocess
+    import sys
+
+    code = ("import sys, lab_app.topics.pyramids.faces, lab_app.topics.pyramids.measure, "
+            "lab_app.topics.pyramids.crowd, lab_app.topics.pyramids.vendor_mtcnn, models.mtcnn\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'superqt')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

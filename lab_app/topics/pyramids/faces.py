@@ -311,7 +311,7 @@ def lbp_detect(image: np.ndarray, min_face: int, scale_factor: float = 1.2) -> t
     h, w = image.shape[:2]
     if min(h, w) < min_face:
         return np.zeros((0, 4)), 0.0
-    cascade = Cascade(data.lbp_frontal_face_cascade_filename())   # per call: one per thread, 20 ms
+    cascade = Cascade(data.lbp_frontal_face_cascade_filename())   # per call (cheap): one per thread
     t = time.perf_counter()
     found = cascade.detect_multi_scale(rgb2gray(image), scale_factor=scale_factor, step_ratio=1,
                                        min_size=(min_face, min_face), max_size=(h, w))
