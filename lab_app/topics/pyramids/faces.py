@@ -82,8 +82,10 @@ def prepare(image: np.ndarray, name: str, truth: np.ndarray | None = None, max_s
     if max(h, w) > max_side:
         s = max_side / max(h, w)
         nh, nw = max(1, round(h * s)), max(1, round(w * s))
-        small = torch.nn.functional.interpolate(M.image_tensor(image), size=(nh, nw), mode="area")
-        image = small[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+        from PIL import Image
+
+        # area averaging on the uint8 image (a float copy of a 60-megapixel photo would take 700 MB)
+        image = np.asarray(Image.fromarray(image).resize((nw, nh), Image.Resampling.BOX))
         truth = None if truth is None else truth * s
         notes.append(f"downscaled from {w} x {h} to {nw} x {nh} (the cascade runs on at most {max_side} px "
                      "a side; faces shrink by the same factor)")
