@@ -30,12 +30,13 @@ def open_and_wait(qtbot, panel, path):
 
 def test_drop_photo_then_min_face_and_threshold(qtbot, panel, tmp_path):
     panel.run_lbp = False                              # (the LBP view is checked below)
-    crowd = C.make_crowd(11, sizes=[100, 80, 60, 44, 30, 20])
+    crowd = C.make_crowd(11, height=300, width=400, sizes=[90, 70, 50, 36, 24, 20])
+    assert len(crowd.boxes) == 6
     Image.fromarray(crowd.image).save(tmp_path / "crowd.png")
     open_and_wait(qtbot, panel, tmp_path / "crowd.png")
     view = panel.stage_views["onet"]
-    assert view.image_item.image.shape == (480, 640, 3) and "crowd.png" in panel.photo_label.text()
-    assert panel.last.levels == M.level_count(480, 640, 20)
+    assert view.image_item.image.shape == (300, 400, 3) and "crowd.png" in panel.photo_label.text()
+    assert panel.last.levels == M.level_count(300, 400, 20)
     assert f"{panel.last.levels} levels" in panel.plan_label.text()
     before = panel.counts()
     assert before["pnet_raw"] > before["pnet_nms"] >= before["rnet"] >= before["onet"] >= 4
@@ -45,10 +46,10 @@ def test_drop_photo_then_min_face_and_threshold(qtbot, panel, tmp_path):
     slider = panel.params.control("min_face")
     with qtbot.waitSignal(panel.runner.finished, timeout=60000):
         slider.setValue(48)
-    assert panel.last.levels == M.level_count(480, 640, 48) < M.level_count(480, 640, 20)
+    assert panel.last.levels == M.level_count(300, 400, 48) < M.level_count(300, 400, 20)
     assert f"{panel.last.levels} levels" in panel.plan_label.text()
     after = panel.counts()
-    assert after["pnet_raw"] < before["pnet_raw"] and after["onet"] < before["onet"]   # no 20, 30 px faces
+    assert after["pnet_raw"] < before["pnet_raw"] and after["onet"] < before["onet"]   # no 20-36 px faces
 
     pyramid_ms = panel.last.times_ms["P-Net pyramid"]
     with qtbot.waitSignal(panel.runner.finished, timeout=60000):

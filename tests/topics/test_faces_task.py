@@ -55,10 +55,11 @@ def test_threshold_changes_rerun_only_from_their_stage():
     hooks = [getattr(model, n).register_forward_hook(lambda *a, n=n: calls.__setitem__(n, calls[n] + 1))
              for n in calls]
     try:
-        photo = F.load_photo("crowd", seed=1)
+        crowd = C.make_crowd(1, height=240, width=320, sizes=[90, 60, 40, 30])
+        photo = F.prepare(crowd.image, "crowd", truth=crowd.boxes)
         cfg = F.FacesConfig(min_face=24)
         events, cache = run(photo, cfg)
-        levels = M.level_count(480, 640, 24)
+        levels = M.level_count(240, 320, 24)
         assert calls == {"pnet": levels, "rnet": 1, "onet": 1}
         drawn = [e for e in events if isinstance(e, F.CascadeDrawn)][-1]
         assert drawn.levels == levels == len(cache.maps.probs) and drawn.from_stage == 0
@@ -75,7 +76,7 @@ def test_threshold_changes_rerun_only_from_their_stage():
         assert calls == {"pnet": levels, "rnet": 2, "onet": 3}
         assert len(cache1.proposals.raw) < len(cache.proposals.raw)
         _, cache0 = run(photo, F.FacesConfig(min_face=40), cache1)
-        assert calls["pnet"] == levels + M.level_count(480, 640, 40)      # a new pyramid
+        assert calls["pnet"] == levels + M.level_count(240, 320, 40)      # a new pyramid
     finally:
         for h in hooks:
             h.remove()
