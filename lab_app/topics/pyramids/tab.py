@@ -7,8 +7,9 @@
 
 Each sub-tab is a panel with its own runner(s) that keeps this small interface:
 ``start_demo()``, ``open_path(path)``, ``views() -> dict``, ``run_config()``, and a ``ready`` signal
-emitted once its demo has drawn a real result. A photo opened or dropped goes to the sub-tab on
-screen; the tab's demo is ready when both panels are."""
+emitted once its demo has drawn a real result. A photo opened or dropped goes to both sub-tabs, the
+one on screen first (each shows what it finds on the photo; a photo given to one only would leave the
+other on its demo or empty, and the tab's demo is ready when both panels are)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,9 @@ class PyramidsTab(TopicTab):
             self.demo_ready.emit()
 
     def open_path(self, path: Path) -> None:
-        self.subtabs.currentWidget().open_path(Path(path))
+        current = self.subtabs.currentWidget()
+        for panel in [current] + [p for p in self.panels().values() if p is not current]:
+            panel.open_path(Path(path))
 
     def screenshot_pages(self) -> list[tuple[str, object]]:
         """(suffix, show) pairs: the --screenshot mode saves one PNG per sub-tab."""

@@ -1,0 +1,115 @@
+"""The faces sub-tab with qtbot: drop a photo, move the minimum face size and a threshold, bad files,
+no faces, and the crowd charts."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lab_app.qt.tab_base import LabContext, TopicTab
+from lab_app.topics.pyramids import crowd as C
+from lab_app.topics.pyramids.faces_panel import FacesPanel
+from models import mtcnn as M
+
+
+@pytest.fixture
+def panel(qtbot):
+    host = TopicTab(LabContext(device=torch.device("cpu"), seed=4))
+    qtbot.addWidget(host)
+    p = FacesPanel(host)
+    p.measure_images, p.measure_sweep = 1, (96, 64)      # a small crowd measurement
+    p._measure_started = True                          # ... and only when a test asks for it
+    yield p
+    assert host.shutdown(10.0)
+
+
+def open_and_wait(qtbot, panel, path):
+    with qtbot.waitSignal(panel.runner.finished, timeout=60000):
+        panel.open_path(path)
+
+
+def test_drop_photo_then_min_face_and_threshold(qtbot, panel, tmp_path):
+    panel.run_lbp = False                              # (the LBP view is checked below)
+    crowd = C.make_crowd(11, height=300, width=400, sizes=[90, 70, 50, 36, 24, 20])
+    assert len(crowd.boxes) == 6
+    Image.fromarray(crowd.image).save(tmp_path / "crowd.png")
+    open_and_wait(qtbot, panel, tmp_path / "crowd.png")
+    view = panel.stage_views["onet"]
+    assert view.image_item.image.shape == (300, 400, 3) and "crowd.png" in panel.photo_label.text()
+    assert panel.last.levels == M.level_count(300, 400, 20)
+    assert f"{panel.last.levels} levels" in panel.plan_label.text()
+    before = panel.counts()
+    assert before["pnet_raw"] > before["pnet_nms"] >= before["rnet"] >= before["onet"] >= 4
+    assert len(view.landmarks) == before["onet"] and view.message() is None
+    assert len(panel.pyramid.level_texts) == panel.last.levels
+
+    slider = panel.params.control("min_face")
+    with qtbot.waitSignal(panel.runner.finished, timeout=60000):
+        slider.setValue(48)
+    assert panel.last.levels == M.level_count(300, 400, 48) < M.level_count(300, 400, 20)
+    assert f"{panel.last.levels} levels" in panel.plan_label.text()
+    after = panel.counts()
+    assert after["pnet_raw"] < before["pnet_raw"] and after["onet"] < before["onet"]   # no 20-36 px faces
+
+    pyramid_ms = panel.last.times_ms["P-Net pyramid"]
+    with qtbot.waitSignal(panel.runner.finished, timeout=60000):
+        panel.params.control("t3").setValue(0.99)
+    assert panel.last.from_stage == 3 and panel.last.times_ms["P-Net pyramid"] == pyramid_ms   # kept
+    assert panel.counts()["pnet_raw"] == after["pnet_raw"] and panel.counts()["onet"] <= after["onet"]
+    assert "(kept)" in panel.stats_label.text()
+
+
+def test_bad_file_keeps_the_last_result_and_a_blank_photo_says_no_faces(qtbot, panel, tmp_path):
+    Image.fromarray(np.tile(np.linspace(60, 200, 320, dtype=np.uint8), (240, 1))).save(tmp_path / "wall.png")
+    with qtbot.waitSignal(panel.lbp_runner.finished, timeout=60000):
+        open_and_wait(qtbot, panel, tmp_path / "wall.png")
+    view = panel.stage_views["onet"]
+    assert panel.lbp_view.message() == "no faces found"
+    assert panel.lbp_view.title().startswith("LBP cascade: 0 faces")
+    assert panel.counts()["onet"] == 0 and view.message() == "no faces found"
+    shown = view.image_item.image.copy()
+
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not a png")
+    with qtbot.waitSignal(panel.runner.errored, timeout=30000) as err:
+        panel.open_path(bad)
+    assert "broken.png" in err.args[0] and "broken.png" in panel.tab.banner.text
+    assert np.array_equal(view.image_item.image, shown) and "wall.png" in panel.photo_label.text()
+
+    Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(tmp_path / "tiny.png")
+    open_and_wait(qtbot, panel, tmp_path / "tiny.png")
+    assert panel.last.levels == 0 and "smaller than the minimum face" in view.message()
+    assert "No pyramid level" in panel.plan_label.text()
+
+
+def test_crowd_charts_draw_recall_and_time(qtbot, panel):
+    panel.params.control("min_face").setValue(48)      # no photo yet: only the config changes
+    panel._measure_timer.stop()                        # measure now, not after the knob's debounce
+    with qtbot.waitSignal(panel.measure_runner.finished, timeout=120000):
+        panel.start_measure()
+    mtcnn, lbp = panel.recall_chart.values()
+    assert len(mtcnn) == len(C.SIZE_BINS)
+    assert np.all(np.isnan(mtcnn[:3]) | (mtcnn[:3] == 0))    # faces under 24 px: none found at min face 48
+    assert np.nanmax(mtcnn) == 1.0 and np.all((lbp[np.isfinite(lbp)] >= 0) & (lbp[np.isfinite(lbp)] <= 1))
+    assert sorted(panel.time_chart.points) == [64, 96]
+    assert "min face 48 px" in panel.recall_chart.title()
+
+
+
+def test_photo_opened_on_the_other_sub_tab_reaches_faces_too(qtbot, tmp_path, monkeypatch):
+    from lab_app.topics.pyramids.tab import PyramidsTab
+
+    tab = PyramidsTab(LabContext(device=torch.device("cpu")))
+    qtbot.addWidget(tab)
+    try:
+        fpn_got = []
+        monkeypatch.setattr(tab.fpn, "open_path", fpn_got.append)   # (the other sub-tab: not tested here)
+        tab.faces.run_lbp, tab.faces._measure_started = False, True
+        Image.fromarray(C.make_crowd(2, sizes=[90]).image).save(tmp_path / "group.png")
+        tab.subtabs.setCurrentWidget(tab.fpn)
+        with qtbot.waitSignal(tab.faces.runner.finished, timeout=60000):
+            tab.open_path(tmp_path / "group.png")
+        assert fpn_got == [tmp_path / "group.png"]
+        assert tab.faces.photo.name == "group.png" and tab.faces.counts()["onet"] >= 1
+    finally:
+        assert tab.shutdown(10.0)
