@@ -74,16 +74,24 @@ def nearest_code(z: Tensor, codebook: Tensor) -> Tensor:
 
 def kmeans(x: Tensor, k: int, iters: int = 10, spherical: bool = False,
            generator: torch.Generator | None = None) -> Tensor:
-    """Lloyd's k-means on rows of x (M, C) -> (k, C) centroids, started from k random rows (drawn with
-    replacement when M < k). An empty cluster keeps its previous centroid."""
+    """Lloyd's k-means on rows of x (M, C) -> (k, C) centroids, seeded by k-means++ (each next seed drawn
+    with probability proportional to its squared distance to the seeds so far). An empty cluster keeps
+    its previous centroid."""
     g = generator if generator is not None and generator.device == x.device else None
-    start = torch.randint(len(x), (k,), generator=g, device=x.device) if len(x) < k else \
-        torch.randperm(len(x), generator=g, device=x.device)[:k]
-    centroids = x[start].clone()
+    pts = F.normalize(x, dim=1) if spherical else x
+    first = torch.randint(len(pts), (1,), generator=g, device=x.device)
+    centroids = [pts[first]]
+    d2 = (pts - pts[first]).pow(2).sum(1)
+    for _ in range(1, k):
+        total = d2.sum()
+        probs = d2 / total if total > 0 else torch.full_like(d2, 1.0 / len(d2))
+        nxt = torch.multinomial(probs, 1, generator=g)
+        centroids.append(pts[nxt])
+        d2 = torch.minimum(d2, (pts - pts[nxt]).pow(2).sum(1))
+    centroids = torch.cat(centroids)
     for _ in range(iters):
-        assign = nearest_code(F.normalize(x, dim=1) if spherical else x,
-                              F.normalize(centroids, dim=1) if spherical else centroids)
-        sums = torch.zeros_like(centroids).index_add_(0, assign, x)
+        assign = nearest_code(pts, F.normalize(centroids, dim=1) if spherical else centroids)
+        sums = torch.zeros_like(centroids).index_add_(0, assign, pts)
         counts = torch.bincount(assign, minlength=k).to(x.dtype)
         filled = counts > 0
         centroids[filled] = sums[filled] / counts[filled, None]

@@ -29,14 +29,14 @@ SAMPLE_MODES = ("one per class", "unconditional")
 
 @dataclass
 class PriorTaskConfig:
-    n_layer: int = field(default=3, metadata={"label": "Layers", "min": 1, "max": 8})
-    n_embd: int = field(default=96, metadata={"label": "Width", "min": 32, "max": 256, "step": 32,
+    n_layer: int = field(default=2, metadata={"label": "Layers", "min": 1, "max": 8})
+    n_embd: int = field(default=64, metadata={"label": "Width", "min": 32, "max": 256, "step": 32,
                                                "tip": "embedding width (4 heads)"})
     class_conditional: bool = field(default=True, metadata={
         "label": "Class token", "tip": "start each sequence with its class token (10% of them with "
                                        "'no class', so one model samples both ways)"})
-    epochs: int = field(default=15, metadata={"label": "Prior epochs", "min": 1, "max": 200})
-    lr: float = field(default=2e-3, metadata={"label": "Prior learning rate", "min": 1e-4, "max": 1e-2, "log": True})
+    epochs: int = field(default=8, metadata={"label": "Prior epochs", "min": 1, "max": 200})
+    lr: float = field(default=3e-3, metadata={"label": "Prior learning rate", "min": 1e-4, "max": 1e-2, "log": True})
     temperature: float = field(default=1.0, metadata={
         "label": "Temperature", "min": 0.05, "max": 2.0, "step": 0.05, "live": True,
         "tip": "softmax(logits / T): low T plays safe (and repeats), high T gets wild"})
@@ -142,7 +142,7 @@ def train_prior(cfg: PriorTaskConfig, tokenizer: VQTokenizer, data: ImageDataset
             opt.step()
             sched.step()
             if step % 5 == 0:
-                yield Progress(step, total, {"token NLL (train)": float(loss), "unigram baseline": uni},
+                yield Progress(step, total, {"token NLL (train)": loss.item(), "unigram baseline": uni},
                                text=f"prior epoch {epoch}/{cfg.epochs}")
             if max_seconds is not None and time.monotonic() - start > max_seconds:
                 break
