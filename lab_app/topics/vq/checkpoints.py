@@ -46,7 +46,7 @@ def save_tokenizer(path, trained: task.Trained, dataset_info: str = "", card: di
     return save_checkpoint(path, Checkpoint(
         TAB, TOKENIZER, trained.state_dict, {"task": trained.config, "tokenizer": trained.tokenizer},
         class_names=trained.class_names, metrics=trained.scores, seed=trained.config.get("seed"),
-        extra={"dataset": dataset_info, **(card or {})}))
+        extra={"dataset": dataset_info, "history": list(trained.history), **(card or {})}))
 
 
 def load_tokenizer(path) -> tuple[VQTokenizer, task.Trained]:
@@ -65,14 +65,16 @@ def load_tokenizer(path) -> tuple[VQTokenizer, task.Trained]:
         raise LoadError(path, f"the weights do not fit the {TOKENIZER} model ({first[0] if first else e})") from None
     known = task.VqTaskConfig.__dataclass_fields__
     cfg = {k: v for k, v in cfg.items() if k in known}
-    return model.eval(), task.Trained(cfg, tcfg, ckpt.state_dict, ckpt.metrics, tuple(ckpt.class_names))
+    return model.eval(), task.Trained(cfg, tcfg, ckpt.state_dict, ckpt.metrics, tuple(ckpt.class_names),
+                                      _history(ckpt.extra))
 
 
 def save_prior(path, trained: pt.PriorTrained, tokenizer: VQTokenizer, card: dict | None = None) -> Path:
     return save_checkpoint(path, Checkpoint(
         TAB, PRIOR, trained.state_dict, {"task": trained.config, "prior": trained.prior},
         metrics=trained.scores, seed=trained.config.get("seed"),
-        extra={"num_codes": tokenizer.num_codes, "tokenizer": fingerprint(tokenizer), **(card or {})}))
+        extra={"num_codes": tokenizer.num_codes, "tokenizer": fingerprint(tokenizer),
+               "history": list(trained.history), **(card or {})}))
 
 
 def load_prior(path, tokenizer: VQTokenizer | None) -> tuple[TokenPrior, pt.PriorTrained]:
@@ -96,7 +98,16 @@ def load_prior(path, tokenizer: VQTokenizer | None) -> tuple[TokenPrior, pt.Prio
         raise LoadError(path, f"the weights do not fit the {PRIOR} model ({first[0] if first else e})") from None
     known = pt.PriorTaskConfig.__dataclass_fields__
     return prior.eval(), pt.PriorTrained({k_: v for k_, v in cfg.items() if k_ in known}, pcfg, ckpt.state_dict,
-                                         ckpt.metrics)
+                                         ckpt.metrics, _history(ckpt.extra))
+
+
+def _history(extra: dict) -> tuple:
+    """The curves a checkpoint carries, as ((step, {name: value}), ...); malformed ones are dropped."""
+    out = []
+    for point in extra.get("history") or []:
+        if isinstance(point, (list, tuple)) and len(point) == 2 and isinstance(point[1], dict):
+            out.append((point[0], {str(k): float(v) for k, v in point[1].items() if isinstance(v, (int, float))}))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,8 @@ class UsageView(QWidget):
         self.uniform.setValue(100.0 / k)
         self.plot_item.setXRange(0, k, padding=0.01)
         self.plot_item.setYRange(0, max(float(share.max()) if k else 1.0, 100.0 / k) * 1.05, padding=0)
-        self.plot_item.setTitle(f"code usage: perplexity {perplexity:.0f} of K = {k}, "
-                                f"{k - dead} used, <span style='color:#c84646'>{dead} dead</span>")
+        self.plot_item.setTitle(f"usage: perplexity {perplexity:.0f} / K {k}, "
+                                f"<span style='color:#c84646'>{dead} dead</span>")
 
     def export_png(self, path: str | Path) -> Path:
         return export_widget_png(self, path)
@@ -75,10 +75,10 @@ class CodebookScatter(QWidget):
         counts = np.asarray(counts, np.float64)
         live = counts > 0
         share = counts / max(counts.sum(), 1.0)
-        sizes = 4 + 40 * np.sqrt(share / max(share.max(), 1e-12))
+        sizes = 3 + 18 * np.sqrt(share / max(share.max(), 1e-12))
         self.used.setData(pos=self.xy[live], size=sizes[live])
         self.dead.setData(pos=self.xy[~live])
-        self.plot_item.setTitle(f"codebook (PCA), size = use; {int((~live).sum())} unused")
+        self.plot_item.setTitle("codebook PCA, size = use")
 
     def export_png(self, path: str | Path) -> Path:
         return export_widget_png(self, path)

@@ -19,7 +19,7 @@ from lab_app.io import LoadError
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.qt.worker import TaskRunner
-from lab_app.topics.vae.views import ImagePanel
+from lab_app.topics.vq.views import FitImagePanel as ImagePanel
 from lab_app.topics.vq import checkpoints as ck
 from lab_app.topics.vq import prior_task as pt
 from lab_app.topics.vq.token_views import TokenMapView
@@ -58,7 +58,7 @@ class PriorPanel(QWidget):
         col.addWidget(self.numbers)
         self.curve = LossCurve(title="prior: token NLL (nats/token)")
         self.samples = ImagePanel("samples")
-        self.sample_tokens = TokenMapView("sample 1: tokens in raster order", numbers=False)
+        self.sample_tokens = TokenMapView("sample 1: its tokens", numbers=False)
         runner.event.connect(self._on_event)
         runner.finished.connect(self._on_finished)
 
@@ -98,6 +98,9 @@ class PriorPanel(QWidget):
 
     def set_prior(self, prior, trained: pt.PriorTrained) -> None:
         self.prior, self.trained = prior, trained
+        if trained.history and not self.curve.names():     # a loaded prior: the curves of its run
+            for step, values in trained.history:
+                self.curve.append(step, values)
         cfg = pt.PriorTaskConfig(**{**asdict(self.config), **trained.config})
         self.params.set_config(replace(cfg, temperature=self.live["temperature"], top_k=self.live["top_k"],
                                        sample_mode=self.live["sample_mode"]))
@@ -121,10 +124,10 @@ class PriorPanel(QWidget):
     def draw_samples(self, ev: pt.SampleStep) -> None:
         self.last_step = ev
         self.samples.set_image(ck.sample_grid(ev.images, cols=5))
-        what = ("classes " + " ".join(str(c) for c in ev.labels)) if ev.labels[0] is not None else "unconditional"
-        self.samples.set_title(f"samples, token {ev.t}/{ev.total} ({what})")
+        what = "unconditional" if ev.labels[0] is None else "one per class"
+        self.samples.set_title(f"samples ({what}), token {ev.t}/{ev.total}")
         self.sample_tokens.set_tokens(ev.tokens[0], ev.images[0])
-        self.sample_tokens.set_title(f"sample 1: tokens drawn in raster order ({ev.t}/{ev.total})")
+        self.sample_tokens.set_title(f"sample 1: {ev.t}/{ev.total} tokens")
 
     def _on_finished(self, result) -> None:
         if isinstance(result, pt.PriorTrained):

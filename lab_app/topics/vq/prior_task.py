@@ -20,7 +20,7 @@ from lab_app.core.control import Control
 from lab_app.core.device import seeded_init
 from lab_app.core.events import Event, Progress
 from lab_app.data.datasets import ImageDataset
-from lab_app.topics.vq.task import as_display
+from lab_app.topics.vq.task import as_display, thin
 from models.vq_prior import PriorConfig, TokenPrior, unigram_nll
 from models.vq_tokenizer import VQTokenizer
 
@@ -63,6 +63,7 @@ class PriorTrained(Event):
     prior: dict                   # PriorConfig
     state_dict: dict
     scores: dict
+    history: tuple = ()           # ((step, {curve: value}), ...)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def train_prior(cfg: PriorTaskConfig, tokenizer: VQTokenizer, data: ImageDataset
     per_epoch = (n + batch - 1) // batch
     total = cfg.epochs * per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=total, pct_start=0.1)
-    step, start, test_nll = 0, time.monotonic(), float("nan")
+    step, start, test_nll, history = 0, time.monotonic(), float("nan"), []
     for epoch in range(1, cfg.epochs + 1):
         order = torch.randperm(n, generator=gen)
         for b in range(per_epoch):
@@ -142,20 +143,20 @@ def train_prior(cfg: PriorTaskConfig, tokenizer: VQTokenizer, data: ImageDataset
             opt.step()
             sched.step()
             if step % 5 == 0:
-                yield Progress(step, total, {"token NLL (train)": loss.item(), "unigram baseline": uni},
-                               text=f"prior epoch {epoch}/{cfg.epochs}")
+                history.append((step, {"token NLL (train)": loss.item(), "unigram baseline": uni}))
+                yield Progress(step, total, history[-1][1], text=f"prior epoch {epoch}/{cfg.epochs}")
             if max_seconds is not None and time.monotonic() - start > max_seconds:
                 break
         test_nll = eval_nll(prior, test_tok, y_test, device)
-        yield Progress(step, total, {"token NLL (test)": test_nll, "unigram baseline": uni},
-                       text=f"prior epoch {epoch}/{cfg.epochs}")
+        history.append((step, {"token NLL (test)": test_nll, "unigram baseline": uni}))
+        yield Progress(step, total, history[-1][1], text=f"prior epoch {epoch}/{cfg.epochs}")
         if max_seconds is not None and time.monotonic() - start > max_seconds:
             break
     prior.eval()
     state = {n_: v.detach().cpu().clone() for n_, v in prior.state_dict().items()}
     scores = {"token_nll": test_nll, "unigram_nll": uni, "steps": step,
               "train_seconds": round(time.monotonic() - start, 1)}
-    return PriorTrained(asdict(cfg), asdict(pcfg), state, scores)
+    return PriorTrained(asdict(cfg), asdict(pcfg), state, scores, tuple(thin(history)))
 
 
 def sample_labels(prior: TokenPrior, mode: str, n: int) -> list[int | None]:

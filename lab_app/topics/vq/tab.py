@@ -18,12 +18,13 @@ from lab_app.io.checkpoint import peek_checkpoint
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
-from lab_app.topics.vae.views import ImagePanel, strip
+from lab_app.topics.vae.views import strip
 from lab_app.topics.vq import checkpoints as ck
 from lab_app.topics.vq import task
 from lab_app.topics.vq.codebook_views import CodebookScatter, UsageView
 from lab_app.topics.vq.prior_panel import PriorPanel
 from lab_app.topics.vq.token_views import TokenMapView
+from lab_app.topics.vq.views import FitImagePanel as ImagePanel
 
 IDEA = """
 <b>Compress, then generate.</b> Stage 1: an encoder maps each 4&times;4 patch to a vector z, which is
@@ -53,6 +54,7 @@ class VqTab(TopicTab):
         self.frame: task.CodebookFrame | None = None
         self._live: dict = {}
         self._sampling_done = False
+        self._pending_drop: Path | None = None   # an image dropped before any tokenizer was there
         self.drop_runner = self.add_runner()
         self._build()
         self.runner.event.connect(self._on_event)
@@ -95,11 +97,11 @@ class VqTab(TopicTab):
         self.usage = UsageView()
         self.codebook = CodebookScatter()
         self.loss_curve = LossCurve(title="stage 1 loss terms", log_y=True)
-        self.recon = ImagePanel("held-out images (top) / reconstructions")
+        self.recon = ImagePanel("held-out digits / reconstructions")
         self.tokens = TokenMapView("token map: drop an image, click a token")
         self.tokens.token_clicked.connect(self._on_token_clicked)
-        self.code_view = ImagePanel("click a token: its code decoded alone")
-        self.drop_recon = ImagePanel("reconstruction from the tokens")
+        self.code_view = ImagePanel("click a token: its code alone")
+        self.drop_recon = ImagePanel("input | from its tokens")
         small = QSplitter(Qt.Orientation.Vertical)
         small.addWidget(self.drop_recon)
         small.addWidget(self.code_view)
@@ -209,7 +211,13 @@ class VqTab(TopicTab):
         self.dataset_label.setText(ev.data.info if ev.data is not None else ev.note)
         if ev.frame is not None:
             self._draw_frame(ev.frame)
-        if ev.demo_map is not None:
+        self.loss_curve.clear()
+        for step, terms in ev.trained.history:      # the curves of the run that made it
+            self.loss_curve.append(step, {k: max(v, 1e-6) for k, v in terms.items() if k != "loss"})
+        if self._pending_drop is not None:
+            path, self._pending_drop = self._pending_drop, None
+            self.open_path(path)
+        elif ev.demo_map is not None:
             self._show_token_map(ev.demo_map)
         self.prior_panel.reset()
         if ev.prior is not None:
@@ -234,8 +242,13 @@ class VqTab(TopicTab):
             self.load_model(path)
             return
         if self.tokenizer is None:
-            self.banner.show_message(f"{path.name}: train or load a tokenizer first, then drop the image again",
-                                     "warning")
+            if ck.SHIPPED_TOKENIZER.exists():   # a file always shows its result: load the shipped models first
+                self._pending_drop = path
+                if not self.runner.busy:
+                    self.start_demo()
+            else:
+                self.banner.show_message(f"{path.name}: train or load a tokenizer first, then drop the image "
+                                         "again", "warning")
             return
         shape = (self.tokenizer.cfg.in_channels, self.tokenizer.cfg.image_size, self.tokenizer.cfg.image_size)
         dark = self.data is None or float(self.data.x_train.mean()) < 0.5
@@ -251,17 +264,20 @@ class VqTab(TopicTab):
         self.token_map = tm
         h, w = tm.indices.shape
         self.tokens.set_tokens(tm.indices, tm.image)
-        self.tokens.set_title(f"{tm.name}: {h}x{w} tokens, {len(np.unique(tm.indices))} distinct codes; click one")
+        self.tokens.set_title(f"{tm.name}: {h}x{w} tokens, {len(np.unique(tm.indices))} codes")
         self.drop_recon.set_image(np.concatenate([tm.image, tm.reconstruction], 1))
-        self.drop_recon.set_title("input | reconstruction from its tokens")
-        self.tokens.select(h // 2, w // 2)
+        self.drop_recon.set_title("input | from its tokens")
+        # show first the token with the most ink in its reconstructed patch (the centre one is often blank)
+        rec = tm.reconstruction if tm.reconstruction.ndim == 2 else tm.reconstruction.mean(-1)
+        ink = rec[: h * (rec.shape[0] // h), : w * (rec.shape[1] // w)].reshape(h, rec.shape[0] // h, w, -1).mean((1, 3))
+        self.tokens.select(*np.unravel_index(int(np.argmax(ink)), (h, w)))
 
     def _on_token_clicked(self, row: int, col: int, code: int) -> None:
         if self.tokenizer is None or code < 0:
             return
         self.code_view.set_image(task.code_patch(self.tokenizer, code, self.background))
         n = int((self.tokens.indices == code).sum()) if self.tokens.indices is not None else 0
-        self.code_view.set_title(f"code {code} decoded alone; used {n}x in this image (outlined)")
+        self.code_view.set_title(f"code {code} alone; {n}x in the image")
 
     # --- save / load -----------------------------------------------------------------------------------------
     def save_model(self, path) -> Path:

@@ -91,6 +91,7 @@ class VqTaskConfig:
     frame_seconds: float = 1.0
     data_root: str = ""
     limit: int | None = None
+    max_seconds: float | None = None   # stop early after this much training time (benchmarks)
     seed: int = 0
 
 
@@ -126,6 +127,7 @@ class Trained(Event):
     state_dict: dict
     scores: dict
     class_names: tuple = ()
+    history: tuple = ()           # ((step, {term: value}), ...): the loss curves, kept with the checkpoint
 
 
 @dataclass(frozen=True)
@@ -246,11 +248,15 @@ def train(cfg: VqTaskConfig, live: dict | None, ctl: Control, data: ImageDataset
     n, batch = len(x_train), min(cfg.batch_size, len(x_train))
     per_epoch = (n + batch - 1) // batch
     total, step, last_frame, gap = cfg.epochs * per_epoch, 0, 0.0, cfg.frame_seconds
-    frame = None
+    start = time.monotonic()
+    out_of_time, history = False, []
     for epoch in range(1, cfg.epochs + 1):
         order = torch.randperm(n, generator=gen).to(device)
         for b in range(per_epoch):
             ctl.checkpoint()
+            if cfg.max_seconds is not None and time.monotonic() - start > cfg.max_seconds:
+                out_of_time = True
+                break
             step += 1
             apply_live(model, live)
             gan_on = bool(live["gan"]) and step >= int(live["gan_start"])
@@ -281,6 +287,7 @@ def train(cfg: VqTaskConfig, live: dict | None, ctl: Control, data: ImageDataset
                 opt_d.step()
                 terms["GAN (discriminator)"] = d_loss.item()
             if step % 5 == 0 or step == total:
+                history.append((step, terms))
                 yield Progress(step, total, terms, text=f"epoch {epoch}/{cfg.epochs}")
             if time.monotonic() - last_frame >= gap:
                 t0 = time.monotonic()
@@ -288,15 +295,27 @@ def train(cfg: VqTaskConfig, live: dict | None, ctl: Control, data: ImageDataset
                 last_frame = time.monotonic()
                 gap = max(cfg.frame_seconds, 20 * (last_frame - t0))  # frames cost at most ~5% of the time
                 yield frame
+        if out_of_time:
+            break
+    train_seconds = time.monotonic() - start
     x_test = torch.from_numpy(data.x_test).to(device)
-    frame = codebook_frame(model, x_test, originals, step, cfg.epochs)
+    frame = codebook_frame(model, x_test, originals, step, min(epoch, cfg.epochs))
     yield frame
     scores = {"test_mse": frame.recon_mse, "test_psnr": frame.psnr, "perplexity": frame.perplexity,
-              "codes_used": int((frame.counts > 0).sum()), "num_codes": model.num_codes, "steps": step}
+              "codes_used": int((frame.counts > 0).sum()), "num_codes": model.num_codes, "steps": step,
+              "train_seconds": round(train_seconds, 1)}
     final_cfg = {**asdict(cfg), **{k: live[k] for k in LIVE_KEYS}}
     tcfg_final = asdict(model.cfg) | {k: live[k] for k in ("beta", "ema", "decay", "dead_after")}
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    return Trained(final_cfg, tcfg_final, state, scores, tuple(data.class_names))
+    return Trained(final_cfg, tcfg_final, state, scores, tuple(data.class_names), tuple(thin(history)))
+
+
+def thin(history: list, keep: int = 300) -> list:
+    """At most ``keep`` evenly spaced points of a curve (always the last)."""
+    if len(history) <= keep:
+        return list(history)
+    idx = np.unique(np.linspace(0, len(history) - 1, keep).round().astype(int))
+    return [history[i] for i in idx]
 
 
 # --- dropped images -----------------------------------------------------------------------------------
