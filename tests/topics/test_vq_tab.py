@@ -70,3 +70,29 @@ def test_bad_files_leave_the_tokenizer_and_say_why(tab, qtbot, tmp_path):
     with qtbot.waitSignal(tab.drop_runner.errored, timeout=30_000):
         tab.open_path(broken)
     assert "broken.png" in tab.banner.text and tab.tokenizer is before
+
+
+@pytest.mark.slow
+def test_the_tab_opens_on_the_shipped_models(qtbot):
+    from lab_app.topics.vq import checkpoints as ck
+
+    if not ck.SHIPPED_TOKENIZER.exists():
+        pytest.skip("no shipped checkpoint (python -m lab_app.topics.vq.make_checkpoint makes it)")
+    tab = VqTab(LabContext(torch.device("cpu")))
+    qtbot.addWidget(tab)
+    tab.resize(1400, 900)
+    tab.show()
+    try:
+        with qtbot.waitSignal(tab.demo_ready, timeout=240_000):
+            tab.ensure_demo()
+        k = tab.tokenizer.num_codes
+        assert len(tab.usage.sorted_share) == k and tab.usage.sorted_share.sum() == pytest.approx(100.0)
+        assert tab.tokens.indices.shape == (7, 7)
+        assert tab.recon.image.shape == (2 * 28 + 1, 8 * 28 + 7)          # 8 digits over their reconstructions
+        assert tab.loss_curve.names() and tab.prior_panel.curve.names()     # the shipped runs' curves
+        step = tab.prior_panel.last_step
+        assert step.t == step.total == 49 and (step.tokens >= 0).all()
+        assert step.labels == tuple(range(10))                              # one sample per class token
+        assert tab.prior_panel.samples.image.shape == (2 * 29 - 1, 5 * 29 - 1)
+    finally:
+        assert tab.shutdown()
