@@ -128,20 +128,24 @@ def train_prior(cfg: PriorTaskConfig, tokenizer: VQTokenizer, data: ImageDataset
     n, batch = len(train_tok), min(cfg.batch_size, len(train_tok))
     per_epoch = (n + batch - 1) // batch
     total = cfg.epochs * per_epoch
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=total, pct_start=0.1)
     step, start, test_nll, history = 0, time.monotonic(), float("nan"), []
     for epoch in range(1, cfg.epochs + 1):
         order = torch.randperm(n, generator=gen)
         for b in range(per_epoch):
             ctl.checkpoint()
             step += 1
+            # warm up over the first 10% of the run, then a cosine to zero; "the run" is the steps, or
+            # the seconds when ``max_seconds`` bounds it (a step count planned for 1000 epochs would
+            # never leave the warm-up)
+            done = (time.monotonic() - start) / max_seconds if max_seconds else (step - 1) / total
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * lr_factor(min(done, 1.0))
             idx = order[b * batch:(b + 1) * batch]
             loss = prior.loss(train_tok[idx].to(device), None if y_train is None else y_train[idx].to(device), gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(prior.parameters(), 1.0)
             opt.step()
-            sched.step()
             if step % 5 == 0:
                 history.append((step, {"token NLL (train)": loss.item(), "unigram baseline": uni}))
                 yield Progress(step, total, history[-1][1], text=f"prior epoch {epoch}/{cfg.epochs}")
@@ -157,6 +161,13 @@ def train_prior(cfg: PriorTaskConfig, tokenizer: VQTokenizer, data: ImageDataset
     scores = {"token_nll": test_nll, "unigram_nll": uni, "steps": step,
               "train_seconds": round(time.monotonic() - start, 1)}
     return PriorTrained(asdict(cfg), asdict(pcfg), state, scores, tuple(thin(history)))
+
+
+def lr_factor(done: float, warmup: float = 0.1) -> float:
+    """Learning-rate multiplier at ``done`` (0..1) of the run: linear warm-up, then cosine decay."""
+    if done < warmup:
+        return 0.04 + 0.96 * done / warmup
+    return 0.5 * (1 + math.cos(math.pi * (done - warmup) / (1 - warmup)))
 
 
 def sample_labels(prior: TokenPrior, mode: str, n: int) -> list[int | None]:

@@ -11,7 +11,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QGridLayout, QGroupBox, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from lab_app.core.events import Message, Progress
+from lab_app.core.events import Progress
 from lab_app.data.datasets import DATASETS
 from lab_app.io import LoadError
 from lab_app.io.checkpoint import peek_checkpoint
@@ -171,8 +171,6 @@ class VqTab(TopicTab):
             self._draw_frame(ev)
         elif isinstance(ev, Progress):
             self.loss_curve.append(ev.step, {k: max(v, 1e-6) for k, v in ev.metrics.items() if k != "loss"})
-        elif isinstance(ev, Message):
-            self.numbers.setText(self.numbers.text() + "\n" + ev.text)
         elif isinstance(ev, ck.Loaded):
             self._show_loaded(ev)
 

@@ -263,7 +263,8 @@ def train(cfg: VqTaskConfig, live: dict | None, ctl: Control, data: ImageDataset
             if live["gan"] and lpips_net is None and not lpips_note:
                 lpips_net, lpips_note = lpips_or_reason()
                 lpips_net = lpips_net.to(device) if lpips_net is not None else None
-                yield Message(lpips_note, "info")
+                # off: a warning, so the tab's banner says the perceptual term is missing and why
+                yield Message(lpips_note, "info" if lpips_net is not None else "warning")
             x = x_train[order[b * batch:(b + 1) * batch]]
             x_hat, q = model(x)
             rec = F.mse_loss(x_hat, x)
