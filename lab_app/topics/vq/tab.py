@@ -21,9 +21,10 @@ from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.topics.vae.views import strip
 from lab_app.topics.vq import checkpoints as ck
 from lab_app.topics.vq import task
-from lab_app.topics.vq.codebook_views import CodebookScatter, UsageView
+from lab_app.topics.vq.codebook_views import CodebookScatter
 from lab_app.topics.vq.prior_panel import PriorPanel
 from lab_app.topics.vq.token_views import TokenMapView
+from lab_app.topics.vq.usage_views import UsageView
 from lab_app.topics.vq.views import FitImagePanel as ImagePanel
 
 IDEA = """
@@ -53,7 +54,6 @@ class VqTab(TopicTab):
         self.token_map: task.TokenMap | None = None
         self.frame: task.CodebookFrame | None = None
         self._live: dict = {}
-        self._sampling_done = False
         self._pending_drop: Path | None = None   # an image dropped before any tokenizer was there
         self.drop_runner = self.add_runner()
         self._build()
@@ -229,7 +229,6 @@ class VqTab(TopicTab):
             self._show_token_map(task.tokenize(self.tokenizer, self.data.x_test[0], "test image 0"))
 
     def _on_sampled(self) -> None:
-        self._sampling_done = True
         if not self.has_result:
             self.demo_ready.emit()
 
