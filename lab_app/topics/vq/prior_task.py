@@ -37,7 +37,7 @@ class PriorTaskConfig:
                                        "'no class', so one model samples both ways)"})
     epochs: int = field(default=8, metadata={"label": "Prior epochs", "min": 1, "max": 200})
     lr: float = field(default=3e-3, metadata={"label": "Prior learning rate", "min": 1e-4, "max": 1e-2, "log": True})
-    temperature: float = field(default=1.0, metadata={
+    temperature: float = field(default=0.8, metadata={
         "label": "Temperature", "min": 0.05, "max": 2.0, "step": 0.05, "live": True,
         "tip": "softmax(logits / T): low T plays safe (and repeats), high T gets wild"})
     top_k: int = field(default=0, metadata={
