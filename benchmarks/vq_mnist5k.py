@@ -12,7 +12,11 @@ Scored on the 1000 test digits: codes_used_fraction (codes chosen at least once 
 exp(H(usage)), recon_mse and psnr (pixels in [0, 1]). Anchor from the issue: plain VQ at dim 64 and
 K 512 uses about 56% of its codes on CelebA 64 px, l2 codes 98%. Targets: restarts/EMA and l2 use
 >= 95% of their codes and reconstruct better than plain VQ. The machine's load average is reported:
-equal seconds mean fewer steps on a loaded machine (``steps`` says how many each got)."""
+equal seconds mean fewer steps on a loaded machine (``steps`` says how many each got).
+
+Measured on the 2-core machine at load average 6-7 (614-726 steps each): codes used / perplexity /
+test MSE: vq 10.0% / 27.5 / 0.00748; vq_restarts 99.2% / 323 / 0.00611; vq_l2 7.0% / 15.5 / 0.00831;
+fsq 38.1% / 82 / 0.00602. At load 14 (105-229 steps): 2.3%, 86.9%, 2.0%, 39.6% of the codes."""
 
 from __future__ import annotations
 

@@ -10,7 +10,12 @@ vq.safetensors: 7 x 7 tokens, its K), the tab's default prior config (class toke
   test accuracy and mean max-probability on real test digits reported for reference) reads the 200
   samples (20 per class token): classifier_confidence = mean max-probability (target >= 0.9),
   classes_present = distinct predicted classes (target 10), label_agreement = share predicted as the
-  class they were drawn for."""
+  class they were drawn for.
+
+Measured on the 2-core machine at load average 8 (329 steps): token_nll 3.46 vs unigram 5.11 (32%
+lower), 146 samples/s, classifier_confidence 0.70, classes_present 10, label_agreement 0.385; the
+classifier: 94.0% test accuracy, 0.935 mean max-probability on real test digits. At load 15 (197
+steps): 3.81 (25% lower), 0.69, 10 classes."""
 
 from __future__ import annotations
 
