@@ -31,6 +31,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("yolo", "YOLO v1", "lab_app.topics.yolo.tab:YoloTab", ("image",)),
     TopicSpec("pointcloud", "3D point clouds", "lab_app.topics.pointcloud.tab:PointCloudTab", ("pointcloud",)),
     TopicSpec("pyramids", "Pyramids & small objects", "lab_app.topics.pyramids.tab:PyramidsTab", ("image",)),
+    TopicSpec("vq", "VQ-VAE / VQGAN", "lab_app.topics.vq.tab:VqTab", ("image",)),
 )
 
 

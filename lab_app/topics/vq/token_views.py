@@ -1,0 +1,137 @@
+"""TokenMapView: an image's token grid, each token coloured by its code and labelled with its number.
+
+Clicking a token emits ``token_clicked(row, col, code)`` and outlines every token of the grid that
+uses the same code. Tokens not drawn yet (code -1, while a sample fills in) stay dark."""
+
+from __future__ import annotations
+
+import colorsys
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtWidgets import QGraphicsRectItem, QVBoxLayout, QWidget
+
+from lab_app.qt.widgets.export import export_widget_png
+
+HIGHLIGHT = (255, 220, 40)
+
+
+def code_colors(codes: np.ndarray) -> np.ndarray:
+    """A distinct, stable colour per code (golden-ratio hues, alternating lightness): (..., 3) in [0, 1];
+    -1 (not drawn) is near black."""
+    codes = np.asarray(codes)
+    out = np.zeros((*codes.shape, 3), np.float32)
+    for k in np.unique(codes):
+        if k < 0:
+            out[codes == k] = 0.08
+            continue
+        h = (k * 0.6180339887) % 1.0
+        out[codes == k] = colorsys.hls_to_rgb(h, 0.45 + 0.15 * (k % 3) / 2, 0.75)
+    return out
+
+
+class TokenMapView(QWidget):
+    token_clicked = Signal(int, int, int)
+
+    def __init__(self, title: str = "token map", parent: QWidget | None = None, numbers: bool = True):
+        super().__init__(parent)
+        self.plot_widget = pg.PlotWidget(title=title)
+        self.plot_item = self.plot_widget.getPlotItem()
+        self.view_box = self.plot_item.getViewBox()
+        self.view_box.setAspectLocked(True)
+        self.view_box.invertY(True)
+        self.view_box.setMouseEnabled(x=False, y=False)
+        for side in ("left", "bottom"):
+            self.plot_item.hideAxis(side)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.view_box.addItem(self.image_item)
+        self.numbers = numbers
+        self.labels: list[pg.TextItem] = []
+        self.outlines: list[QGraphicsRectItem] = []
+        self.indices: np.ndarray | None = None
+        self.selected: tuple[int, int] | None = None
+        self.plot_widget.scene().sigMouseClicked.connect(self._on_click)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.plot_widget)
+
+    def set_title(self, text: str) -> None:
+        self.plot_item.setTitle(text)
+
+    def set_tokens(self, indices: np.ndarray, image: np.ndarray | None = None) -> None:
+        """indices (h, w); ``image`` (H, W[, 3]) in [0, 1], blended under the colours when given."""
+        self.indices = np.asarray(indices, np.int64)
+        h, w = self.indices.shape
+        colors = code_colors(self.indices)
+        if image is not None:
+            img = np.asarray(image, np.float32)
+            grey = img if img.ndim == 2 else img.mean(-1)
+            fy, fx = grey.shape[0] // h, grey.shape[1] // w
+            colors = np.kron(colors, np.ones((fy, fx, 1), np.float32))
+            colors = 0.55 * colors + 0.45 * grey[: h * fy, : w * fx, None]
+        self.image_item.setImage(colors, autoLevels=False, levels=(0.0, 1.0))
+        self.image_item.setRect(QRectF(0, 0, w, h))                  # one unit per token
+        self._update_labels()
+        self.selected = None
+        self._outline([])
+        self.view_box.autoRange(padding=0.01)
+
+    def _update_labels(self) -> None:
+        if not self.numbers or self.indices is None:
+            return
+        h, w = self.indices.shape
+        while len(self.labels) < h * w:
+            item = pg.TextItem(color=(255, 255, 255), anchor=(0.5, 0.5))
+            item.setZValue(5)
+            self.view_box.addItem(item)
+            self.labels.append(item)
+        for i, item in enumerate(self.labels):
+            if i >= h * w:
+                item.setVisible(False)
+                continue
+            r, c = divmod(i, w)
+            k = int(self.indices[r, c])
+            item.setText("" if k < 0 else str(k))
+            item.setPos(c + 0.5, r + 0.5)
+            item.setVisible(k >= 0)
+
+    def select(self, row: int, col: int) -> list[tuple[int, int]]:
+        """Outline every token with the code at (row, col); returns their positions and emits the click."""
+        if self.indices is None:
+            return []
+        code = int(self.indices[row, col])
+        places = [tuple(map(int, p)) for p in np.argwhere(self.indices == code)] if code >= 0 else []
+        self.selected = (row, col)
+        self._outline(places)
+        self.token_clicked.emit(row, col, code)
+        return places
+
+    def _outline(self, places: list[tuple[int, int]]) -> None:
+        while len(self.outlines) < len(places):
+            rect = QGraphicsRectItem()
+            rect.setPen(pg.mkPen(*HIGHLIGHT, width=3))
+            rect.setZValue(10)
+            self.view_box.addItem(rect)
+            self.outlines.append(rect)
+        for i, rect in enumerate(self.outlines):
+            if i < len(places):
+                r, c = places[i]
+                rect.setRect(QRectF(c + 0.05, r + 0.05, 0.9, 0.9))
+            rect.setVisible(i < len(places))
+
+    def outlined(self) -> list[tuple[int, int]]:
+        return [(int(r.rect().y()), int(r.rect().x())) for r in self.outlines if r.isVisible()]
+
+    def _on_click(self, event) -> None:
+        if self.indices is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        p = self.view_box.mapSceneToView(event.scenePos())
+        h, w = self.indices.shape
+        col, row = int(np.floor(p.x())), int(np.floor(p.y()))
+        if 0 <= row < h and 0 <= col < w:
+            self.select(row, col)
+
+    def export_png(self, path: str | Path) -> Path:
+        return export_widget_png(self, path)
