@@ -10,20 +10,20 @@ import numpy as np
 
 def tile(images, columns: int | None = None, rows: int | None = None, gap: int = 1,
          fill: float = 0.25) -> np.ndarray:
-    """(N, H, W) images -> one (rows*(H+gap)-gap, columns*(W+gap)-gap) float32 image.
+    """(N, H, W) or (N, H, W, C) images -> one (rows*(H+gap)-gap, columns*(W+gap)-gap[, C]) float32 image.
 
     Image i sits at row ``i // columns``, column ``i % columns``. Give ``columns`` or ``rows``
     (the other follows from N); neither: one row. Cells past the last image and the gaps hold
     ``fill``."""
     images = np.asarray(images, np.float32)
-    if images.ndim != 3:
-        raise ValueError(f"tile expects (N, H, W) images, got shape {images.shape}")
-    n, h, w = images.shape
+    if images.ndim not in (3, 4):
+        raise ValueError(f"tile expects (N, H, W) or (N, H, W, C) images, got shape {images.shape}")
+    n, h, w = images.shape[:3]
     if columns is None:
         columns = -(-n // rows) if rows else max(n, 1)
     columns = max(int(columns), 1)
     rows = max(-(-n // columns), 1)
-    out = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap), fill, np.float32)
+    out = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap, *images.shape[3:]), fill, np.float32)
     for i, im in enumerate(images):
         r, c = divmod(i, columns)
         out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = im

@@ -126,7 +126,7 @@ def load_checkpoint(path: str | Path, tab: str | None = None,
     found_tab = header.get("tab")
     if tab is not None and found_tab != tab:
         raise LoadError(path, f"is a checkpoint of the {found_tab or 'unknown'!s} tab, not of the {tab} tab"
-                              + (f"; open it there" if found_tab else ""))
+                              + ("; open it there" if found_tab else ""))
     arch = str(header.get("architecture") or "")
     if architectures is not None:
         known = tuple(architectures)

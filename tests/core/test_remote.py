@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import threading
 import time
 
 import pytest

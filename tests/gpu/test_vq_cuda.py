@@ -9,7 +9,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
 from lab_app.core.control import Control
 from lab_app.core.events import Progress, drain

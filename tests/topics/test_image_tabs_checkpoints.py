@@ -3,7 +3,6 @@ model outputs; another tab's file, a cut-short file, a pickle and weights of ano
 with a LoadError naming the file (never load_state_dict's RuntimeError), and on the tabs the current
 model stays."""
 
-from dataclasses import replace
 
 import numpy as np
 import pytest

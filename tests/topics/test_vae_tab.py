@@ -10,7 +10,6 @@ import torch
 
 from lab_app.io import save_image
 from lab_app.qt.tab_base import LabContext
-from lab_app.topics.vae import task
 from lab_app.topics.vae.tab import VaeTab
 
 QUICK = dict(epochs=4, batch_size=64, width=32, limit=400, frame_seconds=0.0, iw_k=20, iw_every=2, manifold=5)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from lab_app.core.control import Control
+from lab_app.core.tiling import tile
 from lab_app.core.events import Event
 from lab_app.data.datasets import ImageDataset
 from lab_app.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -159,10 +160,4 @@ def load_prior_task(path, tokenizer: VQTokenizer, ctl: Control) -> tuple[TokenPr
 
 def sample_grid(images: np.ndarray, cols: int) -> np.ndarray:
     """(N, H, W[, 3]) -> one mosaic with a grey gap between tiles."""
-    n, h, w = images.shape[:3]
-    rows = (n + cols - 1) // cols
-    out = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1, *images.shape[3:]), 0.35, np.float32)
-    for i, im in enumerate(images):
-        r, c = divmod(i, cols)
-        out[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = im
-    return out
+    return tile(images, columns=cols, fill=0.35)

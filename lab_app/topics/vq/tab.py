@@ -12,13 +12,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QGridLayout, QGroupBox, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from lab_app.core.events import Progress
+from lab_app.core.tiling import tile
 from lab_app.data.datasets import DATASETS
 from lab_app.io import LoadError
 from lab_app.io.checkpoint import peek_checkpoint
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
-from lab_app.topics.vae.views import strip
 from lab_app.topics.vq import checkpoints as ck
 from lab_app.topics.vq import task
 from lab_app.topics.vq.codebook_views import CodebookScatter
@@ -179,7 +179,7 @@ class VqTab(TopicTab):
         self.usage.set_counts(frame.counts, frame.perplexity, frame.dead)
         self.codebook.set_codebook(frame.pca_xy, frame.counts)
         both = np.concatenate([frame.originals, frame.reconstructions])
-        self.recon.set_image(strip(both, rows=2) if both.ndim == 3 else _colour_strip(both))
+        self.recon.set_image(tile(both, rows=2, fill=0.35))
         k = len(frame.counts)
         self.numbers.setText(f"step {frame.step}: test MSE {frame.recon_mse:.4f}, PSNR {frame.psnr:.1f} dB\n"
                              f"perplexity {frame.perplexity:.1f} of K = {k}; dead codes {frame.dead}\n"
@@ -319,8 +319,3 @@ class VqTab(TopicTab):
     def run_config(self):
         return {"tokenizer": asdict(self.config), "prior": asdict(self.prior_panel.config)}
 
-
-def _colour_strip(images: np.ndarray) -> np.ndarray:
-    """(2R, H, W, 3) -> two rows of R colour images."""
-    half = len(images) // 2
-    return np.concatenate([np.concatenate(list(images[:half]), 1), np.concatenate(list(images[half:]), 1)], 0)
