@@ -159,7 +159,7 @@ class FpnPanel(QWidget):
 
     # --- work --------------------------------------------------------------------------------------
     def retrain(self) -> None:
-        self.config = replace(self.params.config(), snip_valid=self._ranges())
+        self.config = replace(self.params.config, snip_valid=self._ranges())
         cfg = self.config
         self.info.setText(f"Training single level, FPN and SNIP, {cfg.train_seconds:g} s each ...")
         self.train_runner.start(lambda ctl: task.train_all(cfg, ctl), "train pyramids")
@@ -202,7 +202,7 @@ class FpnPanel(QWidget):
         self.eval_runner.start(lambda ctl: task.evaluate_task(models, cfg, ctl, only, table), "pyramids: table")
 
     def current_config(self) -> task.FpnConfig:
-        live = self.params.config()
+        live = self.params.config
         return replace(self.config, levels=live.levels, factor=live.factor, score_threshold=live.score_threshold,
                        snip_valid=self._ranges())
 
@@ -220,7 +220,7 @@ class FpnPanel(QWidget):
             self.summary.setText(f"{task.TITLES[ev.name]} trained: {ev.metrics['steps']} steps")
 
     def _trained(self, result) -> None:
-        models, third = result
+        models, third = result[0], result[1]
         if isinstance(third, task.Table):                     # trained here
             self.models, self.table = models, third
             self.results.set_table(third)
@@ -228,6 +228,11 @@ class FpnPanel(QWidget):
         else:                                                 # loaded: (models, cfg, card)
             self.models = models
             self.config = replace(third, seed=self.config.seed)
+            self.params.set_config(self.config)
+            for slider, (lo, hi) in zip(self.range_sliders, self.config.snip_valid, strict=True):
+                slider.blockSignals(True)
+                slider.setValue((int(lo), int(min(hi, self.config.image_size))))
+                slider.blockSignals(False)
             steps = ", ".join(f"{task.TITLES[k]} {v}" for k, v in models.train_steps.items())
             self.info.setText(f"Shipped detectors (training steps: {steps}); Retrain trains them live, "
                               f"{third.train_seconds:g} s each.")
