@@ -48,7 +48,7 @@ def test_photo_then_levels_knob_updates_views_and_table_without_retraining(qtbot
     assert panel.strip.cells[3].heat_item.mapRectToParent(panel.strip.cells[3].heat_item.boundingRect()).width() \
         == pytest.approx(512)
     assert "P3" in panel.strip.captions[0].text() and "P6" in panel.strip.captions[3].text()
-    assert panel.results.cell("fpn", "train steps") == "5"
+    assert panel.results.cell("fpn", "steps") == "5"
     assert panel.results.cell("image_pyramid", "ms per level").startswith("0.5x")
 
     models = panel.models

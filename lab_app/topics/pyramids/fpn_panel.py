@@ -22,7 +22,7 @@ from lab_app.qt.widgets.detection_view import DetectionView
 from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.topics.pyramids import fpn_task as task
 from lab_app.topics.pyramids.fpn_results_views import ResultsView
-from lab_app.topics.pyramids.fpn_views import LevelStrip
+from lab_app.topics.pyramids.fpn_views import LEVEL_LABEL_OFFSET, LevelStrip
 
 IDEA = """
 <b>Objects come in every size.</b> A <b>single</b> stride-8 map must learn 6 px and 190 px objects
@@ -123,11 +123,12 @@ class FpnPanel(QWidget):
         rcol.addLayout(top)
         views = QHBoxLayout()
         self.merged = DetectionView()
+        self.merged.setMinimumWidth(360)
         self.merged.setToolTip("What the pipeline answers after merging its levels; boxes coloured by level")
         self.merged.box_drawn.connect(self.show_box)
-        views.addWidget(self.merged, 1)
+        views.addWidget(self.merged, 5)
         self.strip = LevelStrip()
-        views.addWidget(self.strip, 1)
+        views.addWidget(self.strip, 6)
         rcol.addLayout(views, 3)
         self.results = ResultsView({p: task.TITLES[p] for p in task.PIPELINES})
         rcol.addWidget(self.results, 2)
@@ -199,6 +200,8 @@ class FpnPanel(QWidget):
         if self.models is None:
             return
         models, cfg, table = self.models, self.current_config(), self.table
+        if table is not None and table.scenes != cfg.eval_scenes:     # no row scored on other scenes stays
+            only, table = task.PIPELINES, None
         self.eval_runner.start(lambda ctl: task.evaluate_task(models, cfg, ctl, only, table), "pyramids: table")
 
     def current_config(self) -> task.FpnConfig:
@@ -236,7 +239,15 @@ class FpnPanel(QWidget):
             steps = ", ".join(f"{task.TITLES[k]} {v}" for k, v in models.train_steps.items())
             self.info.setText(f"Shipped detectors (training steps: {steps}); Retrain trains them live, "
                               f"{third.train_seconds:g} s each.")
-            self._evaluate()
+            card = result[2]
+            rows = card.get("metrics", {})
+            if set(task.PIPELINES) <= set(rows):
+                n = int(card.get("table_scenes", 0))
+                self._table_done(task.Table(rows, task.SIZE_EDGES, n),
+                                 f"Shipped figures: the same {n} held-out scenes for every pipeline "
+                                 "(a live knob re-scores on the tab's scenes)")
+            else:
+                self._evaluate()
         self._run_image()
 
     def _image_done(self, run: task.ImageRun) -> None:
@@ -247,9 +258,9 @@ class FpnPanel(QWidget):
         self.draw_image()
         self._maybe_ready()
 
-    def _table_done(self, table: task.Table) -> None:
+    def _table_done(self, table: task.Table, caption: str = "") -> None:
         self.table = table
-        self.results.set_table(table)
+        self.results.set_table(table, caption)
         self._maybe_ready()
 
     def _maybe_ready(self) -> None:
@@ -274,10 +285,11 @@ class FpnPanel(QWidget):
         cfg = self.current_config()
         image = self.image_run.image
         self.merged.set_image(image)
-        # boxes coloured by the level that produced them: "label" = level index, named by the level
+        # boxes coloured by the level that produced them, in the strip's level colours (LEVEL_LABEL_OFFSET)
         self.merged.set_heatmap(None)
-        self.merged.set_candidates(Detections(run.merged.boxes, run.merged.scores, run.level_of),
-                                   [lv.name for lv in run.levels], cfg.score_threshold, None)
+        names = [""] * LEVEL_LABEL_OFFSET + [lv.name for lv in run.levels]
+        self.merged.set_candidates(Detections(run.merged.boxes, run.merged.scores, run.level_of + LEVEL_LABEL_OFFSET),
+                                   names, cfg.score_threshold, None)
         self.strip.show_run(run, image, self._square(), cfg.score_threshold, EVAL_NMS, self.models.class_names)
         passes = len(run.levels) if self.shown_pipeline() in ("image_pyramid", "snip") else 1
         self.summary.setText(f"{task.TITLES[run.name]}: {run.ms:.1f} ms, {passes} forward pass(es), "

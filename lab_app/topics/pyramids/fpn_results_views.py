@@ -7,17 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QHBoxLayout, QTableWidget, QTableWidgetItem, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from lab_app.qt.widgets.export import export_widget_png
 from lab_app.qt.widgets.latent_scatter import class_color
 
-COLUMNS = ("ms / image", "ms per level", "mAP@0.5", "mAP@.5:.95", "AP small", "AP medium", "AP large",
-           "train steps")
-TIPS = ("Median time for one image through the whole pipeline", "Median time of each level's forward pass "
-        "(the FPN's levels come out of one pass)", "pycocotools, IoU 0.5", "pycocotools, IoU 0.5 to 0.95",
-        "objects under 32 x 32 px", "32^2 to 96^2 px", "over 96 x 96 px",
-        "Training steps in the time given (the image pyramid is the single-level detector)")
+COLUMNS = ("ms / image", "mAP@0.5", "mAP@.5:.95", "AP S", "AP M", "AP L", "steps", "ms per level")
+TIPS = ("Median time for one image through the whole pipeline", "pycocotools, IoU 0.5",
+        "pycocotools, IoU 0.5 to 0.95", "AP small: objects under 32 x 32 px", "AP medium: 32^2 to 96^2 px",
+        "AP large: over 96 x 96 px", "Training steps in the time given (the image pyramid is the "
+        "single-level detector)", "Median time of each level's forward pass (the FPN's levels come out of one pass)")
+TICKS = (8, 16, 32, 64, 128, 256)
 
 
 def _fmt(v: float) -> str:
@@ -40,19 +40,28 @@ class ResultsView(QWidget):
         self.plot.setLabel("left", "AP@0.5")
         self.plot.setYRange(0, 1)
         self.plot.setLogMode(x=True)
+        self.plot.getAxis("bottom").setTicks([[(float(np.log10(t)), str(t)) for t in TICKS]])
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.showGrid(x=True, y=True, alpha=0.3)
-        self.plot.addLegend(offset=(-5, -5))
+        self.plot.addLegend(offset=(5, 5))
         self.curves = {name: self.plot.plot([], [], name=title, pen=pg.mkPen(class_color(i), width=2),
                                             symbol="o", symbolSize=6, symbolBrush=class_color(i))
                        for i, (name, title) in enumerate(titles.items())}
         self.rows: dict = {}
+        self.caption = QLabel()
+        left = QWidget()
+        col = QVBoxLayout(left)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.addWidget(self.caption)
+        col.addWidget(self.table, 1)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.table, 3)
+        lay.addWidget(left, 3)
         lay.addWidget(self.plot, 2)
 
-    def set_table(self, table) -> None:
+    def set_table(self, table, caption: str = "") -> None:
         """Fill from a fpn_task.Table; pipelines it lacks keep their row."""
+        self.caption.setText(caption or f"The same {table.scenes} held-out scenes for every pipeline")
         edges = np.asarray(table.size_edges, float)
         centres = np.sqrt(np.maximum(edges[:-1], 4.0) * np.minimum(edges[1:], 256.0))
         for i, name in enumerate(self.titles):
@@ -62,9 +71,9 @@ class ResultsView(QWidget):
             self.rows[name] = row
             level_ms = " / ".join(f"{n} {v:.0f}" for n, v in zip(row["level_names"], row["level_ms"], strict=True)
                                   if v > 0)
-            values = (f"{row['infer_ms']:.1f}", level_ms, _fmt(row["map50"]), _fmt(row["map50_95"]),
+            values = (f"{row['infer_ms']:.1f}", _fmt(row["map50"]), _fmt(row["map50_95"]),
                       _fmt(row["map_small"]), _fmt(row["map_medium"]), _fmt(row["map_large"]),
-                      str(row.get("train_steps", "")))
+                      str(row.get("train_steps", "")), level_ms)
             for j, v in enumerate(values):
                 self.table.setItem(i, j, QTableWidgetItem(v))
             ap = np.asarray(row["ap_by_size"], float)

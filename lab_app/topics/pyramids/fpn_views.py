@@ -16,10 +16,11 @@ from lab_app.qt.widgets.export import export_widget_png
 from lab_app.qt.widgets.latent_scatter import class_color
 
 MAX_LEVELS = 4
+LEVEL_LABEL_OFFSET = 5        # level i is drawn in the colour of label i + 5: past the 5 shape classes'
 
 
 def level_color_css(i: int) -> str:
-    r, g, b = class_color(i + 5)           # past the class colours: a level's colour differs from a class's
+    r, g, b = class_color(i + LEVEL_LABEL_OFFSET)
     return f"rgb({r},{g},{b})"
 
 

@@ -42,8 +42,8 @@ def main(argv=None) -> int:
     card = {"command": f"python -m lab_app.topics.pyramids.make_checkpoint --seconds {args.seconds:g} "
                        f"--seed {args.seed}", "seed": args.seed, "trained_seconds_each": args.seconds,
             "data": "procedural scenes (lab_app.data.scenes)"}
-    path = fpn_task.save_models(args.out, models, cfg, {k: {m: v for m, v in r.items() if m != "level_names"}
-                                                         for k, r in table.rows.items()}, card)
+    card["table_scenes"] = table.scenes
+    path = fpn_task.save_models(args.out, models, cfg, table.rows, card)
     atomic_write_text(path.with_suffix(".json"), json.dumps(
         {**card, "config": asdict(cfg), "train_steps": models.train_steps, "table": table.rows}, indent=2) + "\n")
     print(f"{path}: " + ", ".join(f"{k} mAP@0.5 {r['map50']:.3f}" for k, r in table.rows.items()))
