@@ -39,6 +39,7 @@ class ResultsView(QWidget):
         self.plot.setLabel("bottom", "object size sqrt(w h), px")
         self.plot.setLabel("left", "AP@0.5")
         self.plot.setYRange(0, 1)
+        self.plot.enableAutoRange(y=False)          # a fixed 0-1 scale: curves compare across runs
         self.plot.setLogMode(x=True)
         self.plot.getAxis("bottom").setTicks([[(float(np.log10(t)), str(t)) for t in TICKS]])
         self.plot.getAxis("left").enableAutoSIPrefix(False)
