@@ -90,3 +90,21 @@ def test_a_drawn_box_shows_its_level_and_positives(qtbot, panel):
     assert heat.shape == (16, 16) and heat.sum() == panel.box_report.positives.sum() > 0
     panel.draw_button.setChecked(False)
     assert not panel.merged.heat_item.isVisible()
+
+
+def test_a_photo_before_any_model_starts_the_demo_and_shows_the_photo(qtbot, tmp_path, monkeypatch):
+    """The window marks the tab's demo as started when a file comes first: the panel starts it itself."""
+    import torch
+
+    monkeypatch.setattr(task, "CHECKPOINT", tmp_path / "none.safetensors")      # no shipped file: it trains
+    tab = PyramidsTab(LabContext(device=torch.device("cpu")))
+    qtbot.addWidget(tab)
+    p = tab.fpn
+    p.params.set_config(replace(CFG, steps=2, eval_scenes=1, batch_size=2))
+    Image.fromarray(np.full((50, 70, 3), 200, np.uint8)).save(tmp_path / "photo.png")
+    tab.demo_started = True
+    with qtbot.waitSignal(p.image_runner.finished, timeout=180000):
+        tab.open_path(tmp_path / "photo.png")
+    assert p.models is not None and p.merged.boxes.image().shape == (50, 70, 3)
+    assert p.table is not None and set(p.table.rows) == set(task.PIPELINES)
+    assert tab.shutdown(10.0)

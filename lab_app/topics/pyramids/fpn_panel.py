@@ -146,9 +146,9 @@ class FpnPanel(QWidget):
     def open_path(self, path: Path) -> None:
         self.pending_path = Path(path)
         if self.models is None:
-            self.info.setText(f"{Path(path).name} will go through the pipelines once they are trained")
-            if not (self.train_runner.busy or self.tab.demo_started):
-                self.tab.ensure_demo()
+            self.info.setText(f"{Path(path).name} will go through the pipelines once they are loaded or trained")
+            if not self.train_runner.busy:          # the file is the demo now (the window marks it started)
+                self.start_demo()
             return
         self._run_image()
 
