@@ -180,7 +180,8 @@ class FpnPanel(QWidget):
             if path is not None:
                 from lab_app.io.image import load_image
 
-                image, note = load_image(path), f"{path.name}"
+                image = load_image(path)
+                note = f"{path.name} (trained on procedural shapes only: on a photo its boxes are guesses)"
             else:
                 from lab_app.data.scenes import make_scene
 

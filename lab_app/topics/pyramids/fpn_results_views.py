@@ -81,6 +81,7 @@ class ResultsView(QWidget):
             ok = ap >= 0
             self.curves[name].setData(centres[ok], ap[ok])
         self.table.resizeColumnsToContents()
+        self.plot.setYRange(0, 1, padding=0.02)
 
     def cell(self, pipeline: str, column: str) -> str:
         item = self.table.item(list(self.titles).index(pipeline), COLUMNS.index(column))

@@ -43,6 +43,7 @@ class PyramidsTab(TopicTab):
         layout.addWidget(self.banner)
         layout.addWidget(self.subtabs, 1)
         self._ready: set[str] = set()
+        self._demos_started = False
         self.fpn.ready.connect(lambda: self._panel_ready("fpn"))
         self.faces.ready.connect(lambda: self._panel_ready("faces"))
 
@@ -50,7 +51,7 @@ class PyramidsTab(TopicTab):
         return {"fpn": self.fpn, "faces": self.faces}
 
     def start_demo(self) -> None:
-        self.demo_started = True
+        self.demo_started = self._demos_started = True
         for panel in self.panels().values():
             panel.start_demo()
 
@@ -60,7 +61,13 @@ class PyramidsTab(TopicTab):
             self.demo_ready.emit()
 
     def open_path(self, path: Path) -> None:
-        self.subtabs.currentWidget().open_path(Path(path))
+        current = self.subtabs.currentWidget()
+        if not self._demos_started:      # a file came first (the window marks the demo started): the
+            self._demos_started = True   # panel on screen starts its own work; the other needs its demo
+            for panel in self.panels().values():
+                if panel is not current:
+                    panel.start_demo()
+        current.open_path(Path(path))
 
     def screenshot_pages(self) -> list[tuple[str, object]]:
         """(suffix, show) pairs: the --screenshot mode saves one PNG per sub-tab."""
