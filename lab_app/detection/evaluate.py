@@ -69,8 +69,12 @@ def ap_by_size(predictions: list[Detections], truths: list[tuple[np.ndarray, np.
             results.append({"image_id": i, "category_id": int(k), "score": float(s),
                             "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]]})
     bins = len(edges) - 1
-    if not annotations or not results:
-        return [-1.0 if not annotations else 0.0] * bins
+    if not results:                        # nothing found: 0 where a bin holds objects, else -1
+        areas = np.array([a["area"] for a in annotations])
+        return [0.0 if np.any((areas >= edges[i] ** 2) & (areas < edges[i + 1] ** 2)) else -1.0
+                for i in range(bins)]
+    if not annotations:
+        return [-1.0] * bins
     gt = COCO()
     gt.dataset = {"info": {}, "images": images, "annotations": annotations,
                   "categories": [{"id": k} for k in range(num_classes)]}
