@@ -61,6 +61,8 @@ class PyramidsTab(TopicTab):
             self.demo_ready.emit()
 
     def open_path(self, path: Path) -> None:
+        """A photo goes to both sub-tabs, the one on screen first: each starts what it needs (its
+        model, its demo) and shows the photo's result, whatever state it was in."""
         current = self.subtabs.currentWidget()
         for panel in [current] + [p for p in self.panels().values() if p is not current]:
             panel.open_path(Path(path))
