@@ -17,9 +17,11 @@ def panel(qtbot):
     host = TopicTab(LabContext(device=torch.device("cpu"), seed=4))
     qtbot.addWidget(host)
     p = FacesPanel(host)
+    qtbot.addWidget(p)
     p.measure_images, p.measure_sweep = 1, (96, 64)      # a small crowd measurement
     p._measure_started = True                          # ... and only when a test asks for it
     yield p
+    p._measure_timer.stop()    # a debounced crowd measurement must not fire after the host is gone
     assert host.shutdown(10.0)
 
 
