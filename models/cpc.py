@@ -209,7 +209,9 @@ def cpc_step_scores(
     )
     positive = (bi * gh * gw + (ii + k) * gw + jj).reshape(-1)  # (M,)
     candidates = sample_candidates(positive, len(pool), negatives, generator)  # (M, N)
-    scores = torch.einsum("md,mnd->mn", pred, pool[candidates])
+    # All query-patch products in one matrix product, then each query's N columns: cheaper to
+    # differentiate than gathering (M, N, D) copies of the pool.
+    scores = (pred @ pool.T).gather(1, candidates)
     return scores, candidates
 
 
@@ -311,10 +313,12 @@ class PatchPosition(PatchModel):
 
 
 def patch_position_loss(
-    model: PatchPosition, x: torch.Tensor, generator: torch.Generator | None = None
+    model: PatchPosition, x: torch.Tensor, generator: torch.Generator | None = None,
+    labels: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy of the neighbour classifier on one random pair per image, and its accuracy."""
+    """Cross-entropy of the neighbour classifier on one pair per image (random neighbours unless
+    ``labels`` fixes them), and its accuracy."""
     cfg = model.cfg
-    a, b, labels, _ = relative_position_pairs(x, cfg.patch, cfg.gap, cfg.jitter, generator)
+    a, b, labels, _ = relative_position_pairs(x, cfg.patch, cfg.gap, cfg.jitter, generator, labels)
     logits = model(a, b)
     return F.cross_entropy(logits, labels), (logits.argmax(1) == labels).float().mean()
