@@ -366,3 +366,23 @@ def probe_all(data, x_train, x_test, encoders: dict, ctl: Control, step: int):
                         "knn": knn_probe(f_train, data.y_train, f_test, data.y_test)}
         yield CpcProbeScores(step, dict(scores))
     return scores
+
+
+def explain_file(path, state_dict: dict, config: dict, data: ImageDataset, live: dict, ctl: Control):
+    """A dropped image through a trained CPC (its context, the true patch and what the model picks
+    among that image's and 31 test images' patches) or patch-position model (its 8 neighbours)."""
+    from lab_app.io import load_image
+
+    cfg = CpcConfig(**{k: v for k, v in config.items() if k in CpcConfig.__dataclass_fields__})
+    image = rep.image_for(load_image(path), data)  # LoadError names the file
+    ctl.checkpoint()
+    with seeded_init(cfg.seed):
+        model = build_model(cfg, data.image_shape[0])
+    model.load_state_dict(state_dict)
+    model.to(ctl.device).eval()
+    others = data.x_test[:31] if len(data.x_test) else data.x_train[:31]
+    pool = torch.from_numpy(np.concatenate([image[None], others])).to(ctl.device)
+    if cfg.objective == "CPC":
+        yield cpc_example(model, pool, -1, int(live.get("show_k", cfg.show_k)))
+    else:
+        yield pretext_example(cfg, model, pool[:1].expand(8, -1, -1, -1).contiguous(), -1)
