@@ -47,6 +47,9 @@ d = ||z &minus; z'||, m the margin.<br>
 pick the positive among 2N&minus;2 negatives. log N &minus; L is a lower bound on the mutual information
 I(view<sub>1</sub>; view<sub>2</sub>), so it can never exceed <b>log N</b> (right: the ceiling).<br>
 <b>Rotation pretext</b>: labels made from the data itself (which of 4 rotations?).<br>
+<b>CPC</b> (Objective list): cut the image into patches, summarise the rows above with a causal
+context c, and pick the true patch k rows below among N with z<sup>T</sup>W<sub>k</sub>c: InfoNCE again.
+<b>Patch position</b>: which of the 8 neighbours of a patch is another patch?<br>
 Quality is read by <i>probes</i>: a linear classifier and kNN on frozen features, against raw pixels and an
 untrained encoder.
 """
