@@ -180,11 +180,17 @@ def sample_candidates(
 
 
 def info_nce(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """scores (M, N) with the positive in column 0 -> (loss L, bound log N - L, pick accuracy)."""
+    """scores (M, N) with the positive in column 0 -> (loss L, bound log N - L, pick accuracy).
+
+    A tie at the top counts as 1 / (number tied), the expected score of picking among them at
+    random: blank patches (digit borders) encode identically, and argmax, which returns the first
+    maximum, would otherwise always credit the positive in column 0."""
     target = torch.zeros(len(scores), dtype=torch.long, device=scores.device)
     loss = F.cross_entropy(scores, target)
     bound = math.log(scores.shape[1]) - loss.detach()
-    accuracy = (scores.argmax(1) == 0).float().mean()
+    best = scores.detach().max(1, keepdim=True).values
+    tied = (scores.detach() == best).sum(1)
+    accuracy = ((scores.detach()[:, 0] == best[:, 0]).float() / tied).mean()
     return loss, bound, accuracy
 
 

@@ -89,9 +89,13 @@ def test_info_nce_with_an_oracle_critic_reaches_log_n():
     scores[:, 0] = 40.0  # a critic that knows which candidate is the true one
     loss, bound, acc = info_nce(scores)
     assert bound == pytest.approx(math.log(n), abs=1e-6) and acc == 1.0
-    # And a critic that cannot tell them apart: L = log N, bound 0, accuracy of a tie (argmax picks 0).
-    loss, bound, _ = info_nce(torch.zeros(100, n))
+    # And a critic that cannot tell them apart: L = log N, bound 0, and a tie among all N is worth
+    # 1/N, not the win that argmax (first maximum, the positive's column) would give.
+    loss, bound, acc = info_nce(torch.zeros(100, n))
     assert loss == pytest.approx(math.log(n)) and bound == pytest.approx(0.0, abs=1e-6)
+    assert acc == pytest.approx(1 / n)
+    tied_pair = torch.tensor([[2.0, 2.0, 0.0, 1.0]])  # the positive ties with one negative
+    assert info_nce(tied_pair)[2] == pytest.approx(0.5)
 
 
 def test_oracle_predictor_through_cpc_step_scores_reaches_log_n():

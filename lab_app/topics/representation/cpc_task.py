@@ -65,7 +65,7 @@ class CpcConfig:
         "tip": "patch position: pixels left between the 3 x 3 patches, so edges running across the "
         "border cannot give the answer away"})
     images_per_batch: int = field(default=32, metadata={
-        "label": "Images per batch", "min": 4, "max": 256, "step": 4,
+        "label": "Images per batch", "min": 4, "max": 128, "step": 4,
         "tip": "each image gives one query per grid position and k"})
     compare_simclr: bool = field(default=True, metadata={
         "label": "Also train SimCLR",
@@ -265,7 +265,7 @@ def evaluate(cfg: CpcConfig, model, x: torch.Tensor, dev) -> tuple[list, list]:
     model.eval()
     try:
         totals = []
-        for xb in x[:1024].split(ENCODE_BATCH):
+        for xb in x[:1024].split(64):  # 64 images: 2304 patches to score each query against
             if cfg.objective == "CPC":
                 _, per_k = cpc_loss(model, xb, gen)
                 totals.append(torch.stack([per_k["accuracy"], per_k["bound"]]))
@@ -306,7 +306,7 @@ def cpc_example(model: CPC, pool: torch.Tensor, step: int, k: int, shown: int = 
     s, idx = scores[query], cand[query]
     # The true patch, then the negatives by falling score: the model's pick is one of the first two.
     order = torch.cat([s.new_zeros(1, dtype=torch.long), 1 + s[1:].argsort(descending=True)])[:shown]
-    picked = 0 if int(s.argmax()) == 0 else 1
+    picked = 0 if bool(s[0] > s[1:].max()) else 1  # a tie is not a pick of the true patch
     tiles = patch_grid(pool, model.cfg.patch, model.cfg.stride).flatten(0, 2)  # (B Gh Gw, C, p, p)
     chosen = idx[order]
     where = torch.stack([chosen // (gh * gw), (chosen // gw) % gh, chosen % gw], 1)
