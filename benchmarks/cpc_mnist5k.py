@@ -40,7 +40,8 @@ def run(args) -> dict:
     start = time.perf_counter()
     events, result = drain(cpc_task.train(cfg, {}, Control(args.device), data=data))
     total = time.perf_counter() - start
-    steps = max((e.step for e in events if isinstance(e, cpc_task.CpcStats | cpc_task.PretextStats)), default=0)
+    stats = (cpc_task.CpcStats, cpc_task.PretextStats)
+    steps = max((e.step for e in events if isinstance(e, stats)), default=0)
     s = result.scores
     return {
         "dataset": cfg.dataset,

@@ -221,7 +221,9 @@ def cpc_step_scores(
     return scores, candidates
 
 
-def cpc_loss(model: CPC, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+def cpc_loss(
+    model: CPC, x: torch.Tensor, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, dict]:
     """The CPC loss of a batch, mean_k L_k, and per-k tensors "loss", "bound", "accuracy" (K,)."""
     z, c = model(x)
     losses, bounds, accs = [], [], []
@@ -275,7 +277,8 @@ def relative_position_pairs(
     patch moves by up to ``jitter`` px on its own. Returns a, b (B, C, p, p), labels (B,) and the
     top-left corners (B, 2, 2) = [[top_a, left_a], [top_b, left_b]]. ``labels`` fixes the neighbours."""
     bsz, _, h, w = x.shape
-    slack = min(relative_position_layout(h, patch, gap, jitter), relative_position_layout(w, patch, gap, jitter))
+    slack = min(relative_position_layout(h, patch, gap, jitter),
+                relative_position_layout(w, patch, gap, jitter))
     dev = x.device
 
     def randint(lo: int, hi: int, *shape: int) -> torch.Tensor:  # uniform in [lo, hi]

@@ -23,7 +23,8 @@ from models.cpc import (
 )
 
 
-@pytest.mark.parametrize("side,patch,stride,expected", [(28, 8, 4, 6), (28, 10, 3, 7), (30, 8, 4, 7), (8, 8, 4, 1)])
+@pytest.mark.parametrize("side,patch,stride,expected",
+                         [(28, 8, 4, 6), (28, 10, 3, 7), (30, 8, 4, 7), (8, 8, 4, 1)])
 def test_grid_size(side, patch, stride, expected):
     assert grid_size(side, patch, stride) == expected
 
@@ -139,7 +140,8 @@ def test_relative_position_labels_on_a_hand_made_image():
     assert torch.equal(got, labels)
     # 3 * 8 + 2 * 2 = 28: no slack, no jitter, so the centre patch starts at (10, 10) exactly.
     assert torch.all(a[:, 0, 0, 0] == 10) and torch.all(a[:, 1, 0, 0] == 10)
-    expected_b = {0: (0, 0), 1: (0, 10), 2: (0, 20), 3: (10, 0), 4: (10, 20), 5: (20, 0), 6: (20, 10), 7: (20, 20)}
+    expected_b = {0: (0, 0), 1: (0, 10), 2: (0, 20), 3: (10, 0), 4: (10, 20),
+                  5: (20, 0), 6: (20, 10), 7: (20, 20)}
     for label, (top, left) in expected_b.items():
         assert (b[label, 0, 0, 0].item(), b[label, 1, 0, 0].item()) == (top, left), NEIGHBOURS[label]
         assert tuple(corners[label, 1].tolist()) == (top, left)

@@ -45,7 +45,8 @@ def test_choosing_cpc_trains_and_draws_the_per_k_curves(tab, qtbot, tmp_path):
     for name in ("k = 1", "k = 2"):
         assert np.all(panel.curve.series(name)[1] <= log_n + 1e-5)
     assert np.array_equal(panel.per_k.k, [1, 2]) and panel.per_k.log_n == pytest.approx(log_n)
-    assert np.allclose(panel.per_k.accuracy, result.pick_accuracy) and np.allclose(panel.per_k.bound, result.bound)
+    assert np.allclose(panel.per_k.accuracy, result.pick_accuracy)
+    assert np.allclose(panel.per_k.bound, result.bound)
     x, y = panel.per_k.chance_curve.getData()
     assert np.allclose(y, 1 / 16)
 

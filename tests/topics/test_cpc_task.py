@@ -65,7 +65,8 @@ def test_live_show_k_picks_the_step_drawn(digits28):
 
 
 def test_patch_position_beats_chance_and_shows_pairs(digits28):
-    cfg = ct.CpcConfig(objective="patch position", steps=100, lr=5e-3, **{**TINY, "images_per_batch": 32, "width": 8})
+    cfg = ct.CpcConfig(objective="patch position", steps=100, lr=5e-3,
+                       **{**TINY, "images_per_batch": 32, "width": 8})
     events, result = drain(ct.train(cfg, {}, Control(), data=digits28))
     stats = [e for e in events if isinstance(e, ct.PretextStats)]
     assert stats and stats[-1].chance == pytest.approx(1 / 8)

@@ -20,7 +20,8 @@ from lab_app.topics.representation import cpc_task
 from lab_app.topics.representation.cpc_views import CpcExampleView, PerKView, PretextPairsView
 from models.cpc import NEIGHBOURS
 
-WHO = (("raw pixels", "pixels"), ("random encoder", "random"), ("SimCLR encoder", "SimCLR"), ("encoder", "trained"))
+WHO = (("raw pixels", "pixels"), ("random encoder", "random"), ("SimCLR encoder", "SimCLR"),
+       ("encoder", "trained"))
 
 
 class CpcPanel(QWidget):
@@ -135,7 +136,8 @@ class CpcPanel(QWidget):
             return
         self.dropped = Path(path).name
         self.runner.start(partial(cpc_task.explain_file, Path(path), self.result.state_dict,
-                                  self.result.config, self.data, dict(self.live)), label="explaining the image")
+                                  self.result.config, self.data, dict(self.live)),
+                          label="explaining the image")
 
     def views(self) -> dict:
         return {"CPC example": self.examples.currentWidget(), "per-k": self.per_k,

@@ -36,7 +36,6 @@ from models.cpc import (
     cpc_loss,
     cpc_step_scores,
     grid_size,
-    info_nce,
     patch_grid,
     patch_position_loss,
     relative_position_pairs,
@@ -184,7 +183,9 @@ def check_fits(cfg: CpcConfig, data: ImageDataset) -> None:
         relative_position_layout(side, cfg.patch, cfg.gap, cfg.jitter)
 
 
-def train(cfg: CpcConfig, live: dict | None, ctl: Control, data: ImageDataset | None = None) -> Iterator[Event]:
+def train(
+    cfg: CpcConfig, live: dict | None, ctl: Control, data: ImageDataset | None = None
+) -> Iterator[Event]:
     warm_imports()
     apply_thread_policy()
     seed_everything(cfg.seed)

@@ -114,7 +114,8 @@ class PerKView(QWidget):
         self.acc_plot.setYRange(0, 1, padding=0.02)
         self.acc_curve = self.acc_plot.plot(name="accuracy", pen=pg.mkPen(TRUE_COLOR, width=2),
                                             symbol="o", symbolBrush=TRUE_COLOR)
-        self.chance_curve = self.acc_plot.plot(name="chance 1/N", pen=pg.mkPen("w", style=Qt.PenStyle.DashLine))
+        self.chance_curve = self.acc_plot.plot(name="chance 1/N",
+                                               pen=pg.mkPen("w", style=Qt.PenStyle.DashLine))
         self.bound_curve = self.bound_plot.plot(name="log N \u2212 L", pen=pg.mkPen("#1f77b4", width=2),
                                                 symbol="o", symbolBrush="#1f77b4")
         self.log_n_curve = self.bound_plot.plot(name="log N", pen=pg.mkPen("w", style=Qt.PenStyle.DashLine))

@@ -202,7 +202,8 @@ class RepresentationTab(TopicTab):
         if cfg.dataset == "digits":  # 8 px: too small for a grid of patches several rows deep
             cfg = replace(cfg, dataset="mnist5k")
             self.params.set_config(cfg)
-            self.status_message.emit(f"{cfg.objective} cuts images into patches: the dataset is now mnist5k (28 px)")
+            self.status_message.emit(
+                f"{cfg.objective} cuts images into patches: the dataset is now mnist5k (28 px)")
         self.banner.clear()
         run = self.cpc_panel.config_for(cfg)
         self.cpc_panel.reset(run)
