@@ -38,9 +38,10 @@ def test_short_cpc_run_predicts_the_next_row_better_than_chance(digits28):
     stats = [e for e in events if isinstance(e, ct.CpcStats)]
     assert len(stats) == 8 and all(s.pick_accuracy.shape == (2,) for s in stats)
     assert all(s.log_n == pytest.approx(math.log(n)) and np.all(s.bound <= math.log(n) + 1e-5) for s in stats)
-    # Held-out pick accuracy one row ahead over 60 images x 30 queries, N = 16 candidates: chance is
-    # 1/16 (binomial standard deviation about 0.006), so twice chance is far outside luck.
-    assert result.pick_accuracy[0] > 2 / n
+    # Held-out pick accuracy one row ahead over 60 test images x 30 queries, N = 16 candidates (ties
+    # count as 1/tied): chance is 1/16; ask for 5 binomial standard deviations above it.
+    queries = len(digits28.x_test) * 5 * 6
+    assert result.pick_accuracy[0] > 1 / n + 5 * math.sqrt((1 / n) * (1 - 1 / n) / queries)
     assert result.bound[0] > 0.1 and result.log_n == pytest.approx(math.log(n))
     losses = [e.metrics["loss"] for e in events if isinstance(e, Progress)]
     assert np.mean(losses[-2:]) < losses[0]
