@@ -65,15 +65,16 @@ class CpcExampleView(QWidget):
         seen = min(rgb.shape[0], ex.row * s + p)  # pixel rows inside patch rows 0..row
         rgb[:seen] = 0.55 * rgb[:seen] + 0.45 * CONTEXT_TINT
         self.image.set_image(rgb.astype(np.uint8))
-        boxes, labels, names = [], [], ["context c", "true z", "picked"]
+        # Colours of the lab's palette: orange the context position, green the truth, red a wrong pick.
+        boxes, labels, names = [], [], ["", "context c", "true z", "picked"]
         boxes.append((ex.col * s, ex.row * s, ex.col * s + p, ex.row * s + p))
-        labels.append(0)
-        boxes.append((ex.where[0, 2] * s, ex.where[0, 1] * s, ex.where[0, 2] * s + p, ex.where[0, 1] * s + p))
         labels.append(1)
+        boxes.append((ex.where[0, 2] * s, ex.where[0, 1] * s, ex.where[0, 2] * s + p, ex.where[0, 1] * s + p))
+        labels.append(2)
         if ex.picked != 0 and ex.where[ex.picked, 0] == 0:  # a wrong pick from this same image
             i, j = ex.where[ex.picked, 1:]
             boxes.append((j * s, i * s, j * s + p, i * s + p))
-            labels.append(2)
+            labels.append(3)
         self.image.set_boxes(np.asarray(boxes, float) - 0.5, labels, class_names=names)
         verdict = "picks the true patch" if ex.picked == 0 else "picks a wrong patch"
         self.title.setText(
