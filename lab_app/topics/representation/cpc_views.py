@@ -66,7 +66,7 @@ class CpcExampleView(QWidget):
         rgb[:seen] = 0.55 * rgb[:seen] + 0.45 * CONTEXT_TINT
         self.image.set_image(rgb.astype(np.uint8))
         # Colours of the lab's palette: orange the context position, green the truth, red a wrong pick.
-        boxes, labels, names = [], [], ["", "context c", "true z", "picked"]
+        boxes, labels, names = [], [], ["", "context", "true", "picked"]
         boxes.append((ex.col * s, ex.row * s, ex.col * s + p, ex.row * s + p))
         labels.append(1)
         boxes.append((ex.where[0, 2] * s, ex.where[0, 1] * s, ex.where[0, 2] * s + p, ex.where[0, 1] * s + p))

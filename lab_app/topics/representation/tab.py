@@ -221,7 +221,7 @@ class RepresentationTab(TopicTab):
                 ("-cpc", lambda: self._run_and_wait(replace(base, objective="CPC"))),
                 ("-patch", lambda: self._run_and_wait(replace(base, objective="patch position")))]
 
-    def _run_and_wait(self, cfg, timeout_s: float = 900) -> None:
+    def _run_and_wait(self, cfg, timeout_s: float = 3600) -> None:
         from PySide6.QtCore import QEventLoop, QTimer
 
         loop = QEventLoop()
