@@ -74,7 +74,7 @@ def test_choosing_cpc_trains_and_draws_the_per_k_curves(tab, qtbot, tmp_path):
     # Patch position: the pairs view, its accuracy curve against chance.
     with qtbot.waitSignal(tab.demo_ready, timeout=120_000):
         tab.params.control("objective").setCurrentText("patch position")
-    assert panel.examples.currentWidget() is panel.pairs
+    assert panel.examples.currentWidget() is panel.pairs and not panel.per_k.isVisible()
     assert panel.curve.names() == ["accuracy", "chance 1/8"]
     assert panel.pairs.example is not None and len(panel.pairs.example.labels) == 8
     assert "true " in panel.pairs.boards[0].caption.text()

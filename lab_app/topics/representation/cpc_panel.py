@@ -43,6 +43,7 @@ class CpcPanel(QWidget):
         self.examples.addWidget(self.pairs)
         self.curve = LossCurve(title="bound log N \u2212 L per k over training", y_label="nats",
                                legend_corner="bottom right")
+        self.curve.plot_item.getAxis("left").enableAutoSIPrefix(False)  # accuracy 0.3, not 300 x 0.001
         self.per_k = PerKView()
         self.probes = Bars(title="probe accuracy (test split)", value_format="{:.3f}")
         knobs = QGroupBox("CPC / patch knobs")
@@ -75,6 +76,7 @@ class CpcPanel(QWidget):
         self.per_k.clear()
         cpc = cfg.objective == "CPC"
         self.examples.setCurrentWidget(self.example if cpc else self.pairs)
+        self.per_k.setVisible(cpc)  # no k in the pretext task
         self.curve.plot_item.setTitle("bound log N \u2212 L per k over training" if cpc
                                       else "pretext accuracy over training")
         self.curve.plot_item.setLabel("left", "nats" if cpc else "accuracy")

@@ -216,8 +216,9 @@ class RepresentationTab(TopicTab):
     def screenshot_pages(self) -> list[tuple[str, object]]:
         """--screenshot: the embedding page (the demo's InfoNCE run), then a CPC and a patch-position
         run, each saved as its own PNG once it has finished."""
-        base = self.config
-        return [("", lambda: (self.params.set_config(base), self.views_stack.setCurrentIndex(0))),
+        base, info = self.config, self.dataset_label.text()
+        return [("", lambda: (self.params.set_config(base), self.dataset_label.setText(info),
+                              self.views_stack.setCurrentIndex(0))),
                 ("-cpc", lambda: self._run_and_wait(replace(base, objective="CPC"))),
                 ("-patch", lambda: self._run_and_wait(replace(base, objective="patch position")))]
 
