@@ -120,7 +120,7 @@ class CpcPanel(QWidget):
         self.result, self.data = result, data
         if result.config["objective"] == "CPC":
             self.per_k.set_values(result.pick_accuracy, result.bound, result.log_n)  # on the test split
-            self.per_k.acc_plot.setTitle("pick accuracy against k (test split)")
+            self.per_k.acc_plot.setTitle("pick accuracy vs k (test split)")
         self.draw_probes(result.scores)
         if self.pending is not None:
             path, self.pending = self.pending, None
