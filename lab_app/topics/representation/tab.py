@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -33,7 +34,8 @@ from lab_app.qt.widgets.latent_scatter import LatentScatter
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.qt.worker import TaskRunner
-from lab_app.topics.representation import mi_task, task
+from lab_app.topics.representation import cpc_task, mi_task, task
+from lab_app.topics.representation.cpc_panel import CpcPanel
 from lab_app.topics.representation.views import DistanceHistogram, NeighboursPanel
 
 IDEA = """
@@ -47,6 +49,9 @@ d = ||z &minus; z'||, m the margin.<br>
 pick the positive among 2N&minus;2 negatives. log N &minus; L is a lower bound on the mutual information
 I(view<sub>1</sub>; view<sub>2</sub>), so it can never exceed <b>log N</b> (right: the ceiling).<br>
 <b>Rotation pretext</b>: labels made from the data itself (which of 4 rotations?).<br>
+<b>CPC</b> (Objective list): cut the image into patches, summarise the rows above with a causal
+context c, and pick the true patch k rows below among N with z<sup>T</sup>W<sub>k</sub>c: InfoNCE again.
+<b>Patch position</b>: which of the 8 neighbours of a patch is another patch?<br>
 Quality is read by <i>probes</i>: a linear classifier and kNN on frozen features, against raw pixels and an
 untrained encoder.
 """
@@ -162,7 +167,12 @@ class RepresentationTab(TopicTab):
         grid.addWidget(top)
         grid.addWidget(bottom)
         grid.setSizes([560, 300])
-        self.place_side_and_views(side, grid, 420)
+        # --- CPC / patch position: their page replaces the embedding views while they run ---
+        self.cpc_panel = CpcPanel(self.add_runner())
+        self.views_stack = QStackedWidget()
+        self.views_stack.addWidget(grid)
+        self.views_stack.addWidget(self.cpc_panel)
+        self.place_side_and_views(side, self.views_stack, 420)
 
     # --- actions -------------------------------------------------------------------------------------
     @property
@@ -182,6 +192,11 @@ class RepresentationTab(TopicTab):
             if not self._choose_root():
                 return
             cfg = replace(cfg, data_root=self.config.data_root)
+        if cfg.objective in cpc_task.OBJECTIVES:
+            self._start_cpc(cfg)
+            return
+        self.cpc_panel.stopped()
+        self.views_stack.setCurrentIndex(0)
         self.banner.clear()
         self.loss_curve.clear()
         self.frame_config = asdict(cfg)
@@ -198,6 +213,44 @@ class RepresentationTab(TopicTab):
             else None
         )
         self.runner.start(partial(task.train, cfg, self._live, data=reuse), label="training encoder")
+
+    # --- CPC / patch position (cpc_task.py, cpc_panel.py) ---
+    def _start_cpc(self, cfg: task.RepresentationConfig) -> None:
+        if cfg.dataset == "digits":  # 8 px: too small for a grid of patches several rows deep
+            cfg = replace(cfg, dataset="mnist5k")
+            self.params.set_config(cfg)
+            self.status_message.emit(
+                f"{cfg.objective} cuts images into patches: the dataset is now mnist5k (28 px)")
+        self.banner.clear()
+        run = self.cpc_panel.config_for(cfg)
+        self.cpc_panel.reset(run)
+        self.views_stack.setCurrentWidget(self.cpc_panel)
+        reuse = self.data if self.data is not None and self.data.name == cfg.dataset and not cfg.data_root \
+            and cfg.limit is None else None
+        self.runner.start(partial(cpc_task.train, run, self.cpc_panel.live, data=reuse),
+                          label=f"training {cfg.objective}")
+
+    def screenshot_pages(self) -> list[tuple[str, object]]:
+        """--screenshot: the embedding page (the demo's InfoNCE run), then a CPC and a patch-position
+        run, each saved as its own PNG once it has finished."""
+        base, info = self.config, self.dataset_label.text()
+        return [("", lambda: (self.params.set_config(base), self.dataset_label.setText(info),
+                              self.views_stack.setCurrentIndex(0))),
+                ("-cpc", lambda: self._run_and_wait(replace(base, objective="CPC"))),
+                ("-patch", lambda: self._run_and_wait(replace(base, objective="patch position")))]
+
+    def _run_and_wait(self, cfg, timeout_s: float = 3600) -> None:
+        from PySide6.QtCore import QEventLoop, QTimer
+
+        loop = QEventLoop()
+        for signal in (self.runner.finished, self.runner.errored):
+            signal.connect(loop.quit)
+        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+        self.start_training(cfg)
+        loop.exec()
+        for signal in (self.runner.finished, self.runner.errored):
+            signal.disconnect(loop.quit)
+    # --- end CPC ---
 
     def start_mi(self, config: mi_task.MIConfig | None = None) -> None:
         cfg = config or self.mi_params.config
@@ -227,6 +280,8 @@ class RepresentationTab(TopicTab):
 
     # --- events from the training task -----------------------------------------------------------
     def _on_event(self, ev) -> None:
+        if self.cpc_panel.draw(ev):  # CPC / patch position events
+            return
         if isinstance(ev, task.DatasetReady):
             self.data, self.shown = ev.dataset, ev.shown
             self.dataset_label.setText(ev.dataset.info)
@@ -265,6 +320,10 @@ class RepresentationTab(TopicTab):
             self.probes.view_box.setXRange(lo, 1.0 + 0.2 * (1.0 - lo), padding=0)  # room for the value labels
 
     def _on_finished(self, result) -> None:
+        if isinstance(result, cpc_task.CpcTrained):  # CPC / patch position
+            self.cpc_panel.finished(result, self.data)
+            self.demo_ready.emit()
+            return
         if isinstance(result, task.Trained) and self.data is not None:
             self.trained, self.encoder = result, result.encoder
             self.status_message.emit(
@@ -295,6 +354,9 @@ class RepresentationTab(TopicTab):
         path = Path(path)
         if file_kind(path) == CHECKPOINT:  # a checkpoint the window routed here: load it
             self.load_encoder(path)
+            return
+        if self.views_stack.currentWidget() is self.cpc_panel:  # CPC / patch position
+            self.cpc_panel.open_path(path)
             return
         self.last_file = path
         self._file_drawn = False
@@ -393,6 +455,8 @@ class RepresentationTab(TopicTab):
 
     # --- TopicTab -------------------------------------------------------------------------------------
     def views(self):
+        if self.views_stack.currentWidget() is self.cpc_panel:  # CPC / patch position
+            return self.cpc_panel.views()
         return {
             "embedding": self.scatter,
             "mutual information": self.mi_curve,
@@ -403,7 +467,8 @@ class RepresentationTab(TopicTab):
         }
 
     def run_config(self):
-        return {**asdict(self.config), "mi": asdict(self.mi_params.config)}
+        extra = {"cpc": self.cpc_panel.run_config()} if self.config.objective in cpc_task.OBJECTIVES else {}
+        return {**asdict(self.config), "mi": asdict(self.mi_params.config), **extra}
 
     def shutdown(self, timeout: float = 10.0) -> bool:
         ok = self.mi_runner.shutdown(timeout)

@@ -53,7 +53,8 @@ from models.contrastive import (
 )
 
 MODEL_NAME = "representation-encoder"  # the architecture in the checkpoint header
-OBJECTIVES = ("InfoNCE", "pairwise contrastive", "rotation pretext")
+# The last two run in cpc_task.py (their own task and views; the tab routes them there).
+OBJECTIVES = ("InfoNCE", "pairwise contrastive", "rotation pretext", "CPC", "patch position")
 DATASET_CHOICES = ("digits", "mnist5k", "mnist", "fashion_mnist", "cifar10", "folder")
 PROJECTIONS = ("t-SNE at the end", "PCA")
 LIVE_NOW = "Acts on the running training at once (and on the plots), no restart."
@@ -76,7 +77,9 @@ class RepresentationConfig:
             "label": "Objective",
             "choices": OBJECTIVES,
             "tip": "InfoNCE: one positive among 2N-2 negatives; pairwise: Siamese pairs with a margin; "
-            "rotation: predict which of 4 rotations was applied (labels made from the data)",
+            "rotation: predict which of 4 rotations was applied (labels made from the data); "
+            "CPC: predict the patches k rows below from the rows above, among negatives; "
+            "patch position: which of 8 neighbours of a patch another patch is",
         },
     )
     margin: float = field(
