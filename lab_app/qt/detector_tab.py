@@ -47,7 +47,6 @@ IN_APP = "In-app model (trained here)"
 
 
 class DetectorTab(TopicTab):
-    accepts = ("image",)
     task = None           # the tab's task module
     IDEA = ""
     model_title = "detector"
