@@ -11,10 +11,9 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -22,7 +21,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QTabWidget,
-    QWidget,
 )
 
 from lab_app import __version__
@@ -37,7 +35,7 @@ from lab_app.core.device import (
 from lab_app.core.runcard import make_run_card, run_card_path_for, save_run_card
 from lab_app.io import file_kind
 from lab_app.io.kinds import known_extensions
-from lab_app.qt.lazy_tabs import BuiltTabs, TabPlaceholder
+from lab_app.qt.lazy_tabs import BuiltTabs, ImportAhead, TabPlaceholder, log_first_paint, swap_page
 from lab_app.qt.settings import add_recent_file, open_settings, recent_files
 from lab_app.qt.tab_base import LabContext, TopicTab
 from lab_app.qt.worker import TaskRunner
@@ -58,16 +56,18 @@ class MainWindow(QMainWindow):
         self.ctx = LabContext(device=None, seed=seed)
         self._torch_started = False
         self.autostart_demo = demo
-        self._painted = False
+        self._closed = False
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tab_by_id: dict[str, TopicTab] = BuiltTabs(self._build_tab)
         self._building: set[str] = set()
         self._active_runner: dict[TopicTab, TaskRunner] = {}  # what the status bar shows, per tab
+        self._imports = ImportAhead(self)
+        self._imports.ready.connect(self._on_imported, Qt.ConnectionType.QueuedConnection)
         for spec in TOPICS:
             placeholder = TabPlaceholder(spec.title)
-            placeholder.wanted.connect(lambda tab_id=spec.id: self.tab(tab_id))
+            placeholder.wanted.connect(lambda tab_id=spec.id: self._import_ahead(tab_id))
             self.tabs.addTab(placeholder, spec.title)
         self.setCentralWidget(self.tabs)
         self._build_status_bar()
@@ -84,17 +84,8 @@ class MainWindow(QMainWindow):
         if wanted in ids:
             self.tabs.setCurrentIndex(ids.index(wanted))
         QTimer.singleShot(0, lambda: self._on_tab_changed(self.tabs.currentIndex()))
-        QApplication.instance().installEventFilter(self)  # until the first paint: see eventFilter
-
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
-        """Logs the window's first paint (of any of its widgets; benchmarks/startup.py waits for
-        the line), then stops listening."""
-        if (event.type() == QEvent.Type.Paint and not self._painted and isinstance(obj, QWidget)
-                and obj.window() is self):
-            self._painted = True
-            QApplication.instance().removeEventFilter(self)
-            log.info("window painted")
-        return False
+        # "window painted" in the log at the first frame: benchmarks/startup.py waits for it
+        self._first_paint = log_first_paint(self, lambda: log.info("window painted"))
 
     # --- building -------------------------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -154,20 +145,22 @@ class MainWindow(QMainWindow):
             r.paused_changed.connect(lambda paused, why, t=tab, r=r: self._on_paused(t, r, paused, why))
             r.errored.connect(lambda msg: self.statusBar().showMessage(msg, 10000))
         index = TOPICS.index(spec)
-        placeholder = self.tabs.widget(index)
-        current = self.tabs.currentIndex()
-        blocked = self.tabs.blockSignals(True)  # swapping the page is not a change of tab
-        try:
-            self.tabs.removeTab(index)
-            self.tabs.insertTab(index, tab, spec.title)
-            self.tabs.setCurrentIndex(current)
-        finally:
-            self.tabs.blockSignals(blocked)
-        placeholder.deleteLater()
+        swap_page(self.tabs, index, tab, spec.title)
         log.info("built tab %s (%.1f s)", tab_id, time.perf_counter() - t0)
-        if index == current:
+        if index == self.tabs.currentIndex():
             self._activate(tab)
         return tab
+
+    def _import_ahead(self, tab_id: str) -> None:
+        """A placeholder is on screen: import torch and its tab's module off the UI thread, then
+        build the tab (``_on_imported``)."""
+        if tab_id not in self.tab_by_id:
+            self._imports.start(tab_id, ["torch", topic(tab_id).tab.partition(":")[0]])
+
+    def _on_imported(self, tab_id: str) -> None:
+        self._imports.done(tab_id)
+        if not self._closed:  # the window may have closed while the imports ran
+            self.tab(tab_id)
 
     def tab(self, tab_id: str) -> TopicTab:
         """Tab ``tab_id``, built now if it was not yet."""
@@ -441,6 +434,7 @@ class MainWindow(QMainWindow):
         return ok
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self._closed = True
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("last_tab", self.current_id())
         self.settings.sync()

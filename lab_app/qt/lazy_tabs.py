@@ -8,10 +8,15 @@ so the window already shows), it asks for its tab to be built, and the tab takes
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Iterable
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QLabel, QTabWidget, QVBoxLayout, QWidget
+
+log = logging.getLogger(__name__)
 
 
 class TabPlaceholder(QWidget):
@@ -46,3 +51,72 @@ class BuiltTabs(dict):
 
     def __missing__(self, tab_id: str):
         return self._build(tab_id)
+
+
+def swap_page(tabs: QTabWidget, index: int, page: QWidget, title: str) -> None:
+    """Put ``page`` in place of page ``index`` (deleted later); the current tab stays current and
+    no currentChanged is emitted (swapping a page is not a change of tab)."""
+    old = tabs.widget(index)
+    current = tabs.currentIndex()
+    blocked = tabs.blockSignals(True)
+    try:
+        tabs.removeTab(index)
+        tabs.insertTab(index, page, title)
+        tabs.setCurrentIndex(current)
+    finally:
+        tabs.blockSignals(blocked)
+    old.deleteLater()
+
+
+class _FirstPaint(QObject):
+    def __init__(self, window: QWidget, callback: Callable[[], None]):
+        super().__init__(window)
+        self._window, self._callback = window, callback
+        QApplication.instance().installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Paint and isinstance(obj, QWidget) and obj.window() is self._window:
+            QApplication.instance().removeEventFilter(self)
+            self._callback()
+        return False
+
+
+def log_first_paint(window: QWidget, callback: Callable[[], None]) -> QObject:
+    """Call ``callback`` once, at the first paint event of any widget of ``window`` (a window fully
+    covered by its children gets no paint event of its own). Keep the returned object."""
+    return _FirstPaint(window, callback)
+
+
+class ImportAhead(QObject):
+    """Imports modules in a background thread, then emits ``ready(key)`` on the UI thread. Imports
+    create no widgets, so they need not run on the UI thread; a later import of the same module
+    on the UI thread waits for this one (Python's per-module import lock) and then finds it done."""
+
+    ready = Signal(str)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._pending: set[str] = set()
+
+    def start(self, key: str, modules: Iterable[str]) -> None:
+        if key in self._pending:
+            return
+        self._pending.add(key)
+        names = list(modules)
+
+        def work():
+            for name in names:
+                try:
+                    importlib.import_module(name)
+                except Exception:  # noqa: BLE001 - the UI thread's own import reports it
+                    log.debug("importing %s ahead failed", name, exc_info=True)
+                    break
+            try:
+                self.ready.emit(key)
+            except RuntimeError:  # the window went away meanwhile
+                pass
+
+        threading.Thread(target=work, name=f"lab-import-{key}", daemon=True).start()
+
+    def done(self, key: str) -> None:
+        self._pending.discard(key)
