@@ -68,7 +68,7 @@ class MainWindow(QMainWindow):
         for spec in TOPICS:
             placeholder = TabPlaceholder(spec.title)
             placeholder.wanted.connect(lambda tab_id=spec.id: self._import_ahead(tab_id))
-            self.tabs.addTab(placeholder, spec.title)
+            self.tabs.addTab(placeholder, label(spec.title))
         self.setCentralWidget(self.tabs)
         self._build_status_bar()
         self._build_menus()
@@ -145,7 +145,7 @@ class MainWindow(QMainWindow):
             r.paused_changed.connect(lambda paused, why, t=tab, r=r: self._on_paused(t, r, paused, why))
             r.errored.connect(lambda msg: self.statusBar().showMessage(msg, 10000))
         index = TOPICS.index(spec)
-        swap_page(self.tabs, index, tab, spec.title)
+        swap_page(self.tabs, index, tab, label(spec.title))
         log.info("built tab %s (%.1f s)", tab_id, time.perf_counter() - t0)
         if index == self.tabs.currentIndex():
             self._activate(tab)
@@ -190,7 +190,7 @@ class MainWindow(QMainWindow):
 
         view_menu = mb.addMenu("&View")
         for i, spec in enumerate(TOPICS):
-            act = view_menu.addAction(spec.title, lambda i=i: self.tabs.setCurrentIndex(i))
+            act = view_menu.addAction(label(spec.title), lambda i=i: self.tabs.setCurrentIndex(i))
             if i < 9:
                 act.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
 
@@ -441,6 +441,11 @@ class MainWindow(QMainWindow):
         if not self.shutdown():
             log.warning("some task threads did not stop in time")
         event.accept()
+
+
+def label(title: str) -> str:
+    """A title as tab or menu text: a single "&" would mark a shortcut letter and vanish."""
+    return title.replace("&", "&&")
 
 
 def about_text(device) -> str:
