@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         first tab is built or the device menu opens."""
         if self._torch_started:
             return
+        self._imports.wait()  # the UI thread imports only once no import runs beside it
         self._torch_started = True
         apply_thread_policy()
         try:
@@ -132,6 +133,7 @@ class MainWindow(QMainWindow):
         self._building.add(tab_id)
         try:
             self._start_torch()
+            self._imports.wait()
             t0 = time.perf_counter()
             tab = spec.load_class()(self.ctx)
         finally:
@@ -216,6 +218,7 @@ class MainWindow(QMainWindow):
         help_menu.addAction("&About", self.show_about)
 
     def _mark_available_devices(self) -> None:
+        self._start_torch()
         available = {"auto": True, "cpu": True, "cuda": cuda_available(), "mps": mps_available()}
         for name, act in self._device_actions.items():
             act.setText(name if available[name] else f"{name} (not available)")

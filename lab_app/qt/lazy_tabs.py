@@ -89,14 +89,16 @@ def log_first_paint(window: QWidget, callback: Callable[[], None]) -> QObject:
 
 class ImportAhead(QObject):
     """Imports modules in a background thread, then emits ``ready(key)`` on the UI thread. Imports
-    create no widgets, so they need not run on the UI thread; a later import of the same module
-    on the UI thread waits for this one (Python's per-module import lock) and then finds it done."""
+    create no widgets, so they need not run on the UI thread. Before the UI thread imports anything
+    itself it calls ``wait()``: two threads importing overlapping module graphs at once can meet
+    in a lock cycle, which Python breaks by handing one of them a half-initialised module."""
 
     ready = Signal(str)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._pending: set[str] = set()
+        self._threads: list[threading.Thread] = []
 
     def start(self, key: str, modules: Iterable[str]) -> None:
         if key in self._pending:
@@ -116,7 +118,15 @@ class ImportAhead(QObject):
             except RuntimeError:  # the window went away meanwhile
                 pass
 
-        threading.Thread(target=work, name=f"lab-import-{key}", daemon=True).start()
+        thread = threading.Thread(target=work, name=f"lab-import-{key}", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def wait(self) -> None:
+        """Block until every import started here has finished."""
+        for t in self._threads:
+            t.join()
+        self._threads.clear()
 
     def done(self, key: str) -> None:
         self._pending.discard(key)
