@@ -37,9 +37,11 @@ syscheck: | $(PY)
 run: $(VENV)/.stamp-run syscheck
 	$(PY) main.py
 
-# Widgets and everything else offscreen; the OpenGL views under Xvfb (pytest-xvfb starts it).
+# The Qt boundary first (import-linter contracts in pyproject.toml), then widgets and everything
+# else offscreen; the OpenGL views under Xvfb (pytest-xvfb starts it).
 test: $(VENV)/.stamp-test
 	@$(PY) -m lab_app.syscheck --test
+	$(VENV)/bin/lint-imports --no-logo
 	QT_QPA_PLATFORM=offscreen $(PYTEST) -p no:xvfb -m "not gl" -q
 	QT_QPA_PLATFORM=xcb $(PYTEST) -m gl -q
 

@@ -1,9 +1,14 @@
 """MainWindow: the tabs from the registry, menus, status bar (device, worker, progress, cancel),
-drag-and-drop routing by file kind, and persistent settings."""
+drag-and-drop routing by file kind, and persistent settings.
+
+Start-up is lazy: the window paints first with a placeholder per tab (lab_app/qt/lazy_tabs.py);
+torch is imported and the current tab built right after, and every other tab the first time it is
+shown (or a file is routed to it). ``tab_by_id`` holds the built tabs; ``tab(id)`` builds on demand."""
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
@@ -19,14 +24,22 @@ from PySide6.QtWidgets import (
 )
 
 from lab_app import __version__
-from lab_app.core.device import DEVICE_CHOICES, choose_device, cuda_available, mps_available, runtime_info
+from lab_app.core.device import (
+    DEVICE_CHOICES,
+    apply_thread_policy,
+    choose_device,
+    cuda_available,
+    mps_available,
+    runtime_info,
+)
 from lab_app.core.runcard import run_card_path_for, save_run_card, tab_run_card
 from lab_app.io import file_kind
 from lab_app.io.kinds import known_extensions
+from lab_app.qt.lazy_tabs import BuiltTabs, ImportAhead, TabPlaceholder, log_first_paint, swap_page
 from lab_app.qt.settings import add_recent_file, open_settings, recent_files, runs_db_path
 from lab_app.qt.tab_base import LabContext, TopicTab
 from lab_app.qt.worker import TaskRunner
-from lab_app.registry import TOPICS, tab_for_kind
+from lab_app.registry import TOPICS, tab_for_kind, topic
 
 log = logging.getLogger(__name__)
 
@@ -38,34 +51,26 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Visual Deep-Learning Lab")
         self.setAcceptDrops(True)
         self.settings = open_settings()
-        pref = device_pref or str(self.settings.value("device", "auto"))
-        try:
-            device = choose_device(pref)
-        except ValueError as e:
-            log.warning("%s; using auto", e)
-            pref, device = "auto", choose_device("auto")
-        self.device_pref = pref
-        self.ctx = LabContext(device=device, seed=seed, runs_db=runs_db_path())
+        self.device_pref = device_pref or str(self.settings.value("device", "auto"))
+        # The device is chosen (which imports torch) once the window has painted: see _start_torch.
+        self.ctx = LabContext(device=None, seed=seed, runs_db=runs_db_path())
+        self._torch_started = False
         self.autostart_demo = demo
+        self._closed = False
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tab_by_id: dict[str, TopicTab] = {}
+        self.tab_by_id: dict[str, TopicTab] = BuiltTabs(self._build_tab)
+        self._building: set[str] = set()
         self._active_runner: dict[TopicTab, TaskRunner] = {}  # what the status bar shows, per tab
         self._last_status: dict[TopicTab, str] = {}  # each tab's latest status line, shown when it is
         #                                              switched to (the bar speaks for the tab on screen)
+        self._imports = ImportAhead(self)
+        self._imports.ready.connect(self._on_imported, Qt.ConnectionType.QueuedConnection)
         for spec in TOPICS:
-            tab = spec.load_class()(self.ctx)
-            self.tab_by_id[spec.id] = tab
-            self.tabs.addTab(tab, spec.title)
-            tab.status_message.connect(lambda text, t=tab: self._tab_status(t, text))
-            for r in tab.runners():
-                r.started.connect(lambda label, t=tab, r=r: self._on_started(t, r, label))
-                r.progress.connect(lambda ev, t=tab, r=r: self._on_progress(t, r, ev))
-                r.busy_changed.connect(lambda busy, t=tab: self._on_busy(t))
-                r.paused_changed.connect(lambda paused, why, t=tab, r=r: self._on_paused(t, r, paused, why))
-                r.busy_changed.connect(lambda busy, t=tab: self._refresh_runs(t, busy))
-                r.errored.connect(lambda msg, t=tab: self._tab_status(t, msg, 10000))
+            placeholder = TabPlaceholder(spec.title)
+            placeholder.wanted.connect(lambda tab_id=spec.id: self._import_ahead(tab_id))
+            self.tabs.addTab(placeholder, label(spec.title))
         self.setCentralWidget(self.tabs)
         from lab_app.qt.cluster import ClusterLink
 
@@ -83,9 +88,12 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1400, 860)
         wanted = start_tab or str(self.settings.value("last_tab", TOPICS[0].id))
-        if wanted in self.tab_by_id:
-            self.tabs.setCurrentWidget(self.tab_by_id[wanted])
+        ids = [spec.id for spec in TOPICS]
+        if wanted in ids:
+            self.tabs.setCurrentIndex(ids.index(wanted))
         QTimer.singleShot(0, lambda: self._on_tab_changed(self.tabs.currentIndex()))
+        # "window painted" in the log at the first frame: benchmarks/startup.py waits for it
+        self._first_paint = log_first_paint(self, lambda: log.info("window painted"))
 
     # --- building -------------------------------------------------------------------------------------------
     def _build_runs_dock(self) -> None:
@@ -106,8 +114,8 @@ class MainWindow(QMainWindow):
 
     def _refresh_runs(self, tab: TopicTab | None, busy: bool) -> None:
         """The Runs dock follows the current tab, and shows a run once it has ended."""
-        tab = tab or self.current_tab()
-        if not busy and tab is self.current_tab() and self.runs_dock.isVisible():
+        tab = tab or self._current_built()
+        if tab is not None and not busy and tab is self._current_built() and self.runs_dock.isVisible():
             self.runs_panel.set_tab(tab.tab_id)
 
     def _build_status_bar(self) -> None:
@@ -131,6 +139,74 @@ class MainWindow(QMainWindow):
             sb.addPermanentWidget(w)
         self._update_device_label()
 
+    def _start_torch(self) -> None:
+        """Import torch (through the device choice) and set its thread policy: once, before the
+        first tab is built or the device menu opens."""
+        if self._torch_started:
+            return
+        self._imports.wait()  # the UI thread imports only once no import runs beside it
+        self._torch_started = True
+        apply_thread_policy()
+        try:
+            device = choose_device(self.device_pref)
+        except ValueError as e:
+            log.warning("%s; using auto", e)
+            self.device_pref, device = "auto", choose_device("auto")
+        self.ctx.device = device
+        self._update_device_label()
+
+    def _build_tab(self, tab_id: str) -> TopicTab:
+        """Build tab ``tab_id`` and put it in its placeholder's place (the current tab stays current)."""
+        spec = topic(tab_id)  # KeyError for an unknown id
+        if tab_id in self._building:
+            raise RuntimeError(f"tab {tab_id!r} asked for while it is being built")
+        self._building.add(tab_id)
+        try:
+            self._start_torch()
+            self._imports.wait()
+            t0 = time.perf_counter()
+            tab = spec.load_class()(self.ctx)
+        finally:
+            self._building.discard(tab_id)
+        dict.__setitem__(self.tab_by_id, tab_id, tab)
+        tab.status_message.connect(lambda text, t=tab: self._tab_status(t, text))
+        for r in tab.runners():
+            r.started.connect(lambda label, t=tab, r=r: self._on_started(t, r, label))
+            r.progress.connect(lambda ev, t=tab, r=r: self._on_progress(t, r, ev))
+            r.busy_changed.connect(lambda busy, t=tab: self._on_busy(t))
+            r.paused_changed.connect(lambda paused, why, t=tab, r=r: self._on_paused(t, r, paused, why))
+            r.errored.connect(lambda msg, t=tab: self._tab_status(t, msg, 10000))
+            r.busy_changed.connect(lambda busy, t=tab: self._refresh_runs(t, busy))
+            r.backend = self.cluster.backend   # training on the cluster joined, if any
+        index = TOPICS.index(spec)
+        swap_page(self.tabs, index, tab, label(spec.title))
+        log.info("built tab %s (%.1f s)", tab_id, time.perf_counter() - t0)
+        if index == self.tabs.currentIndex():
+            self._activate(tab)
+        return tab
+
+    def _import_ahead(self, tab_id: str) -> None:
+        """A placeholder is on screen: import torch and its tab's module off the UI thread, then
+        build the tab (``_on_imported``)."""
+        if tab_id not in self.tab_by_id:
+            self._imports.start(tab_id, ["torch", topic(tab_id).tab.partition(":")[0]])
+
+    def _on_imported(self, tab_id: str) -> None:
+        self._imports.done(tab_id)
+        if not self._closed:  # the window may have closed while the imports ran
+            self.tab(tab_id)
+
+    def tab(self, tab_id: str) -> TopicTab:
+        """Tab ``tab_id``, built now if it was not yet."""
+        return self.tab_by_id[tab_id]
+
+    def current_id(self) -> str:
+        return TOPICS[self.tabs.currentIndex()].id
+
+    def _current_built(self) -> TopicTab | None:
+        """The current tab if it is built (checks that must not build it)."""
+        return self.tab_by_id.get(self.current_id())
+
     def _build_menus(self) -> None:
         mb = self.menuBar()
         file_menu = mb.addMenu("&File")
@@ -153,7 +229,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(a)
         view_menu.addSeparator()
         for i, spec in enumerate(TOPICS):
-            act = view_menu.addAction(spec.title, lambda i=i: self.tabs.setCurrentIndex(i))
+            act = view_menu.addAction(label(spec.title), lambda i=i: self.tabs.setCurrentIndex(i))
             if i < 9:
                 act.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
 
@@ -173,34 +249,54 @@ class MainWindow(QMainWindow):
         for act in (self.local_action, self.cluster_action):
             where_group.addAction(act)
             where.addAction(act)
-        device_menu = run_menu.addMenu("&Device")
-        group = QActionGroup(self)
-        available = {"auto": True, "cpu": True, "cuda": cuda_available(), "mps": mps_available()}
+        self.device_menu = run_menu.addMenu("&Device")
+        self._device_group = QActionGroup(self)
+        self._device_actions: dict[str, QAction] = {}
         for name in DEVICE_CHOICES:
-            act = QAction(name if available[name] else f"{name} (not available)", self, checkable=True)
-            act.setEnabled(available[name])
+            act = QAction(name, self, checkable=True)
             act.setChecked(name == self.device_pref)
             act.triggered.connect(lambda _=False, n=name: self.set_device(n))
-            group.addAction(act)
-            device_menu.addAction(act)
+            self._device_group.addAction(act)
+            self.device_menu.addAction(act)
+            self._device_actions[name] = act
+        # Which devices exist is torch's answer: asked when the menu first opens, not at start-up.
+        self.device_menu.aboutToShow.connect(self._mark_available_devices)
 
         help_menu = mb.addMenu("&Help")
         help_menu.addAction("&About", self.show_about)
 
+    def _mark_available_devices(self) -> None:
+        self._start_torch()
+        available = {"auto": True, "cpu": True, "cuda": cuda_available(), "mps": mps_available()}
+        for name, act in self._device_actions.items():
+            act.setText(name if available[name] else f"{name} (not available)")
+            act.setEnabled(available[name])
+            act.setChecked(name == self.device_pref)
+
     # --- tabs and runs -------------------------------------------------------------------------------------------
     def current_tab(self) -> TopicTab:
-        return self.tabs.currentWidget()
+        """The tab on screen (built now if it was not yet)."""
+        return self.tab(self.current_id())
 
-    def _on_tab_changed(self, _index: int) -> None:
-        tab = self.current_tab()
-        if tab is None:
+    def _on_tab_changed(self, index: int) -> None:
+        if index < 0:
             return
-        self.settings.setValue("last_tab", tab.tab_id)
-        self._refresh_runs(tab, False)
+        self.settings.setValue("last_tab", TOPICS[index].id)
+        tab = self._current_built()
+        if tab is None:  # its placeholder asks for it once painted
+            self.statusBar().clearMessage()  # the previous tab's line goes: the bar speaks for this one
+            for w in (self.progress, self.pause_button, self.cancel_button):
+                w.hide()
+            self.worker_label.setText("idle")
+            return
+        self._activate(tab)
+
+    def _activate(self, tab: TopicTab) -> None:
         if tab in self._last_status:     # the previous tab's line goes: the bar speaks for this one
             self.statusBar().showMessage(self._last_status[tab], 8000)
         else:
             self.statusBar().clearMessage()
+        self._refresh_runs(tab, False)
         if self.autostart_demo:
             tab.ensure_demo()
         self._on_busy(tab)
@@ -210,7 +306,7 @@ class MainWindow(QMainWindow):
         finishing its training should not overwrite what the user is looking at); kept, and shown
         again when the user switches back to the tab."""
         self._last_status[tab] = text
-        if tab is self.current_tab():
+        if tab is self._current_built():
             self.statusBar().showMessage(text, timeout_ms)
 
     def active_runner(self, tab: TopicTab | None = None) -> TaskRunner:
@@ -224,11 +320,11 @@ class MainWindow(QMainWindow):
 
     def _on_started(self, tab: TopicTab, runner: TaskRunner, label: str) -> None:
         self._active_runner[tab] = runner
-        if tab is self.current_tab():
+        if tab is self._current_built():
             self.worker_label.setText(label or "working")
 
     def _on_progress(self, tab: TopicTab, runner: TaskRunner, ev) -> None:
-        if tab is not self.current_tab() or runner is not self.active_runner(tab):
+        if tab is not self._current_built() or runner is not self.active_runner(tab):
             return
         if ev.total > 0:
             self.progress.setRange(0, 1000)
@@ -243,7 +339,7 @@ class MainWindow(QMainWindow):
         self.worker_label.setText(text)
 
     def _on_busy(self, tab: TopicTab) -> None:
-        if tab is not self.current_tab():
+        if tab is not self._current_built():
             return
         runner = self.active_runner(tab)
         busy = runner.busy
@@ -257,7 +353,7 @@ class MainWindow(QMainWindow):
             self.worker_label.setText("idle")
 
     def _on_paused(self, tab: TopicTab, runner: TaskRunner, paused: bool, why: str) -> None:
-        if tab is self.current_tab() and runner is self.active_runner(tab):
+        if tab is self._current_built() and runner is self.active_runner(tab):
             self.pause_button.setText("Resume" if paused else "Pause")
             if paused:
                 self.worker_label.setText("paused" + (f": {why}" if why and why != "paused" else ""))
@@ -274,6 +370,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("cancelled", 4000)
 
     def set_device(self, name: str) -> None:
+        self._start_torch()
         try:
             device = choose_device(name)
         except ValueError as e:
@@ -281,7 +378,8 @@ class MainWindow(QMainWindow):
             return
         self.device_pref = name
         self.settings.setValue("device", name)
-        for tab in self.tab_by_id.values():
+        self.ctx.device = device
+        for tab in self.tab_by_id.values():  # the built ones; the others are built with ctx.device
             tab.set_device(device)
         self._update_device_label()
         self.statusBar().showMessage(f"new runs use {device}", 5000)
@@ -333,7 +431,8 @@ class MainWindow(QMainWindow):
         self._update_device_label()
 
     def _update_device_label(self) -> None:
-        text = f"device: {self.ctx.device}" + (" (auto)" if self.device_pref == "auto" else "")
+        shown = self.ctx.device if self.ctx.device is not None else self.device_pref
+        text = f"device: {shown}" + (" (auto)" if self.device_pref == "auto" else "")
         backend = getattr(getattr(self, "cluster", None), "backend", None)
         if backend is not None and backend.info is not None:
             text += f"  ·  training on {backend.info.describe()}"
@@ -353,13 +452,13 @@ class MainWindow(QMainWindow):
             if kind == "checkpoint":     # routed by its header: the tab it was saved by
                 handed = self._open_checkpoint(path) or handed
                 continue
-            spec = tab_for_kind(kind, prefer=self.current_tab().tab_id) if kind else None
+            spec = tab_for_kind(kind, prefer=self.current_id()) if kind else None
             if spec is None:
                 kinds = ", ".join(sorted({e for exts in known_extensions().values() for e in exts}))
                 self._refuse(f"{path.name}: the lab does not know this kind of file "
                              f"({path.suffix or 'no extension'}). It opens {kinds}.")
                 continue
-            tab = self.tab_by_id[spec.id]
+            tab = self.tab(spec.id)  # built first if it was not yet
             self.tabs.setCurrentWidget(tab)
             tab.demo_started = True
             tab.open_path(path)
@@ -383,7 +482,7 @@ class MainWindow(QMainWindow):
             self._refuse(f"{path.name}: a checkpoint of the {tab_id or 'unknown'} tab, which this lab "
                          "does not have")
             return False
-        tab = self.tab_by_id[spec.id]
+        tab = self.tab(spec.id)
         self.tabs.setCurrentWidget(tab)
         tab.demo_started = True
         tab.open_checkpoint(path)
@@ -461,24 +560,31 @@ class MainWindow(QMainWindow):
                 self.current_tab().banner.show_message(f"export failed: {e}", "error")
 
     def show_about(self) -> None:
+        self._start_torch()
         QMessageBox.about(self, "About the Visual Deep-Learning Lab", about_text(self.ctx.device))
 
     # --- shutdown ----------------------------------------------------------------------------------------
     def shutdown(self, timeout: float = 15.0) -> bool:
-        """Cancel every tab's work and wait for it. True if every thread ended."""
+        """Cancel every built tab's work and wait for it. True if every thread ended."""
         ok = True
-        for tab in self.tab_by_id.values():
+        for tab in list(self.tab_by_id.values()):
             ok = tab.shutdown(timeout) and ok
         return ok
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self._closed = True
         self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("last_tab", self.current_tab().tab_id)
+        self.settings.setValue("last_tab", self.current_id())
         self.settings.sync()
         if not self.shutdown():
             log.warning("some task threads did not stop in time")
         self.runs_panel.close_store()
         event.accept()
+
+
+def label(title: str) -> str:
+    """A title as tab or menu text: a single "&" would mark a shortcut letter and vanish."""
+    return title.replace("&", "&&")
 
 
 def about_text(device) -> str:

@@ -73,14 +73,13 @@ def run_app(args) -> int:
     collect_in_gui_thread()     # cyclic garbage collection only in this thread (see gc_guard)
 
     from lab_app.app import MainWindow
-    from lab_app.core.device import apply_thread_policy
 
-    apply_thread_policy()
+    # torch's thread policy is set by the window when it first needs torch (after its first paint).
     start_tab = (args.tab or [None])[0]
     win = MainWindow(device_pref=args.device, seed=args.seed, start_tab=start_tab,
                      demo=not args.files)
     win.show()
-    log.info("window shown (device %s)", win.ctx.device)
+    log.info("window shown")
     if args.ray:
         win.join_cluster(args.ray)
     if args.files:
@@ -153,7 +152,7 @@ def _screenshots(win, out_dir: Path, ids: list[str], timeout: float, status: dic
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for tab_id in ids:
-        tab = win.tab_by_id[tab_id]
+        tab = win.tab(tab_id)  # built now if it was not yet
         win.tabs.setCurrentWidget(tab)
         t0 = time.monotonic()
         error = _wait_for_result(tab, timeout)

@@ -1,7 +1,9 @@
 """TOPICS: one line per tab. Adding a tab = a folder in lab_app/topics plus one line here.
 
-The tab class is named as "module:Class" and imported only when the window is built, so
-``--list-tabs`` and the Qt-free parts never import Qt."""
+This is the one place a tab's id, title and accepted file kinds are written: a tab class reads
+them from its line (``TopicTab.spec``), never repeats them. The tab class is named as
+"module:Class" and imported only when the tab is first shown, so ``--list-tabs``, the Qt-free
+parts and the window's first paint import neither Qt's tab code nor torch."""
 
 from __future__ import annotations
 
@@ -40,6 +42,16 @@ def topic(tab_id: str) -> TopicSpec:
         if spec.id == tab_id:
             return spec
     raise KeyError(f"unknown tab {tab_id!r}; known tabs: {', '.join(t.id for t in TOPICS)}")
+
+
+def spec_for_class(cls: type) -> TopicSpec:
+    """The line of the registered tab class ``cls`` is (or derives from: a test's subclass)."""
+    for klass in cls.__mro__:
+        name = f"{klass.__module__}:{klass.__qualname__}"
+        for spec in TOPICS:
+            if spec.tab == name:
+                return spec
+    raise LookupError(f"{cls.__module__}.{cls.__qualname__} is not a tab in lab_app/registry.py TOPICS")
 
 
 def tab_for_kind(kind: str, prefer: str | None = None) -> TopicSpec | None:

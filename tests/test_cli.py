@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lab_app.registry import TOPICS
+
 ROOT = Path(__file__).resolve().parents[1]
 CRASH_SIGNS = ("Fatal Python error", "QThread: Destroyed", "Segmentation fault", "Traceback")
 
@@ -49,17 +51,16 @@ def test_sigterm_while_the_demo_runs_exits_cleanly(tmp_path):
         if not line:
             break
         lines.append(line)
-        if "window shown" in line:
+        if "built tab" in line:  # tabs are built once the window has painted
             break
     assert any("window shown" in ln for ln in lines), "".join(lines)
+    assert any(f"built tab {TOPICS[0].id}" in ln for ln in lines), "".join(lines)
     time.sleep(0.3)  # the demo scene is being sampled in the worker now
     proc.send_signal(signal.SIGTERM)
     rest, _ = proc.communicate(timeout=60)
     output = "".join(lines) + rest
     assert proc.returncode == 0, output
     assert not any(sign in output for sign in CRASH_SIGNS), output
-    from lab_app.registry import TOPICS
-
     settings = (tmp_path / "settings" / "lab.ini").read_text()
     assert f"last_tab={TOPICS[0].id}" in settings  # the window opens on the first tab
 

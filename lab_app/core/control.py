@@ -8,8 +8,10 @@ needed and the UI never waits on the worker.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 class Cancelled(Exception):
@@ -18,6 +20,8 @@ class Cancelled(Exception):
 
 class Control:
     def __init__(self, device: torch.device | str = "cpu"):
+        import torch  # here, not at the top: the UI imports this module before it needs torch
+
         self.device = torch.device(device)
         self._cancelled = threading.Event()
         self._running = threading.Event()  # set = not paused

@@ -16,18 +16,28 @@ import random
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported inside the functions that need it: importing it takes about a second, and the
+# command line and the window's first paint import this module without needing torch.
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
 def cuda_available() -> bool:
+    import torch
+
     return torch.cuda.is_available()
 
 
 def mps_available() -> bool:
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
 
@@ -35,6 +45,8 @@ def mps_available() -> bool:
 def choose_device(preference: str = "auto") -> torch.device:
     """CUDA, then MPS, then CPU for "auto"; an explicit choice that is not available raises
     ValueError with a message a person can act on."""
+    import torch
+
     preference = (preference or "auto").lower()
     if preference not in DEVICE_CHOICES:
         raise ValueError(f"unknown device {preference!r}; choose one of {', '.join(DEVICE_CHOICES)}")
@@ -71,6 +83,8 @@ def apply_thread_policy(threads: int | None = None) -> int:
     """Set torch's intra-op thread count and numpy/scikit-learn's BLAS threads (call it from the
     thread that runs the work too: OpenMP's setting is per thread). Returns the count in force."""
     global _interop_set
+    import torch
+
     n = training_threads() if threads is None else max(1, int(threads))
     torch.set_num_threads(n)
     # numpy's and scikit-learn's BLAS/OpenMP pools follow the same policy. Measured here: OpenBLAS
@@ -100,6 +114,8 @@ def seeded_init(seed: int):
     two tasks in parallel runners that seed it and then initialise their modules interleave their
     draws, and neither run reproduces. Draws during training should use a task's own
     ``torch.Generator``."""
+    import torch
+
     with _init_lock:
         torch.manual_seed(seed)
         yield
@@ -107,6 +123,8 @@ def seeded_init(seed: int):
 
 def seed_everything(seed: int) -> np.random.Generator:
     """Seed Python, numpy and torch (all devices); return a fresh numpy Generator for the caller."""
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
@@ -136,6 +154,8 @@ class RuntimeInfo:
 
 
 def runtime_info() -> RuntimeInfo:
+    import torch
+
     cuda = cuda_available()
     return RuntimeInfo(
         python=platform.python_version(),

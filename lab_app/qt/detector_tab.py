@@ -53,7 +53,6 @@ FACES_TAB = "Pyramids & small objects"
 
 
 class DetectorTab(TopicTab):
-    accepts = ("image",)
     task = None           # the tab's task module
     IDEA = ""
     model_title = "detector"

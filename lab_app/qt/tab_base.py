@@ -1,21 +1,26 @@
 """TopicTab: what every tab has (runner, error banner, idea panel, demo, file drops, export).
 
 A tab subclasses this, builds its layout, and implements ``start_demo``, ``open_path`` and
-``views``, and ``open_checkpoint`` when it has models to load. It emits ``demo_ready`` once its default demo has drawn a real result (the
+``views``, and ``open_checkpoint`` when it has models to load. Its id, title and accepted file kinds
+come from its line in lab_app/registry.py (``self.spec``); the class does not repeat them. It emits
+``demo_ready`` once its default demo has drawn a real result (the
 ``--screenshot`` mode waits for it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from lab_app.qt.banner import MessageBanner
 from lab_app.qt.worker import TaskRunner
+from lab_app.registry import TopicSpec, spec_for_class
+
+if TYPE_CHECKING:  # torch costs a second at start-up; the window paints before any tab needs it
+    import torch
 
 
 @dataclass
@@ -28,10 +33,6 @@ class LabContext:
 
 
 class TopicTab(QWidget):
-    tab_id = ""
-    title = ""
-    accepts: tuple[str, ...] = ()
-
     demo_ready = Signal()
     status_message = Signal(str)
 
@@ -44,6 +45,23 @@ class TopicTab(QWidget):
         self.demo_started = False
         self.has_result = False  # set once the tab has drawn a real result
         self.demo_ready.connect(self._mark_result)
+
+    # --- from the registry ---------------------------------------------------------------------------
+    @property
+    def spec(self) -> TopicSpec:
+        return spec_for_class(type(self))
+
+    @property
+    def tab_id(self) -> str:
+        return self.spec.id
+
+    @property
+    def title(self) -> str:
+        return self.spec.title
+
+    @property
+    def accepts(self) -> tuple[str, ...]:
+        return self.spec.accepts
 
     # --- to implement -------------------------------------------------------------------------------
     def start_demo(self) -> None:

@@ -32,8 +32,6 @@ down-weights the edges. Draw a box to see the targets it creates.
 
 
 class AnchorFreeTab(DetectorTab):
-    tab_id = "anchorfree"
-    title = "Anchor-free detection"
     task = task
     IDEA = IDEA
     model_title = "CenterNet"

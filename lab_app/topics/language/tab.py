@@ -58,10 +58,6 @@ words that share contexts end up close.
 
 
 class LanguageTab(TopicTab):
-    tab_id = "language"
-    title = "Language models"
-    accepts = ("text",)
-
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
         self.embed_runner = self.add_runner()

@@ -56,10 +56,6 @@ DEMO_SHAPE = "arrow"
 
 
 class PointCloudTab(TopicTab):
-    tab_id = "pointcloud"
-    title = "3D point clouds"
-    accepts = ("pointcloud",)
-
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
         self.original: PointCloud | None = None  # as loaded (before down-sampling)

@@ -21,10 +21,6 @@ from lab_app.qt.tab_base import TopicTab
 
 
 class PyramidsTab(TopicTab):
-    tab_id = "pyramids"
-    title = "Pyramids & small objects"
-    accepts = ("image",)
-
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
         from lab_app.topics.pyramids.faces_panel import FacesPanel

@@ -47,10 +47,6 @@ relaxes it: small &tau; = nearly one-hot and noisy gradients, large &tau; = smoo
 
 
 class ReparamTab(TopicTab):
-    tab_id = "reparam"
-    title = "Reparameterization"
-    accepts = ()
-
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
         self.vae_runner = self.add_runner(device="cpu")

@@ -67,10 +67,6 @@ PROBE_NAMES = [
 
 
 class RepresentationTab(TopicTab):
-    tab_id = "representation"
-    title = "Contrastive learning"
-    accepts = ("image",)
-
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
         self.mi_runner = TaskRunner(self, device="cpu")

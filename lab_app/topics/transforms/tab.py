@@ -44,10 +44,6 @@ VAE_COLOR = (90, 200, 255)
 
 
 class TransformsTab(TopicTab):
-    tab_id = "transforms"
-    title = "GAN vs VAE (2D)"
-    accepts = ()
-
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
         self.vae_runner = self.add_runner()

@@ -45,10 +45,6 @@ every x is <i>collapsed</i> (inactive); raise &beta; to watch units die.
 
 
 class VaeTab(TopicTab):
-    tab_id = "vae"
-    title = "VAE"
-    accepts = ("image",)
-
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
         self.data = None

@@ -13,6 +13,7 @@ reconstruction and the interpolation from the previous drop)."""
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from dataclasses import asdict, dataclass, field
@@ -143,6 +144,12 @@ def get_dataset(cfg: VaeTaskConfig) -> ImageDataset:
     return load_dataset(cfg.dataset, cfg.data_root or None, seed=cfg.seed, limit=cfg.limit)
 
 
+def stream_seed(seed: int, purpose: str) -> int:
+    """A seed for one purpose, derived from the run's seed: independent streams, same reproducibility."""
+    words = np.random.SeedSequence([seed, zlib.crc32(purpose.encode())]).generate_state(2)
+    return int(words[0]) << 31 | int(words[1]) >> 1
+
+
 def latent_plane(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The plane the scatter shows: the first two axes for a 2D latent, else the top-2 principal
     axes of the posterior means (signs fixed so frames do not flip)."""
@@ -238,7 +245,10 @@ def train(cfg: VaeTaskConfig, live: dict | None, ctl: Control, data: ImageDatase
     with seeded_init(cfg.seed):    # another runner may build or draw at the same time
         model = build_model(cfg, data, init_state).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    gen = torch.Generator().manual_seed(cfg.seed)   # batch order and eps: this task's own generator
+    # Batch order and eps: this task's own generator, on a stream of its own. Seeded with cfg.seed
+    # itself it would replay the very numbers that drew the initial weights (the same Mersenne
+    # Twister from the same seed), and every eps would be a function of a first-layer weight.
+    gen = torch.Generator().manual_seed(stream_seed(cfg.seed, "vae batches and eps"))
     n, batch = len(x_train), min(cfg.batch_size, len(x_train))
     per_epoch = (n + batch - 1) // batch
     total = cfg.epochs * per_epoch

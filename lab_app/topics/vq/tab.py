@@ -41,9 +41,6 @@ and draws new images token by token.
 
 
 class VqTab(TopicTab):
-    tab_id = "vq"
-    title = "VQ-VAE / VQGAN"
-    accepts = ("image",)
 
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)

@@ -30,8 +30,6 @@ CELL_COLOR = (0, 255, 120)
 
 
 class YoloTab(DetectorTab):
-    tab_id = "yolo"
-    title = "YOLO v1"
     task = task
     IDEA = IDEA
     model_title = "YOLO v1"

@@ -1,0 +1,154 @@
+"""Tabs are built the first time they are shown: the window starts with only its current tab built,
+and a file routed to a tab not built yet, Open Recent, the View menu and the last-tab setting
+still reach the right, now built, tab."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from lab_app.app import MainWindow, label
+from lab_app.io import PointCloud, save_point_cloud
+from lab_app.qt.lazy_tabs import TabPlaceholder
+from lab_app.qt.settings import add_recent_file, open_settings
+from lab_app.qt.tab_base import TopicTab
+from lab_app.registry import TOPICS
+
+IDS = [s.id for s in TOPICS]
+
+
+@pytest.fixture
+def settings_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_SETTINGS_DIR", str(tmp_path / "settings"))
+    return tmp_path / "settings"
+
+
+@pytest.fixture
+def make_win(qtbot, settings_dir):
+    made = []
+
+    def make(**kw):
+        w = MainWindow(device_pref="cpu", demo=False, **kw)
+        qtbot.addWidget(w)
+        w.show()
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        assert w.shutdown(10.0)
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    pts = np.random.default_rng(3).normal(size=(777, 3)).astype(np.float32)
+    path = tmp_path / "blob.ply"
+    save_point_cloud(path, PointCloud(pts))
+    return path, pts
+
+
+def built(win) -> set[str]:
+    return set(win.tab_by_id)
+
+
+def pages(win) -> list:
+    return [win.tabs.widget(i) for i in range(win.tabs.count())]
+
+
+def test_only_the_current_tab_is_built_once_the_window_shows(qtbot, make_win):
+    win = make_win()
+    assert win.tabs.currentIndex() == 0
+    # Before the first paint nothing is built, and every page is a placeholder.
+    assert built(win) == set() and all(isinstance(p, TabPlaceholder) for p in pages(win))
+    qtbot.waitUntil(lambda: IDS[0] in built(win), timeout=30000)
+    assert built(win) == {IDS[0]}
+    tab = win.tabs.widget(0)
+    assert isinstance(tab, TopicTab) and tab is win.tab_by_id[IDS[0]]
+    assert tab.tab_id == IDS[0] and win.tabs.tabText(0) == label(TOPICS[0].title)
+    assert all(isinstance(p, TabPlaceholder) for p in pages(win)[1:])
+    # Titles from the registry; "&" doubled, or Qt would take it for a shortcut mark and hide it.
+    assert [win.tabs.tabText(i) for i in range(win.tabs.count())] == [label(s.title) for s in TOPICS]
+    assert all(win.tabs.tabText(i).count("&&") == s.title.count("&") for i, s in enumerate(TOPICS))
+    assert win.ctx.device is not None and str(win.ctx.device) == "cpu"
+
+
+def test_a_dropped_cloud_builds_the_3d_tab_and_opens_it(qtbot, make_win, cloud):
+    path, pts = cloud
+    win = make_win(start_tab="language")
+    qtbot.waitUntil(lambda: "language" in built(win), timeout=30000)
+    assert "pointcloud" not in built(win)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    win.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                             Qt.KeyboardModifier.NoModifier))
+    assert "pointcloud" in built(win)
+    tab = win.tab_by_id["pointcloud"]
+    assert win.current_tab() is tab and win.tabs.currentWidget() is tab
+    assert win.tabs.indexOf(tab) == IDS.index("pointcloud")
+    qtbot.waitUntil(lambda: tab.shown is not None, timeout=30000)
+    assert np.allclose(tab.shown.points, pts, atol=1e-6)
+    assert built(win) == {"language", "pointcloud"}
+    assert open_settings().value("last_tab") == "pointcloud"
+
+
+def test_open_recent_reaches_an_unbuilt_tab(qtbot, make_win, cloud):
+    path, pts = cloud
+    add_recent_file(open_settings(), path)
+    win = make_win()
+    qtbot.waitUntil(lambda: IDS[0] in built(win), timeout=30000)
+    actions = win.recent_menu.actions()
+    assert [a.text() for a in actions] == [str(path.resolve())]
+    actions[0].trigger()
+    tab = win.tab_by_id.get("pointcloud")
+    assert tab is not None and win.current_tab() is tab
+    qtbot.waitUntil(lambda: tab.shown is not None, timeout=30000)
+    assert len(tab.shown) == len(pts)
+
+
+def test_the_view_menu_builds_the_tab_it_shows(qtbot, make_win):
+    win = make_win()
+    qtbot.waitUntil(lambda: IDS[0] in built(win), timeout=30000)
+    view_menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&View")
+    action = view_menu.actions()[2]
+    assert action.text() == label(TOPICS[2].title) and action.shortcut().toString() == "Ctrl+3"
+    action.trigger()
+    assert win.tabs.currentIndex() == 2
+    qtbot.waitUntil(lambda: IDS[2] in built(win), timeout=30000)  # once its placeholder has painted
+    assert win.tabs.currentWidget() is win.tab_by_id[IDS[2]]
+    assert built(win) == {IDS[0], IDS[2]}
+
+
+def test_the_last_tab_is_remembered_and_only_it_is_built(qtbot, make_win, settings_dir):
+    s = open_settings()
+    s.setValue("last_tab", "pointcloud")
+    s.sync()
+    win = make_win()
+    assert win.current_id() == "pointcloud"
+    qtbot.waitUntil(lambda: "pointcloud" in built(win), timeout=30000)
+    assert built(win) == {"pointcloud"}
+    win.tabs.setCurrentIndex(IDS.index("language"))
+    win.close()
+    assert open_settings().value("last_tab") == "language"
+    assert "language" not in built(win), "closing must not build the tab on screen"
+
+
+def test_device_and_shutdown_touch_built_tabs_only(qtbot, make_win):
+    win = make_win()
+    qtbot.waitUntil(lambda: IDS[0] in built(win), timeout=30000)
+    win.set_device("cpu")
+    assert built(win) == {IDS[0]} and win.tab_by_id[IDS[0]].runner.device == win.ctx.device
+    later = win.tab("pointcloud")  # built after the change: it starts on the chosen device
+    assert later.ctx.device == win.ctx.device and later.runner.device == win.ctx.device
+    assert win.shutdown(10.0) and built(win) == {IDS[0], "pointcloud"}
+
+
+def test_the_window_code_imports_no_torch_before_a_tab_is_built():
+    """What the window needs to paint (cli, app, tab base, worker) leaves torch for later."""
+    import subprocess
+    import sys
+
+    code = ("import sys, lab_app.cli, lab_app.app, lab_app.qt.tab_base, lab_app.qt.worker\n"
+            "print(sorted(m for m in ('torch', 'torchvision', 'open3d', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
