@@ -45,6 +45,7 @@ from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.detection_view import DetectionView
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
+from lab_app.qt.widgets.checkpoint_buttons import CheckpointButtons
 from lab_app.qt.widgets.run_buttons import RunButtons
 
 DEMO_SCENE_SEED = 424_242
@@ -98,14 +99,10 @@ class DetectorTab(TopicTab):
         self.run_buttons = RunButtons(self.runner, self.train,
                                       f"Train a {self.model_title} from scratch on fresh procedural scenes")
         bl.addWidget(self.run_buttons)
-        row = QHBoxLayout()
-        self.save_button = QPushButton("Save model...")
-        self.save_button.clicked.connect(self._save_dialog)
-        self.load_button = QPushButton("Load model...")
-        self.load_button.clicked.connect(self._load_dialog)
-        row.addWidget(self.save_button)
-        row.addWidget(self.load_button)
-        bl.addLayout(row)
+        self.checkpoint_buttons = CheckpointButtons("model", self.save_model, self.load_model,
+                                                    f"{self.tab_id}.safetensors")
+        self.save_button = self.checkpoint_buttons.save_button
+        bl.addWidget(self.checkpoint_buttons)
         row = QHBoxLayout()
         row.addWidget(QLabel("Detector"))
         self.detector_combo = QComboBox()
@@ -412,18 +409,6 @@ class DetectorTab(TopicTab):
         if self.trained is not None:
             self.save_runner.start(partial(save_task, self.task.SPEC, Path(path), self.trained, None),
                                    label=f"saving {Path(path).name}")
-
-    def _save_dialog(self) -> None:
-        if self.trained is None:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Save model", f"{self.tab_id}.safetensors", "safetensors (*.safetensors)")
-        if path:
-            self.save_model(path)
-
-    def _load_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load model", "", "safetensors (*.safetensors)")
-        if path:
-            self.load_model(path)
 
     def views(self):
         return {"detections": self.view, "loss": self.loss_curve, "map": self.map_curve}

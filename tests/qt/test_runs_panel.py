@@ -149,3 +149,27 @@ def test_a_real_tab_training_run_is_recorded_and_shown(qtbot, tmp_path, monkeypa
     assert any(len(steps) > 0 for r in runs for steps, _ in store.metrics(r.id).values())
     win.shutdown()
     win.runs_panel.close_store()
+
+
+def test_a_checkpoint_saved_from_a_tab_is_the_newest_runs(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QVBoxLayout
+
+    from lab_app.qt.tab_base import LabContext, TopicTab
+    from lab_app.qt.widgets.checkpoint_buttons import CheckpointButtons
+
+    db = tmp_path / "runs.sqlite"
+    a, b = _two_runs(db)
+    class VaeLike(TopicTab):    # not a registry tab: it names itself
+        tab_id = "vae"
+
+    tab = VaeLike(LabContext(device="cpu", seed=0, runs_db=db))
+    qtbot.addWidget(tab)
+    saved = []
+    buttons = CheckpointButtons("VAE", saved.append, lambda p: None, "vae.safetensors")
+    QVBoxLayout(tab).addWidget(buttons)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "mine"), ""))
+    buttons.save_button.click()
+    assert saved == [tmp_path / "mine.safetensors"]
+    store = RunStore(db)
+    assert store.run(b).checkpoint == str((tmp_path / "mine.safetensors").resolve())   # the newest run
+    assert store.run(a).checkpoint == ""

@@ -47,6 +47,16 @@ class CheckpointButtons(QWidget):
             path = Path(path) if path.endswith(".safetensors") else Path(path + ".safetensors")
             self.last_dir = str(path.parent)
             self._on_save(path)
+            self._note_saved(path)
+
+    def _note_saved(self, path: Path) -> None:
+        """Tell the tab (an ancestor with ``note_checkpoint_saved``): the Runs dock then offers the
+        file as the checkpoint of the tab's newest run."""
+        widget = self.parentWidget()
+        while widget is not None and not hasattr(widget, "note_checkpoint_saved"):
+            widget = widget.parentWidget()
+        if widget is not None:
+            widget.note_checkpoint_saved(path)
 
     def ask_load(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, f"Load {self.what}", self.last_dir, FILTER)

@@ -32,6 +32,7 @@ from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.confusion_view import ConfusionView
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
+from lab_app.qt.widgets.checkpoint_buttons import CheckpointButtons
 from lab_app.qt.widgets.run_buttons import RunButtons
 from lab_app.qt.widgets.pointcloud_view import PointCloudView
 from lab_app.qt.worker import TaskRunner
@@ -96,14 +97,10 @@ class PointNetPanel(QWidget):
         self.folder_button.clicked.connect(self._folder_dialog)
         row.addWidget(self.folder_button)
         bl.addLayout(row)
-        row = QHBoxLayout()
-        self.save_button = QPushButton("Save model...")
-        self.save_button.clicked.connect(self._save_dialog)
-        self.load_button = QPushButton("Load model...")
-        self.load_button.clicked.connect(self._load_dialog)
-        row.addWidget(self.save_button)
-        row.addWidget(self.load_button)
-        bl.addLayout(row)
+        self.checkpoint_buttons = CheckpointButtons("model", self.save_model, self.load_model,
+                                                    "pointnet.safetensors")
+        self.save_button = self.checkpoint_buttons.save_button
+        bl.addWidget(self.checkpoint_buttons)
         self.data_label = QLabel("Data: Shapes (built in)")
         self.data_label.setWordWrap(True)
         self.model_label = QLabel("Model: none yet")
@@ -332,25 +329,12 @@ class PointNetPanel(QWidget):
         self.runner.start(partial(pt.load_folder, Path(path), self.config.points, self.config.seed),
                           label=f"reading {Path(path).name}")
 
-    def _save_dialog(self) -> None:
-        if self.trained is None:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Save PointNet", "pointnet.safetensors",
-                                              "safetensors (*.safetensors)")
-        if path:
-            self.save_model(path)
-
     def save_model(self, path: str | Path) -> None:
         """Write the model in use to ``path`` in the training runner (Save is off while it trains)."""
         if self.trained is not None and not self.runner.busy:
             self._pending = "save"
             self.runner.start(partial(save_task, pt.SPEC, Path(path), self.trained, None),
                               label=f"saving {Path(path).name}")
-
-    def _load_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load PointNet", "", "safetensors (*.safetensors)")
-        if path:
-            self.load_model(path)
 
 
 def _idea(html: str) -> QLabel:

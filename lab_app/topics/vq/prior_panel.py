@@ -12,10 +12,11 @@ from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFileDialog, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from lab_app.core.events import Progress
 from lab_app.io import LoadError
+from lab_app.qt.widgets.checkpoint_buttons import CheckpointButtons
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.qt.worker import TaskRunner
@@ -46,12 +47,13 @@ class PriorPanel(QWidget):
         col.setContentsMargins(0, 0, 0, 0)
         col.addWidget(self.params)
         buttons = QGridLayout()
-        for i, (text, slot) in enumerate([("Train prior", self.train), ("Sample", self.sample),
-                                          ("Save prior...", self._save_dialog), ("Load prior...", self._load_dialog)]):
+        for i, (text, slot) in enumerate([("Train prior", self.train), ("Sample", self.sample)]):
             b = QPushButton(text)
             b.clicked.connect(slot)
-            buttons.addWidget(b, i // 2, i % 2)
+            buttons.addWidget(b, 0, i)
         col.addLayout(buttons)
+        self.checkpoint_buttons = CheckpointButtons("prior", self._save_to, self.load, "vq.prior.safetensors")
+        col.addWidget(self.checkpoint_buttons)
         self.numbers = QLabel("prior: -")
         self.numbers.setWordWrap(True)
         self.numbers.setStyleSheet("font-family: monospace;")
@@ -149,18 +151,12 @@ class PriorPanel(QWidget):
         tokenizer, _, _ = self.stage1()
         self.runner.start(partial(_load_as_trained, Path(path), tokenizer), label=f"loading {Path(path).name}")
 
-    def _save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save prior", "vq.prior.safetensors", "safetensors (*.safetensors)")
+    def _save_to(self, path) -> None:
         if path:
             try:
                 self.save(path)
             except (OSError, ValueError) as e:
                 self.banner.show_message(f"could not save: {e}", "error")
-
-    def _load_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load prior", "", "safetensors (*.safetensors)")
-        if path:
-            self.load(path)
 
 
 def _load_as_trained(path, tokenizer, ctl) -> pt.PriorTrained:

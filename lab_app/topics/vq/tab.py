@@ -17,6 +17,7 @@ from lab_app.data.datasets import DATASETS
 from lab_app.io import LoadError
 from lab_app.io.checkpoint import peek_checkpoint
 from lab_app.qt.tab_base import TopicTab
+from lab_app.qt.widgets.checkpoint_buttons import CheckpointButtons
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.topics.vq import checkpoints as ck
@@ -73,13 +74,16 @@ class VqTab(TopicTab):
         QVBoxLayout(box).addWidget(self.params)
         col.addWidget(box)
         buttons = QGridLayout()
-        for i, (text, slot) in enumerate([("Train tokenizer", lambda: self.start_training()), ("Stop", self.stop),
-                                          ("Save tokenizer...", self._save_dialog),
-                                          ("Load tokenizer...", self._load_dialog)]):
+        for i, (text, slot) in enumerate([("Train tokenizer", lambda: self.start_training()), ("Stop", self.stop)]):
             b = QPushButton(text)
             b.clicked.connect(slot)
-            buttons.addWidget(b, i // 2, i % 2)
+            buttons.addWidget(b, 0, i)
         col.addLayout(buttons)
+        self.checkpoint_buttons = CheckpointButtons(
+            "tokenizer", self._save_to, self.load_model, "vq.safetensors",
+            load_tip="Read a tokenizer (or a prior) saved by this tab; a file of another tab or another "
+                     "codebook is refused and the current models stay")
+        col.addWidget(self.checkpoint_buttons)
         self.numbers = QLabel("-")
         self.numbers.setWordWrap(True)
         self.numbers.setStyleSheet("font-family: monospace;")
@@ -292,18 +296,12 @@ class VqTab(TopicTab):
         else:
             self.runner.start(partial(ck.load_stage1, path, data=self.data), label=f"loading {path.name}")
 
-    def _save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save tokenizer", "vq.safetensors", "safetensors (*.safetensors)")
+    def _save_to(self, path) -> None:
         if path:
             try:
                 self.status_message.emit(f"saved the tokenizer to {self.save_model(path)}")
             except (OSError, ValueError) as e:
                 self.banner.show_message(f"could not save: {e}", "error")
-
-    def _load_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load tokenizer or prior", "", "safetensors (*.safetensors)")
-        if path:
-            self.load_model(path)
 
     # --- TopicTab --------------------------------------------------------------------------------------------
     def views(self):
