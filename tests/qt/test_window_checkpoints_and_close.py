@@ -88,3 +88,19 @@ def test_closing_the_window_mid_run_stops_every_thread(qtbot, win, monkeypatch):
     win.close()                                   # closeEvent: cancel every run and wait for it
     assert not _task_threads()
     assert not det.runner.busy and not panel.runner.busy
+
+
+def test_shipped_checkpoints_of_the_new_tabs_open_in_their_tabs(qtbot, win):
+    """The VQ tokenizer and the pyramid detectors, opened on another tab, land in their own tabs."""
+    from lab_app.topics.pyramids import fpn_task
+    from lab_app.topics.vq import checkpoints as vq_ck
+
+    win.tabs.setCurrentWidget(win.tab_by_id["language"])
+    vq = win.tab_by_id["vq"]
+    with qtbot.waitSignal(vq.runner.finished, timeout=120000):
+        assert win.open_files([vq_ck.SHIPPED_TOKENIZER])
+    assert win.current_tab() is vq and vq.banner.level != "error"
+    pyr = win.tab_by_id["pyramids"]
+    with qtbot.waitSignal(pyr.fpn.train_runner.finished, timeout=120000):
+        assert win.open_files([fpn_task.CHECKPOINT])
+    assert win.current_tab() is pyr and pyr.subtabs.currentWidget() is pyr.fpn and pyr.fpn.models is not None

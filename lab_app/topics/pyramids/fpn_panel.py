@@ -152,6 +152,11 @@ class FpnPanel(QWidget):
             return
         self._run_image()
 
+    def load_checkpoint(self, path: Path) -> None:
+        """Read saved detectors in the training runner; a wrong file gets a message naming it and the
+        detectors in use stay."""
+        self.train_runner.start(lambda ctl, p=Path(path): task.load_task(p, ctl), f"loading {Path(path).name}")
+
     def views(self) -> dict:
         return {"fpn_levels": self.merged, "fpn_level_maps": self.strip, "fpn_table": self.results}
 

@@ -63,6 +63,11 @@ class PyramidsTab(TopicTab):
         for panel in [current] + [p for p in self.panels().values() if p is not current]:
             panel.open_path(Path(path))
 
+    def open_checkpoint(self, path: Path) -> None:
+        """The pyramid detectors (single level, FPN, SNIP) saved by this tab: loaded in the worker."""
+        self.subtabs.setCurrentWidget(self.fpn)
+        self.fpn.load_checkpoint(Path(path))
+
     def screenshot_pages(self) -> list[tuple[str, object]]:
         """(suffix, show) pairs: the --screenshot mode saves one PNG per sub-tab."""
         return [("" if i == 0 else f"-{name}", lambda p=panel: self.subtabs.setCurrentWidget(p))

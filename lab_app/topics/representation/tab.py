@@ -409,6 +409,10 @@ class RepresentationTab(TopicTab):
         info = self.data.info if self.data is not None else ""
         self.ckpt_runner.start(partial(task.save_encoder, Path(path), self.trained, info), label="saving encoder")
 
+    def open_checkpoint(self, path: Path) -> None:
+        """An encoder checkpoint routed here by the window: loaded in the worker (load_encoder)."""
+        self.load_encoder(path)
+
     def load_encoder(self, path) -> None:
         """Read a checkpoint in the worker (its dataset too, when it is not the current one); the
         current encoder and run stay unless it loads."""

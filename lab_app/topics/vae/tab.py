@@ -324,6 +324,10 @@ class VaeTab(TopicTab):
         info = self.data.info if self.data is not None else ""
         self.ckpt_runner.start(partial(task.save_vae, Path(path), self.trained, info), label="saving VAE")
 
+    def open_checkpoint(self, path: Path) -> None:
+        """A VAE checkpoint routed here by the window: loaded in the worker (load_model)."""
+        self.load_model(path)
+
     def load_model(self, path) -> None:
         """Read a checkpoint in the worker; the current model and run stay unless it loads."""
         path = Path(path)

@@ -283,6 +283,10 @@ class VqTab(TopicTab):
             raise ValueError("nothing to save yet: train or load a tokenizer first")
         return ck.save_tokenizer(path, self.trained, self.data.info if self.data else "")
 
+    def open_checkpoint(self, path: Path) -> None:
+        """A tokenizer or prior checkpoint routed here by the window (load_model tells them apart)."""
+        self.load_model(path)
+
     def load_model(self, path) -> None:
         """A tokenizer or a prior checkpoint, read in a task; a wrong file leaves everything as it is."""
         path = Path(path)
