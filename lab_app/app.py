@@ -223,15 +223,15 @@ class MainWindow(QMainWindow):
         a.setShortcut(QKeySequence.StandardKey.Quit)
 
         view_menu = mb.addMenu("&View")
+        for i, spec in enumerate(TOPICS):
+            act = view_menu.addAction(label(spec.title), lambda i=i: self.tabs.setCurrentIndex(i))
+            if i < 10:  # Ctrl+1 .. Ctrl+9, then Ctrl+0 for the tenth
+                act.setShortcut(QKeySequence(f"Ctrl+{(i + 1) % 10}"))
+        view_menu.addSeparator()
         a = self.runs_dock.toggleViewAction()
         a.setText("&Runs of this tab")
         a.setShortcut(QKeySequence("Ctrl+R"))
         view_menu.addAction(a)
-        view_menu.addSeparator()
-        for i, spec in enumerate(TOPICS):
-            act = view_menu.addAction(label(spec.title), lambda i=i: self.tabs.setCurrentIndex(i))
-            if i < 9:
-                act.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
 
         run_menu = mb.addMenu("&Run")
         a = run_menu.addAction("&Pause / resume", self.toggle_pause)
