@@ -579,6 +579,8 @@ class MainWindow(QMainWindow):
         if not self.shutdown():
             log.warning("some task threads did not stop in time")
         self.runs_panel.close_store()
+        if self.cluster.backend is not None:   # the warm worker on the cluster goes with the window
+            self.cluster.backend.close()
         event.accept()
 
 

@@ -17,6 +17,7 @@ cluster lacks."""
 from __future__ import annotations
 
 import functools
+import itertools
 import socket
 import threading
 from collections.abc import Iterator
@@ -89,10 +90,13 @@ class ClusterInfo:
 def _actor_class():
     import ray
 
-    @ray.remote(max_concurrency=4)   # threads: control calls arrive while the stream runs
+    @ray.remote(max_concurrency=8)   # threads: control calls arrive while runs stream
     class TaskActor:
+        """One warm worker process for every run of this window (torch and the lab imported once);
+        each run has its own Control, found by its run id."""
+
         def __init__(self):
-            self.ctl: Control | None = None
+            self.ctls: dict[int, Control] = {}
 
         def info(self, device_pref: str) -> dict:
             from lab_app import __version__
@@ -109,17 +113,18 @@ def _actor_class():
                 name = torch.cuda.get_device_name(0)
             return {"lab_version": __version__, "device": device, "device_name": name}
 
-        def run(self, make, device_pref: str):
+        def run(self, run_id: int, make, device_pref: str):
             from lab_app.core.device import apply_thread_policy, choose_device
 
             apply_thread_policy()
             ctl = Control(choose_device(device_pref))
-            self.ctl = ctl
-            gen = make(ctl)
-            if not isinstance(gen, Iterator):
-                yield _Returned(gen)
-                return
+            self.ctls[run_id] = ctl
+            gen = None
             try:
+                gen = make(ctl)
+                if not isinstance(gen, Iterator):
+                    yield _Returned(gen)
+                    return
                 while True:
                     try:
                         ev = next(gen)
@@ -131,19 +136,21 @@ def _actor_class():
             except Cancelled:
                 return
             finally:
-                gen.close()
+                self.ctls.pop(run_id, None)
+                if gen is not None and hasattr(gen, "close"):
+                    gen.close()
 
-        def pause(self):
-            if self.ctl is not None:
-                self.ctl.pause()
+        def pause(self, run_id: int):
+            if run_id in self.ctls:
+                self.ctls[run_id].pause()
 
-        def resume(self):
-            if self.ctl is not None:
-                self.ctl.resume()
+        def resume(self, run_id: int):
+            if run_id in self.ctls:
+                self.ctls[run_id].resume()
 
-        def cancel(self):
-            if self.ctl is not None:
-                self.ctl.cancel()
+        def cancel(self, run_id: int):
+            if run_id in self.ctls:
+                self.ctls[run_id].cancel()
 
     return TaskActor
 
@@ -176,6 +183,8 @@ class RayBackend:
         self.info: ClusterInfo | None = None
         self.warning = ""
         self._actor_cls = None
+        self._actor = None          # the warm worker, made at the first run, made again if it dies
+        self._run_ids = itertools.count(1)
         self._lock = threading.Lock()
 
     def connect(self) -> ClusterInfo:
@@ -217,11 +226,15 @@ class RayBackend:
 
         if self._actor_cls is None:
             self.connect()
-        actor = self._actor_cls.remote()
-        handle = _RemoteControl(actor)
+        with self._lock:
+            if self._actor is None:
+                self._actor = self._actor_cls.remote()
+            actor = self._actor
+        run_id = next(self._run_ids)
+        handle = _RemoteControl(actor, run_id)
         if run is not None:
             run.remote = handle
-        refs = actor.run.remote(make, self.device_pref)
+        refs = actor.run.remote(run_id, make, self.device_pref)
         try:
             while True:
                 if ctl.cancelled:
@@ -240,12 +253,24 @@ class RayBackend:
                         raise Cancelled() from None
                     raise RemoteError(f"the task failed on the cluster: {type(cause).__name__}: {cause}") from None
                 except RayActorError as e:
+                    with self._lock:
+                        if self._actor is actor:
+                            self._actor = None      # the next run starts a new worker
                     raise RemoteError("the remote worker died or the connection to the cluster was lost "
                                       f"({type(e).__name__}); what was drawn stays") from None
                 if isinstance(item, _Returned):
                     return item.value
                 yield item
         finally:
+            handle.cancel()   # a run left early (closed, cancelled here) stops there too; a no-op otherwise
+
+    def close(self) -> None:
+        """Let the warm worker go (the window closes, or runs go back to this computer)."""
+        with self._lock:
+            actor, self._actor = self._actor, None
+        if actor is not None:
+            import ray
+
             try:
                 ray.kill(actor)
             except Exception:  # noqa: BLE001 - already gone
@@ -255,12 +280,13 @@ class RayBackend:
 class _RemoteControl:
     """Forwards the local runner's pause / resume / cancel to the actor (fire and forget)."""
 
-    def __init__(self, actor):
+    def __init__(self, actor, run_id: int):
         self.actor = actor
+        self.run_id = run_id
 
     def _call(self, name: str) -> None:
         try:
-            getattr(self.actor, name).remote()
+            getattr(self.actor, name).remote(self.run_id)
         except Exception:  # noqa: BLE001 - the actor may be gone; the stream reports that
             pass
 
