@@ -92,3 +92,15 @@ def test_live_margin_moves_the_line_and_mi_panel_draws(tab, qtbot):
     steps, log_n = tab.mi_curve.series("log N")
     assert len(steps) >= 5 and np.allclose(log_n, np.log(16))
     assert len(tab.mi_curve.series("InfoNCE")[1]) == len(steps)
+
+
+def test_the_train_button_trains_with_the_panels_config(tab, qtbot):
+    """A click passes ``checked`` to its slot: the Train button must not hand it on as a config."""
+    from PySide6.QtWidgets import QPushButton
+
+    tab.params.set_config(replace(tab.config, **QUICK))
+    (button,) = [b for b in tab.findChildren(QPushButton) if b.text() == "Train"]
+    with qtbot.waitSignal(tab.runner.started, timeout=10_000):
+        button.click()
+    assert tab.runner.busy and tab.config.steps == QUICK["steps"]
+    tab.runner.cancel()

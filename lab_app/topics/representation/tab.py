@@ -113,7 +113,7 @@ class RepresentationTab(TopicTab):
         col.addWidget(box)
         buttons = QGridLayout()
         actions = [
-            ("Train", self.start_training),
+            ("Train", lambda: self.start_training()),  # not clicked(checked) as a config
             ("Stop", self.runner.cancel),
             ("Data folder...", self._choose_root),
             ("Export embedding...", self._export_dialog),
