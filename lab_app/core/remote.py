@@ -40,6 +40,10 @@ TRAINING_TASKS = frozenset({
     "lab_app.topics.anchorfree.task.train",
     "lab_app.topics.yolo.task.train",
     "lab_app.topics.pointcloud.pointnet_task.train",
+    "lab_app.topics.pyramids.fpn_task.train_all",
+    "lab_app.topics.representation.cpc_task.train",
+    "lab_app.topics.vq.task.train",
+    "lab_app.topics.vq.prior_task.train_prior",
 })
 INSTALL_HINT = "Ray is not installed here: pip install 'visual-dl-lab[ray]' (or pip install ray)"
 #: How long a cluster address may take to answer before it counts as unreachable.

@@ -8,6 +8,7 @@ live knob re-runs what it changes without waiting for, or cancelling, the others
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -168,7 +169,7 @@ class FpnPanel(QWidget):
         self.config = replace(self.params.config, snip_valid=self._ranges())
         cfg = self.config
         self.info.setText(f"Training single level, FPN and SNIP, {cfg.train_seconds:g} s each ...")
-        self.train_runner.start(lambda ctl: task.train_all(cfg, ctl), "train pyramids")
+        self.train_runner.start(partial(task.train_all, cfg), "training the pyramid detectors")
 
     def new_scene(self) -> None:
         self.pending_path = None
