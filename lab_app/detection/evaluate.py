@@ -12,13 +12,8 @@ import numpy as np
 from lab_app.detection.postprocess import Detections
 
 
-def coco_map(predictions: list[Detections], truths: list[tuple[np.ndarray, np.ndarray]],
-             num_classes: int) -> dict[str, float]:
-    """``predictions[i]`` and ``truths[i] = (boxes xyxy, labels)`` belong to image i. Returns
-    map50, map50_95, map75, map_small, map_medium, map_large (-1: no object of that size)."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
+def _coco_records(predictions: list[Detections], truths: list[tuple[np.ndarray, np.ndarray]]):
+    """COCO's images, ground-truth annotations (xywh) and detection results for pycocotools."""
     images, annotations, results = [], [], []
     for i, (boxes, labels) in enumerate(truths):
         images.append({"id": i, "width": 0, "height": 0})
@@ -30,6 +25,17 @@ def coco_map(predictions: list[Detections], truths: list[tuple[np.ndarray, np.nd
         for b, s, k in zip(det.boxes.astype(float), det.scores.astype(float), det.labels, strict=True):
             results.append({"image_id": i, "category_id": int(k), "score": float(s),
                             "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]]})
+    return images, annotations, results
+
+
+def coco_map(predictions: list[Detections], truths: list[tuple[np.ndarray, np.ndarray]],
+             num_classes: int) -> dict[str, float]:
+    """``predictions[i]`` and ``truths[i] = (boxes xyxy, labels)`` belong to image i. Returns
+    map50, map50_95, map75, map_small, map_medium, map_large (-1: no object of that size)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    images, annotations, results = _coco_records(predictions, truths)
     keys = ("map50_95", "map50", "map75", "map_small", "map_medium", "map_large")
     if not annotations:
         return dict.fromkeys(keys, -1.0)
@@ -57,17 +63,7 @@ def ap_by_size(predictions: list[Detections], truths: list[tuple[np.ndarray, np.
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    images, annotations, results = [], [], []
-    for i, (boxes, labels) in enumerate(truths):
-        images.append({"id": i, "width": 0, "height": 0})
-        for b, k in zip(np.asarray(boxes, float).reshape(-1, 4), np.asarray(labels).reshape(-1), strict=True):
-            w, h = float(b[2] - b[0]), float(b[3] - b[1])
-            annotations.append({"id": len(annotations) + 1, "image_id": i, "category_id": int(k),
-                                "bbox": [float(b[0]), float(b[1]), w, h], "area": w * h, "iscrowd": 0})
-    for i, det in enumerate(predictions):
-        for b, s, k in zip(det.boxes.astype(float), det.scores.astype(float), det.labels, strict=True):
-            results.append({"image_id": i, "category_id": int(k), "score": float(s),
-                            "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]]})
+    images, annotations, results = _coco_records(predictions, truths)
     bins = len(edges) - 1
     if not results:                        # nothing found: 0 where a bin holds objects, else -1
         areas = np.array([a["area"] for a in annotations])
