@@ -311,24 +311,28 @@ class SnipConfig:
 
 
 class SnipTrainer(nn.Module):
-    """SNIP training of a single-level detector: image j of a batch is seen at factor j mod L, and is
-    taught there only the objects in that factor's valid range (the others are ignored). In eval mode
-    it runs every factor and merges (``merge_scales``)."""
+    """SNIP training of a single-level detector: training step k sees its whole batch at factor
+    k mod L and is taught there only the objects in that factor's valid range (the others are
+    ignored). One scale a step, not one scale an image: split three ways, a batch's scales would
+    each get one or two images, and batch-norm statistics of one or two images train badly (a first
+    version did that and scored far below the image pyramid). In eval mode it runs every factor and
+    merges (``merge_scales``)."""
 
     def __init__(self, cfg: SnipConfig):
         super().__init__()
         self.cfg = cfg
         self.detector = PyramidDetector(PyramidConfig(**cfg.detector))
+        self.steps = 0          # training forwards so far: each lane's replica counts its own, in step
 
     def _resize(self, x: torch.Tensor, f: float) -> torch.Tensor:
         return x if f == 1.0 else F.interpolate(x, scale_factor=f, mode="bilinear", align_corners=False)
 
     def forward(self, images: torch.Tensor):
-        n = len(self.cfg.factors)
         if not self.training:
             return [self.detector(self._resize(images, f)) for f in self.cfg.factors]
-        return [(j, self.detector(self._resize(images[j::n], f))) for j, f in enumerate(self.cfg.factors)
-                if len(images[j::n])]
+        j = self.steps % len(self.cfg.factors)
+        self.steps += 1
+        return j, self.detector(self._resize(images, self.cfg.factors[j]))
 
     def encode(self, boxes, labels) -> dict[str, np.ndarray]:
         size = self.detector.cfg.input_size
@@ -340,14 +344,8 @@ class SnipTrainer(nn.Module):
         return out
 
     def loss(self, out, tgt) -> dict[str, torch.Tensor]:
-        n = len(self.cfg.factors)
-        total = len(next(iter(tgt.values())))
-        terms: dict[str, torch.Tensor] = {}
-        for j, o in out:
-            sub = {k.split("_", 1)[1]: v[j::n] for k, v in tgt.items() if k.startswith(f"s{j}_")}
-            for name, v in self.detector.loss(o, sub).items():
-                terms[name] = terms.get(name, 0) + v * len(sub["pos"]) / total
-        return terms
+        j, o = out
+        return self.detector.loss(o, {k.split("_", 1)[1]: v for k, v in tgt.items() if k.startswith(f"s{j}_")})
 
     def candidates(self, outs):
         per_scale = [self.detector.candidates(o) for o in outs]              # [scale][image]

@@ -72,3 +72,28 @@ def test_snip_range_filter_keeps_exactly_the_in_range_objects():
     big_at_2x = t["s1_weight"].reshape(32, 32)[20, 20]        # the 80 px box's centre at 2x: (160, 160) / 8
     assert big_at_2x == 0 and t["s1_pos"].reshape(32, 32)[20, 20] == 0
     assert t["s1_pos"].reshape(32, 32)[5, 5] == 1             # the 20 px box's centre at 2x: (40, 40) / 8
+
+
+def test_snip_trains_each_step_at_one_scale_in_turn_with_that_scales_targets():
+    torch.manual_seed(0)
+    cfg = SnipConfig(PyramidConfig(num_classes=1, width=8, input_size=128, arch="single").to_dict(),
+                     factors=(0.5, 1.0, 2.0), valid=((60.0, 1e4), (20.0, 70.0), (0.0, 40.0)))
+    snip = SnipTrainer(cfg).train()
+    boxes, labels = np.array([[10, 10, 30, 30], [40, 40, 120, 120]], np.float32), np.array([0, 0])
+    per_image = [snip.encode(boxes, labels) for _ in range(4)]
+    tgt = {k: torch.from_numpy(np.stack([t[k] for t in per_image])) for k in per_image[0]}
+    sides = []
+    for step in range(4):                          # the whole batch at 0.5x, 1x, 2x, then 0.5x again
+        j, out = snip(torch.rand(4, 3, 128, 128))
+        assert j == step % 3 and out["cls"][0].shape[0] == 4
+        sides.append(out["cls"][0].shape[-1])
+        # the loss reads that scale's targets: the positives it normalises by are those of scale j
+        loss = snip.loss((j, out), tgt)
+        expected = snip.detector.loss(out, {k[3:]: v for k, v in tgt.items() if k.startswith(f"s{j}_")})
+        assert torch.allclose(loss["loss"], expected["loss"])
+    assert sides == [8, 16, 32, 8]
+    # another scale's targets do not even fit this scale's map
+    j, out = snip(torch.rand(4, 3, 128, 128))
+    assert j == 1
+    with pytest.raises((RuntimeError, ValueError)):
+        snip.detector.loss(out, {k[3:]: v for k, v in tgt.items() if k.startswith("s0_")})
