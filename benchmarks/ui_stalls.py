@@ -37,6 +37,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--train-seconds", type=float, default=5.0)
     parser.add_argument("--result-timeout", type=float, default=120.0,
                         help="seconds to wait for a tab's first result or a file's run")
+    parser.add_argument("--trace", action="store_true",
+                        help="also sample the UI thread's stack during each stall over 60 ms and list the "
+                             "stalls per tab (``stalls``: ms, phase, the stack seen most; see _stall_trace)")
 
 
 def _real_files(folder: Path) -> dict[str, Path]:
@@ -117,8 +120,21 @@ def _visit(win, index: int, files: dict[str, Path], args) -> dict:
 
     spec = TOPICS[index]
     probe = LatenessProbe(10)
+    tracer = None
+    if args.trace:
+        from benchmarks._stall_trace import StallTracer
+
+        tracer = StallTracer()
+        probe._timer.timeout.connect(tracer.tick)
+        tracer.start()
+
+    def phase(name: str) -> None:
+        if tracer is not None:
+            tracer.label = name
+
     probe.start()
     steps: dict[str, str] = {}
+    phase("show + demo")
     t0 = time.monotonic()
     win.tabs.setCurrentIndex(index)
     _wait(lambda: spec.id in win.tab_by_id, args.result_timeout)   # built once its placeholder painted
@@ -130,10 +146,13 @@ def _visit(win, index: int, files: dict[str, Path], args) -> dict:
         steps["demo"] = f"no result within {args.result_timeout:.0f} s"
     for kind in spec.accepts:
         if kind in files:
+            phase(f"open {kind}")
             steps[f"open {kind}"] = _open_and_wait(win, tab, files[kind], args.result_timeout)
     ckpt = ROOT / "resources" / "checkpoints" / f"{spec.id}.safetensors"
     if ckpt.exists():
+        phase("checkpoint")
         steps["checkpoint"] = _open_and_wait(win, tab, ckpt, args.result_timeout)
+    phase("train")
     button = _train_button(tab)
     if button is None:
         steps["train"] = "no Train button"
@@ -144,14 +163,19 @@ def _visit(win, index: int, files: dict[str, Path], args) -> dict:
         button.click()
         _spin(args.train_seconds)
         steps["train"] = f"clicked {button.text()!r}, {args.train_seconds:.0f} s"
+    phase("cancel")
     for r in tab.runners():
         r.cancel()
     _wait(lambda: not any(r.busy for r in tab.runners()), 30.0)
     probe.stop()
     late = sorted(probe.lateness) or [0.0]
     worst, p99 = late[-1], late[min(len(late) - 1, int(0.99 * len(late)))]  # nearest rank, never past the max
-    return {"longest_stall_ms": round(worst, 1), "p99_ms": round(p99, 1), "ticks": len(probe.lateness),
-            "first_result_s": None if first is None else round(first, 2), "steps": steps}
+    out = {"longest_stall_ms": round(worst, 1), "p99_ms": round(p99, 1), "ticks": len(probe.lateness),
+           "first_result_s": None if first is None else round(first, 2), "steps": steps}
+    if tracer is not None:
+        tracer.stop()
+        out["stalls"] = sorted(tracer.stalls, key=lambda st: -st["ms"])
+    return out
 
 
 def run(args) -> dict:

@@ -1,0 +1,86 @@
+"""What the UI thread was doing when it stalled: a sampling watchdog for ``ui_stalls --trace``.
+
+A daemon thread wakes every ``every_ms``; when the GUI probe's last tick is older than
+``threshold_ms`` it samples the GUI thread's Python stack (``sys._current_frames``) and the top
+frames of every other thread, until the ticks come back. Each stall then becomes one record: its
+length, the GUI stack seen most often during it (the lab's and pyqtgraph's frames, innermost
+last) and the other threads' frames seen most (a worker that holds the GIL in a long C call shows
+up there while the GUI stack sits in the event loop). The sampler needs the GIL itself: during a
+C call that holds it, the sample comes when the call ends, so the stack names the Python line that
+made the call.
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import threading
+import time
+import traceback
+
+KEEP = ("lab_app", "models", "pyqtgraph", "benchmarks", "torch", "open3d", "sklearn", "PySide6", "importlib")
+
+
+def _frames(frame, limit: int = 14) -> tuple[str, ...]:
+    out = []
+    for fs in traceback.extract_stack(frame):
+        path = fs.filename.replace("\\", "/")
+        if "site-packages/" in path:
+            path = path.split("site-packages/", 1)[1]
+        elif "/lab_app/" in path or "/models/" in path or "/benchmarks/" in path:
+            path = path[path.rfind("/lab_app/") + 1 if "/lab_app/" in path else
+                        path.rfind("/models/") + 1 if "/models/" in path else path.rfind("/benchmarks/") + 1:]
+        if path.startswith(KEEP) or "<frozen importlib" in path:
+            out.append(f"{path}:{fs.lineno} {fs.name}")
+    return tuple(out[-limit:])
+
+
+class StallTracer:
+    def __init__(self, threshold_ms: float = 60.0, every_ms: float = 10.0):
+        self.threshold = threshold_ms / 1000
+        self.every = every_ms / 1000
+        self.gui = threading.get_ident()
+        self.last_tick = time.perf_counter()
+        self.label = ""
+        self.stalls: list[dict] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lab-stall-tracer", daemon=True)
+
+    def tick(self) -> None:
+        """Called by the GUI probe's timer."""
+        self.last_tick = time.perf_counter()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+    def _run(self) -> None:
+        gui_samples: collections.Counter = collections.Counter()
+        other_samples: collections.Counter = collections.Counter()
+        began = None
+        while not self._stop.wait(self.every):
+            late = time.perf_counter() - self.last_tick
+            if late > self.threshold:
+                if began is None:
+                    began, gui_samples, other_samples = self.last_tick, collections.Counter(), collections.Counter()
+                frames = sys._current_frames()
+                gui = frames.get(self.gui)
+                if gui is not None:
+                    gui_samples[_frames(gui)] += 1
+                for ident, f in frames.items():
+                    if ident not in (self.gui, threading.get_ident()):
+                        name = next((t.name for t in threading.enumerate() if t.ident == ident), str(ident))
+                        other_samples[(name,) + _frames(f, 4)] += 1
+            elif began is not None:
+                ms = (self.last_tick - began) * 1000
+                if ms > self.threshold * 1000:
+                    self.stalls.append({
+                        "ms": round(ms, 1), "during": self.label,
+                        "gui": list(gui_samples.most_common(1)[0][0]) if gui_samples else [],
+                        "gui_samples": sum(gui_samples.values()),
+                        "others": [list(k) for k, _ in other_samples.most_common(3)],
+                    })
+                began = None
