@@ -13,6 +13,8 @@ made the call.
 from __future__ import annotations
 
 import collections
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -23,7 +25,8 @@ KEEP = ("lab_app", "models", "pyqtgraph", "benchmarks", "torch", "open3d", "skle
 
 def _frames(frame, limit: int = 14) -> tuple[str, ...]:
     out = []
-    for fs in traceback.extract_stack(frame):
+    # no source lines read (lookup_lines=False): only file names and line numbers of live frames
+    for fs in reversed(traceback.StackSummary.extract(traceback.walk_stack(frame), limit=60, lookup_lines=False)):
         path = fs.filename.replace("\\", "/")
         if "site-packages/" in path:
             path = path.split("site-packages/", 1)[1]
@@ -33,6 +36,21 @@ def _frames(frame, limit: int = 14) -> tuple[str, ...]:
         if path.startswith(KEEP) or "<frozen importlib" in path:
             out.append(f"{path}:{fs.lineno} {fs.name}")
     return tuple(out[-limit:])
+
+
+PYSPY = os.environ.get("LAB_STALL_PYSPY", "")   # a py-spy executable: also dump native stacks
+
+
+def _native_dump() -> list[str]:
+    """The GUI thread's native + Python stack now, from ``py-spy dump --native`` (pauses the process)."""
+    try:
+        out = subprocess.run([PYSPY, "dump", "--native", "--pid", str(os.getpid())], capture_output=True,
+                             text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        return [f"py-spy failed: {e}"]
+    blocks = out.split("\nThread ")
+    main = next((b for b in blocks if "MainThread" in b.split("\n", 1)[0]), blocks[-1] if blocks else "")
+    return [line.strip() for line in main.splitlines()[:40]]
 
 
 class StallTracer:
@@ -61,11 +79,15 @@ class StallTracer:
         gui_samples: collections.Counter = collections.Counter()
         other_samples: collections.Counter = collections.Counter()
         began = None
+        native = None
         while not self._stop.wait(self.every):
             late = time.perf_counter() - self.last_tick
             if late > self.threshold:
                 if began is None:
                     began, gui_samples, other_samples = self.last_tick, collections.Counter(), collections.Counter()
+                    native = None
+                if native is None and late > 0.25 and PYSPY:
+                    native = _native_dump()
                 frames = sys._current_frames()
                 gui = frames.get(self.gui)
                 if gui is not None:
@@ -82,5 +104,7 @@ class StallTracer:
                         "gui": list(gui_samples.most_common(1)[0][0]) if gui_samples else [],
                         "gui_samples": sum(gui_samples.values()),
                         "others": [list(k) for k, _ in other_samples.most_common(3)],
+                        **({"native": native} if native else {}),
                     })
                 began = None
+        native = None

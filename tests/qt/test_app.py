@@ -188,3 +188,16 @@ def test_status_bar_follows_a_second_runner_and_cancels_it(qtbot, win):
     with qtbot.waitSignal(side.cancelled, timeout=5000):
         win.cancel_button.click()
     qtbot.waitUntil(lambda: win.worker_label.text() == "idle", timeout=5000)
+
+
+def test_every_runner_of_every_tab_is_one_the_window_can_see_and_cancel(win):
+    """A runner made beside ``add_runner`` escapes Cancel, the status bar, the runs history and
+    shutdown (the contrastive tab's MI estimators kept training after all of them)."""
+    from lab_app.qt.worker import TaskRunner
+    from lab_app.registry import TOPICS
+
+    for spec in TOPICS:
+        tab = win.tab(spec.id)
+        made = {id(r) for r in tab.findChildren(TaskRunner)}
+        assert made, spec.id
+        assert made <= {id(r) for r in tab.runners()}, f"{spec.id}: a runner outside add_runner"

@@ -97,15 +97,20 @@ class Bars(ExportableView):
             if i >= len(values):
                 label.hide()
                 continue
-            label.setText(self.value_format.format(values[i]))
+            # each TextItem setter re-lays the item out (on the UI thread, a few hundred of these
+            # per redraw showed up as stalls): set only what changed
+            text = self.value_format.format(values[i])
+            if label.toPlainText() != text:
+                label.setText(text)
             end = drawn[i]
             # Labels sit just past the bar's end: left-anchored for positive bars, right for negative.
             if self.horizontal:
-                label.setAnchor((0.0, 0.5) if end >= 0 else (1.0, 0.5))
-                label.setPos(end, positions[i])
+                anchor, pos = ((0.0, 0.5) if end >= 0 else (1.0, 0.5)), (end, positions[i])
             else:
-                label.setAnchor((0.5, 1.0) if end >= 0 else (0.5, 0.0))
-                label.setPos(positions[i], end)
+                anchor, pos = ((0.5, 1.0) if end >= 0 else (0.5, 0.0)), (positions[i], end)
+            if tuple(label.anchor) != anchor:
+                label.setAnchor(anchor)
+            label.setPos(*pos)
             label.show()
 
     def _update_range(self, drawn: np.ndarray) -> None:

@@ -148,10 +148,8 @@ class EmbeddingView(LatentScatter):
         self.words: list[str] = []
         self.marked: list[int] = []
         self.n_labels = n_labels
-        self._texts = [pg.TextItem("", color=(230, 230, 230), anchor=(0, 1)) for _ in range(n_labels + 12)]
-        for t in self._texts:
-            self.view_box.addItem(t, ignoreBounds=True)
-            t.hide()
+        self._capacity = n_labels + 12
+        self._texts: list[pg.TextItem] = []   # made on the first words drawn, not with the tab
 
     def set_words(self, xy: np.ndarray, words: list[str], labels: np.ndarray, class_names: list[str]) -> None:
         self.words = list(words)
@@ -168,9 +166,14 @@ class EmbeddingView(LatentScatter):
     def _place_labels(self) -> None:
         xy, _ = self.data()
         shown = [(i, False) for i in range(min(self.n_labels, len(self.words)))]
-        shown += [(i, True) for i in self.marked if i >= self.n_labels][: len(self._texts) - len(shown)]
+        shown += [(i, True) for i in self.marked if i >= self.n_labels][: self._capacity - len(shown)]
+        while len(self._texts) < len(shown):
+            t = pg.TextItem("", color=(230, 230, 230), anchor=(0, 1))
+            self.view_box.addItem(t, ignoreBounds=True)
+            self._texts.append(t)
         for t, (i, marked) in zip(self._texts, shown, strict=False):
-            t.setText(self.words[i])
+            if t.toPlainText() != self.words[i]:
+                t.setText(self.words[i])
             t.setColor((255, 220, 80) if marked or i in self.marked else (220, 220, 220))
             t.setPos(float(xy[i, 0]), float(xy[i, 1]))
             t.show()

@@ -33,7 +33,6 @@ from lab_app.qt.widgets.checkpoint_buttons import CheckpointButtons
 from lab_app.qt.widgets.latent_scatter import LatentScatter
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
-from lab_app.qt.worker import TaskRunner
 from lab_app.topics.representation import cpc_task, mi_task, task
 from lab_app.topics.representation.cpc_panel import CpcPanel
 from lab_app.topics.representation.views import DistanceHistogram, NeighboursPanel
@@ -69,8 +68,9 @@ PROBE_NAMES = [
 class RepresentationTab(TopicTab):
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
-        self.mi_runner = TaskRunner(self, device="cpu")
-        self.mi_runner.errored.connect(lambda msg: self.banner.show_message(msg, "error"))
+        # a runner of the tab's like the others: it follows Run > Device, the status bar and the runs
+        # history see it, and cancel / shutdown reach it (a bare TaskRunner kept training after both)
+        self.mi_runner = self.add_runner()
         self.data = None  # the ImageDataset being trained on
         self.shown = np.zeros(0, np.int64)  # indices of x_train in the scatter
         self.trained: task.Trained | None = None
@@ -470,6 +470,3 @@ class RepresentationTab(TopicTab):
         extra = {"cpc": self.cpc_panel.run_config()} if self.config.objective in cpc_task.OBJECTIVES else {}
         return {**asdict(self.config), "mi": asdict(self.mi_params.config), **extra}
 
-    def shutdown(self, timeout: float = 10.0) -> bool:
-        ok = self.mi_runner.shutdown(timeout)
-        return super().shutdown(timeout) and ok
