@@ -210,8 +210,6 @@ def _run_app(args, files, load_before, display, own_xvfb) -> dict:
     from lab_app.registry import TOPICS
 
     collect_in_gui_thread()
-    if os.environ.get("LAB_EXP_SWITCH"):
-        sys.setswitchinterval(float(os.environ["LAB_EXP_SWITCH"]))
     win = MainWindow(demo=True)
     win.resize(1400, 860)
     win.show()

@@ -1,5 +1,6 @@
 """MainWindow: the tabs from the registry, menus, status bar (device, worker, progress, cancel),
-drag-and-drop routing by file kind, and persistent settings.
+drag-and-drop routing by file kind, and persistent settings. The status bar, Run > Run on (Ray) and
+File > Export live in mixins beside it (lab_app/qt/window_status.py, window_cluster.py, window_export.py).
 
 Start-up is lazy: the window paints first with a placeholder per tab (lab_app/qt/lazy_tabs.py);
 torch is imported and the current tab built right after, and every other tab the first time it is
@@ -15,11 +16,8 @@ from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QTabWidget,
 )
 
@@ -32,19 +30,21 @@ from lab_app.core.device import (
     mps_available,
     runtime_info,
 )
-from lab_app.core.runcard import run_card_path_for, save_run_card, tab_run_card
 from lab_app.io import file_kind
 from lab_app.io.kinds import known_extensions
 from lab_app.qt.lazy_tabs import BuiltTabs, ImportAhead, TabPlaceholder, log_first_paint, swap_page
 from lab_app.qt.settings import add_recent_file, open_settings, recent_files, runs_db_path
 from lab_app.qt.tab_base import LabContext, TopicTab
+from lab_app.qt.window_cluster import ClusterMixin
+from lab_app.qt.window_export import ExportMixin
+from lab_app.qt.window_status import StatusBarMixin
 from lab_app.qt.worker import TaskRunner
 from lab_app.registry import TOPICS, tab_for_kind, topic
 
 log = logging.getLogger(__name__)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
     def __init__(self, device_pref: str | None = None, seed: int = 0, start_tab: str | None = None,
                  demo: bool = True):
         super().__init__()
@@ -117,27 +117,6 @@ class MainWindow(QMainWindow):
         tab = tab or self._current_built()
         if tab is not None and not busy and tab is self._current_built() and self.runs_dock.isVisible():
             self.runs_panel.set_tab(tab.tab_id)
-
-    def _build_status_bar(self) -> None:
-        sb = self.statusBar()
-        self.device_label = QLabel()
-        self.device_label.setToolTip("Device new runs use (Run > Device)")
-        self.worker_label = QLabel("idle")
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
-        self.progress.setTextVisible(True)
-        self.progress.hide()
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.setToolTip("Pause or resume the current tab's run (Ctrl+P)")
-        self.pause_button.clicked.connect(self.toggle_pause)
-        self.pause_button.hide()
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop the current tab's run (Esc)")
-        self.cancel_button.clicked.connect(self.cancel_current)
-        self.cancel_button.hide()
-        for w in (self.worker_label, self.progress, self.pause_button, self.cancel_button, self.device_label):
-            sb.addPermanentWidget(w)
-        self._update_device_label()
 
     def _start_torch(self) -> None:
         """Import torch (through the device choice) and set its thread policy: once, before the
@@ -273,7 +252,7 @@ class MainWindow(QMainWindow):
             act.setEnabled(available[name])
             act.setChecked(name == self.device_pref)
 
-    # --- tabs and runs -------------------------------------------------------------------------------------------
+    # --- tabs and runs ----------------------------------------------------------------------------------
     def current_tab(self) -> TopicTab:
         """The tab on screen (built now if it was not yet)."""
         return self.tab(self.current_id())
@@ -301,74 +280,6 @@ class MainWindow(QMainWindow):
             tab.ensure_demo()
         self._on_busy(tab)
 
-    def _tab_status(self, tab: TopicTab, text: str, timeout_ms: int = 8000) -> None:
-        """A tab's status line, shown only while that tab is the one on screen (a background tab
-        finishing its training should not overwrite what the user is looking at); kept, and shown
-        again when the user switches back to the tab."""
-        self._last_status[tab] = text
-        if tab is self._current_built():
-            self.statusBar().showMessage(text, timeout_ms)
-
-    def active_runner(self, tab: TopicTab | None = None) -> TaskRunner:
-        """The runner the status bar (progress, Pause, Cancel) is about: the tab's most recently
-        started busy runner, else its main one."""
-        tab = tab or self.current_tab()
-        runner = self._active_runner.get(tab)
-        if runner is None or not runner.busy:
-            runner = next((r for r in reversed(tab.runners()) if r.busy), tab.runner)
-        return runner
-
-    def _on_started(self, tab: TopicTab, runner: TaskRunner, label: str) -> None:
-        self._active_runner[tab] = runner
-        if tab is self._current_built():
-            self.worker_label.setText(label or "working")
-
-    def _on_progress(self, tab: TopicTab, runner: TaskRunner, ev) -> None:
-        if tab is not self._current_built() or runner is not self.active_runner(tab):
-            return
-        if ev.total > 0:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(1000 * ev.fraction))
-            self.progress.setFormat(f"{ev.step}/{ev.total}")
-        else:
-            self.progress.setRange(0, 0)  # busy indicator
-        rate = runner.steps_per_s
-        text = ev.text or runner.label or "working"
-        if rate > 0:
-            text += f"  ·  {rate:,.1f} steps/s"
-        self.worker_label.setText(text)
-
-    def _on_busy(self, tab: TopicTab) -> None:
-        if tab is not self._current_built():
-            return
-        runner = self.active_runner(tab)
-        busy = runner.busy
-        for w in (self.progress, self.pause_button, self.cancel_button):
-            w.setVisible(busy)
-        if busy:
-            self.progress.setRange(0, 0)
-            self.worker_label.setText(runner.label or "working")
-            self.pause_button.setText("Resume" if runner.paused else "Pause")
-        else:
-            self.worker_label.setText("idle")
-
-    def _on_paused(self, tab: TopicTab, runner: TaskRunner, paused: bool, why: str) -> None:
-        if tab is self._current_built() and runner is self.active_runner(tab):
-            self.pause_button.setText("Resume" if paused else "Pause")
-            if paused:
-                self.worker_label.setText("paused" + (f": {why}" if why and why != "paused" else ""))
-
-    def toggle_pause(self) -> None:
-        r = self.active_runner()
-        if r.paused:
-            r.resume()
-        else:
-            r.pause()
-
-    def cancel_current(self) -> None:
-        self.active_runner().cancel()
-        self.statusBar().showMessage("cancelled", 4000)
-
     def set_device(self, name: str) -> None:
         self._start_torch()
         try:
@@ -383,60 +294,6 @@ class MainWindow(QMainWindow):
             tab.set_device(device)
         self._update_device_label()
         self.statusBar().showMessage(f"new runs use {device}", 5000)
-
-    # --- where training runs ----------------------------------------------------------------------
-    def ask_cluster(self) -> None:
-        from PySide6.QtWidgets import QInputDialog
-
-        from lab_app.core.remote import INSTALL_HINT, ray_available
-
-        if not ray_available():
-            self._on_cluster_failed(INSTALL_HINT)
-            return
-        address, ok = QInputDialog.getText(
-            self, "Run on a Ray cluster", "Cluster address (ray://host:10001, or auto):",
-            text=str(self.settings.value("ray_address", "ray://localhost:10001")))
-        if ok and address.strip():
-            self.join_cluster(address.strip())
-        else:
-            self.local_action.setChecked(self.cluster.backend is None)
-            self.cluster_action.setChecked(self.cluster.backend is not None)
-
-    def join_cluster(self, address: str) -> None:
-        self.settings.setValue("ray_address", address)
-        self.statusBar().showMessage(f"joining the Ray cluster at {address}...", 30000)
-        self.cluster.connect_to(address, self.device_pref)
-
-    def _on_cluster_joined(self, backend) -> None:
-        for tab in self.tab_by_id.values():
-            for r in tab.runners():
-                r.backend = backend
-        self.cluster_action.setChecked(True)
-        note = f" ({backend.warning})" if backend.warning else ""
-        self.statusBar().showMessage(f"training runs on {backend.info.describe()}{note}", 15000)
-        self._update_device_label()
-
-    def _on_cluster_failed(self, message: str) -> None:
-        self.local_action.setChecked(self.cluster.backend is None)
-        self.cluster_action.setChecked(self.cluster.backend is not None)
-        self.current_tab().banner.show_message(message, "error")
-        self.statusBar().showMessage(message, 15000)
-
-    def run_here(self) -> None:
-        self.cluster.disconnect_cluster()
-        for tab in self.tab_by_id.values():
-            for r in tab.runners():
-                r.backend = None
-        self.statusBar().showMessage("training runs on this computer", 5000)
-        self._update_device_label()
-
-    def _update_device_label(self) -> None:
-        shown = self.ctx.device if self.ctx.device is not None else self.device_pref
-        text = f"device: {shown}" + (" (auto)" if self.device_pref == "auto" else "")
-        backend = getattr(getattr(self, "cluster", None), "backend", None)
-        if backend is not None and backend.info is not None:
-            text += f"  ·  training on {backend.info.describe()}"
-        self.device_label.setText(text)
 
     # --- files -----------------------------------------------------------------------------------------
     def open_files(self, paths) -> bool:
@@ -495,7 +352,8 @@ class MainWindow(QMainWindow):
 
     def open_dialog(self) -> None:
         exts = " ".join(f"*{e}" for exts in known_extensions().values() for e in exts)
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open", "", f"Files the lab reads ({exts});;All files (*)")
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open", "",
+                                                f"Files the lab reads ({exts});;All files (*)")
         if paths:
             self.open_files(paths)
 
@@ -517,47 +375,6 @@ class MainWindow(QMainWindow):
         if paths:
             event.acceptProposedAction()
             self.open_files(paths)
-
-    # --- export ------------------------------------------------------------------------------------------
-    def export_current(self, path: str | Path) -> list[Path]:
-        """Export every view of the current tab: the main view to ``path``, others to ``path-<name>.png``,
-        and the run card beside them. Returns the files written."""
-        tab = self.current_tab()
-        path = Path(path)
-        written = []
-        for i, (name, widget) in enumerate(tab.views().items()):
-            target = path if i == 0 else path.with_name(f"{path.stem}-{name}{path.suffix}")
-            written.append(widget.export_png(target))
-        written.append(save_run_card(run_card_path_for(path), self.run_card(tab)))
-        return written
-
-    def run_card(self, tab: TopicTab) -> dict:
-        """What made the tab's result: the seed of its config (the window's seed is only its default),
-        the device, the config."""
-        return tab_run_card(tab.tab_id, tab.run_config(), window_seed=self.ctx.seed, device=str(self.ctx.device))
-
-    def export_dialog(self) -> None:
-        tab = self.current_tab()
-        path, _ = QFileDialog.getSaveFileName(self, "Export view", f"{tab.tab_id}.png", "PNG (*.png)")
-        if path:
-            try:
-                files = self.export_current(path)
-                self.statusBar().showMessage("wrote " + ", ".join(f.name for f in files), 8000)
-            except OSError as e:
-                tab.banner.show_message(f"export failed: {e}", "error")
-
-    def export_window(self, path: str | Path) -> Path:
-        from lab_app.qt.widgets.export import save_qimage
-
-        return save_qimage(self.grab().toImage(), path)
-
-    def export_window_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export window", "lab.png", "PNG (*.png)")
-        if path:
-            try:
-                self.export_window(path)
-            except OSError as e:
-                self.current_tab().banner.show_message(f"export failed: {e}", "error")
 
     def show_about(self) -> None:
         self._start_torch()
@@ -599,7 +416,8 @@ def about_text(device) -> str:
         import pyqtgraph
         import PySide6
 
-        lines.append(f"PySide6 {PySide6.__version__}, pyqtgraph {pyqtgraph.__version__}, Open3D {open3d.__version__}")
+        lines.append(f"PySide6 {PySide6.__version__}, pyqtgraph {pyqtgraph.__version__}, "
+                     f"Open3D {open3d.__version__}")
     except ImportError:
         pass
     return "<br>".join(lines)

@@ -361,8 +361,10 @@ class DetectorTab(TopicTab):
     def _replay_history(self, history) -> None:
         self.loss_curve.clear()
         self.map_curve.clear()
-        for step, metrics in history:
-            self._append_metrics(step, metrics)
+        maps = [(step, {k: v for k, v in m.items() if k.startswith(("mAP", "AP"))}) for step, m in history]
+        losses = [(step, {k: v for k, v in m.items() if not k.startswith(("mAP", "AP"))}) for step, m in history]
+        self.map_curve.extend(maps)
+        self.loss_curve.extend(losses)
 
     def _append_metrics(self, step, metrics: dict) -> None:
         maps = {k: v for k, v in metrics.items() if k.startswith(("mAP", "AP"))}

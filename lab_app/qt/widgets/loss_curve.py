@@ -77,6 +77,19 @@ class LossCurve(ExportableView):
             series.append(float(step), float(value))
             series.item.setData(*series.data())
 
+    def extend(self, points) -> None:
+        """Add many ``(step, metrics)`` points (a loaded run's history) and redraw each curve once:
+        ``append`` per point redraws every curve every time, and replaying a checkpoint's few
+        thousand points that way held the UI thread for seconds."""
+        touched: dict[str, _Series] = {}
+        for step, metrics in points:
+            for name, value in metrics.items():
+                series = self._series.get(name) or self._add_series(name)
+                series.append(float(step), float(value))
+                touched[name] = series
+        for series in touched.values():
+            series.item.setData(*series.data())
+
     def _add_series(self, name: str) -> _Series:
         color = class_color(len(self._series))
         item = self.plot_item.plot(name=name, pen=pg.mkPen(color, width=2))

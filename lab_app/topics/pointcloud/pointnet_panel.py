@@ -166,8 +166,7 @@ class PointNetPanel(QWidget):
             self.trained = ready.trained
             acc = ready.trained.metrics.get("test_accuracy")
             self.curve.clear()
-            for step, metrics in ready.trained.history:   # the curves of the run that made it
-                self.curve.append(step, metrics)
+            self.curve.extend(ready.trained.history)   # the curves of the run that made it
             confusion = pt.confusion_of(ready.trained)
             if confusion.size:
                 self.confusion.set_matrix(confusion, ready.class_names)

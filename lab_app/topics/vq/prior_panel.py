@@ -101,8 +101,7 @@ class PriorPanel(QWidget):
     def set_prior(self, prior, trained: pt.PriorTrained) -> None:
         self.prior, self.trained = prior, trained
         if trained.history and not self.curve.names():     # a loaded prior: the curves of its run
-            for step, values in trained.history:
-                self.curve.append(step, values)
+            self.curve.extend(trained.history)
         cfg = pt.PriorTaskConfig(**{**asdict(self.config), **trained.config})
         self.params.set_config(replace(cfg, temperature=self.live["temperature"], top_k=self.live["top_k"],
                                        sample_mode=self.live["sample_mode"]))

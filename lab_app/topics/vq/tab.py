@@ -211,8 +211,8 @@ class VqTab(TopicTab):
         if ev.frame is not None:
             self._draw_frame(ev.frame)
         self.loss_curve.clear()
-        for step, terms in ev.trained.history:      # the curves of the run that made it
-            self.loss_curve.append(step, {k: max(v, 1e-6) for k, v in terms.items() if k != "loss"})
+        self.loss_curve.extend((step, {k: max(v, 1e-6) for k, v in terms.items() if k != "loss"})
+                               for step, terms in ev.trained.history)   # the curves of the run that made it
         if self._pending_drop is not None:
             path, self._pending_drop = self._pending_drop, None
             self.open_path(path)

@@ -34,6 +34,31 @@ def test_item_data_equals_what_was_appended(curve):
     assert len(curve.plot_item.listDataItems()) == 2  # one item per metric, not one per append
 
 
+def test_a_history_extends_the_curves_as_appends_would_with_one_redraw_each(curve, qtbot, monkeypatch):
+    history = [(step, {"loss": 1.0 / (step + 1), **({"mAP": step / 900} if step % 50 == 0 else {})})
+               for step in range(0, 900, 3)]
+    one_by_one = LossCurve()
+    qtbot.addWidget(one_by_one)
+    for step, metrics in history:
+        one_by_one.append(step, metrics)
+    redraws = []
+    original = curve._add_series
+
+    def counted(name):
+        series = original(name)
+        real = series.item.setData
+        series.item.setData = lambda *a, **k: (redraws.append(name), real(*a, **k))
+        return series
+
+    monkeypatch.setattr(curve, "_add_series", counted)
+    curve.extend(history)
+    assert curve.names() == one_by_one.names() == ["loss", "mAP"]
+    for name in curve.names():
+        assert all(np.array_equal(a, b) for a, b in zip(curve.series(name), one_by_one.series(name), strict=True))
+        assert np.array_equal(curve.item(name).yData, one_by_one.item(name).yData)
+    assert sorted(redraws) == ["loss", "mAP"]       # one setData per curve, not one per point
+
+
 def test_log_y_keeps_the_data_and_tolerates_zero(curve, qtbot):
     curve.set_log_y(True)
     for step, loss in enumerate([1.0, 0.1, 0.0, 0.01]):
