@@ -11,7 +11,7 @@ registry order and, on each:
    to a temporary folder), a text (resources/text/hamlet.txt); waits for the run that file started;
 3. opens its shipped checkpoint (resources/checkpoints/<tab>.safetensors) where there is one, the
    same way ("refused" in ``steps`` when the window routes no tab to checkpoints);
-4. clicks its Train button (the first enabled button whose text starts with "Train"), lets it
+4. clicks its Train button (the first enabled button whose text starts with "Train" or "Retrain"), lets it
    train for --train-seconds, then cancels the tab's runs.
 
 Throughout, a 10 ms QTimer on the GUI thread records how late each tick comes (a stall). Per tab:
@@ -109,7 +109,8 @@ def _train_button(tab):
     sub-tab's button works as well when its page is hidden)."""
     from PySide6.QtWidgets import QPushButton
 
-    found = [b for b in tab.findChildren(QPushButton) if b.text().lstrip("&").lower().startswith("train")]
+    found = [b for b in tab.findChildren(QPushButton)
+             if b.text().replace("&", "").lower().startswith(("train", "retrain"))]
     found.sort(key=lambda b: not b.isVisibleTo(tab))
     return found[0] if found else None
 

@@ -174,6 +174,29 @@ class TopicTab(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(side_panel_split(side, right, side_width))
 
+    def config_column(self, idea: str, config, box_title: str) -> tuple[QWidget, QVBoxLayout]:
+        """The side column of a tab that trains one config: the idea panel, ``self.dataset_label``
+        (what the run trains on), and ``self.params``, a ParamPanel of ``config`` in a group box whose
+        live knobs call ``self._live_changed(name, value)`` and whose restart knobs start a new run
+        (``self.start_training()``). Returns the column's widget and layout for the rest."""
+        from PySide6.QtWidgets import QGroupBox
+
+        from lab_app.qt.widgets.param_panel import ParamPanel
+
+        side = QWidget()
+        col = QVBoxLayout(side)
+        col.addWidget(self.idea_label(idea))
+        self.dataset_label = QLabel("-")
+        self.dataset_label.setWordWrap(True)
+        col.addWidget(self.dataset_label)
+        self.params = ParamPanel(config)
+        self.params.live_changed.connect(self._live_changed)
+        self.params.restart_changed.connect(lambda *_: self.start_training())
+        box = QGroupBox(box_title)
+        QVBoxLayout(box).addWidget(self.params)
+        col.addWidget(box)
+        return side, col
+
     @staticmethod
     def idea_label(html: str) -> QLabel:
         """The 'idea' panel: the key formula and a few sentences, in rich text."""

@@ -15,7 +15,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
-    QGroupBox,
     QLabel,
     QPushButton,
     QSplitter,
@@ -99,18 +98,8 @@ class RepresentationTab(TopicTab):
     def _build(self) -> None:
         self.loss_curve = LossCurve(title="training loss")
         self.probes = Bars(title="probe accuracy (test split)", value_format="{:.3f}")
-        side = QWidget()
-        col = QVBoxLayout(side)
-        col.addWidget(self.idea_label(IDEA))
-        self.dataset_label = QLabel("-")
-        self.dataset_label.setWordWrap(True)
-        col.addWidget(self.dataset_label)
-        self.params = ParamPanel(task.RepresentationConfig(seed=self.ctx.seed))
-        self.params.live_changed.connect(self._live_changed)
-        self.params.restart_changed.connect(lambda *_: self.start_training())
-        box = QGroupBox("Encoder training")
-        QVBoxLayout(box).addWidget(self.params)
-        col.addWidget(box)
+        side, col = self.config_column(IDEA, task.RepresentationConfig(seed=self.ctx.seed),
+                                       "Encoder training")
         buttons = QGridLayout()
         actions = [
             ("Train", lambda: self.start_training()),  # not clicked(checked) as a config

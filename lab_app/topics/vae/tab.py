@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSplitter
 
 from lab_app.core.events import Progress
 from lab_app.core.tiling import tile
@@ -25,7 +25,6 @@ from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.checkpoint_buttons import CheckpointButtons
 from lab_app.qt.widgets.latent_scatter import LatentScatter
 from lab_app.qt.widgets.loss_curve import LossCurve
-from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.topics.vae import task
 from lab_app.topics.vae.views import ImagePanel
 
@@ -71,18 +70,7 @@ class VaeTab(TopicTab):
 
     # --- layout ------------------------------------------------------------------------------------
     def _build(self) -> None:
-        side = QWidget()
-        col = QVBoxLayout(side)
-        col.addWidget(self.idea_label(IDEA))
-        self.dataset_label = QLabel("-")
-        self.dataset_label.setWordWrap(True)
-        col.addWidget(self.dataset_label)
-        self.params = ParamPanel(task.VaeTaskConfig(seed=self.ctx.seed))
-        self.params.live_changed.connect(self._live_changed)
-        self.params.restart_changed.connect(lambda *_: self.start_training())
-        box = QGroupBox("VAE")
-        QVBoxLayout(box).addWidget(self.params)
-        col.addWidget(box)
+        side, col = self.config_column(IDEA, task.VaeTaskConfig(seed=self.ctx.seed), "VAE")
         buttons = QHBoxLayout()
         for text, slot, tip in [("Train", lambda: self.start_training(), "train a VAE with the settings above"),
                                 ("Stop", self.runner.cancel, "stop the training; what it drew stays")]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QGridLayout, QGroupBox, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QGridLayout, QGroupBox, QLabel, QPushButton, QSplitter, QVBoxLayout
 
 from lab_app.core.events import Progress
 from lab_app.core.tiling import tile
@@ -19,7 +19,6 @@ from lab_app.io.checkpoint import peek_checkpoint
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.checkpoint_buttons import CheckpointButtons
 from lab_app.qt.widgets.loss_curve import LossCurve
-from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.topics.vq import checkpoints as ck
 from lab_app.topics.vq import task
 from lab_app.topics.vq.codebook_views import CodebookScatter
@@ -61,18 +60,7 @@ class VqTab(TopicTab):
 
     # --- layout ------------------------------------------------------------------------------------------
     def _build(self) -> None:
-        side = QWidget()
-        col = QVBoxLayout(side)
-        col.addWidget(self.idea_label(IDEA))
-        self.dataset_label = QLabel("-")
-        self.dataset_label.setWordWrap(True)
-        col.addWidget(self.dataset_label)
-        self.params = ParamPanel(task.VqTaskConfig(seed=self.ctx.seed))
-        self.params.live_changed.connect(self._live_changed)
-        self.params.restart_changed.connect(lambda *_: self.start_training())
-        box = QGroupBox("Stage 1: tokenizer")
-        QVBoxLayout(box).addWidget(self.params)
-        col.addWidget(box)
+        side, col = self.config_column(IDEA, task.VqTaskConfig(seed=self.ctx.seed), "Stage 1: tokenizer")
         buttons = QGridLayout()
         for i, (text, slot) in enumerate([("Train tokenizer", lambda: self.start_training()), ("Stop", self.stop)]):
             b = QPushButton(text)
