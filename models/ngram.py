@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models.ngram_counts import BOS, EOS, UNK, NGramCounts, Vocabulary
+from models.ngram_counts import BOS, EOS, UNK, EncodedCorpus, NGramCounts, Vocabulary
 
-__all__ = ["NGramLM", "SMOOTHINGS", "BOS", "EOS", "UNK", "Vocabulary", "NGramCounts"]
+__all__ = ["NGramLM", "SMOOTHINGS", "BOS", "EOS", "UNK", "Vocabulary", "NGramCounts", "EncodedCorpus"]
 
 SMOOTHINGS = ("kneser_ney", "interpolated", "add_k")
 LN10 = np.log(10.0)
@@ -64,11 +64,12 @@ class NGramLM:
         self._levels: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, sentences: Sequence[Sequence[str]]) -> NGramLM:
-        """Count and smooth. ``sentences``: lists of tokens, without <s> / </s>."""
-        sentences = [list(s) for s in sentences]
-        self.vocab = Vocabulary.build(sentences, self.min_count)
-        ids = [self.vocab.encode(s) for s in sentences]
+    def fit(self, sentences: Sequence[Sequence[str]], encoded: EncodedCorpus | None = None) -> NGramLM:
+        """Count and smooth. ``sentences``: lists of tokens, without <s> / </s>. ``encoded``: the same
+        sentences already encoded (``EncodedCorpus.of(sentences, min_count)``), shared by several fits."""
+        if encoded is None or encoded.min_count != self.min_count:
+            encoded = EncodedCorpus.of(sentences, self.min_count)
+        self.vocab, ids = encoded.vocab, encoded.ids
         if self.smoothing == "interpolated":
             self.lambdas = self._fit_lambdas(ids)
         self.counts = NGramCounts.count(ids, self.order, len(self.vocab))

@@ -61,14 +61,37 @@ class Vocabulary:
 
 def sentence_stream(id_sentences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """All sentences as one id stream ``<s> w1 .. wm </s> <s> ...`` and, per position, the index
-    one past the end of its sentence. Shapes (L,), (L,)."""
-    lengths = np.fromiter((len(s) + 2 for s in id_sentences), np.int64, count=len(id_sentences))
-    parts = []
-    for s in id_sentences:
-        parts.extend((np.array([Vocabulary.bos]), np.asarray(s, np.int64), np.array([Vocabulary.eos])))
-    stream = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    one past the end of its sentence. Shapes (L,), (L,). One concatenation and two scatters, not a
+    Python loop over the sentences (it runs in a worker beside the UI thread, and Python loops
+    there hold the interpreter the UI thread needs)."""
+    lengths = np.fromiter((len(s) for s in id_sentences), np.int64, count=len(id_sentences)) + 2
+    if not len(lengths):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     ends = np.cumsum(lengths)
+    starts = ends - lengths
+    stream = np.empty(int(ends[-1]), np.int64)
+    words = np.ones(len(stream), bool)
+    words[starts] = words[ends - 1] = False
+    stream[starts], stream[ends - 1] = Vocabulary.bos, Vocabulary.eos
+    stream[words] = np.concatenate([np.asarray(s, np.int64).reshape(-1) for s in id_sentences])
     return stream, np.repeat(ends, lengths)
+
+
+@dataclass(frozen=True)
+class EncodedCorpus:
+    """Training sentences as ids under the vocabulary they build (words seen ``min_count`` times).
+    Fitting several models of one text (the perplexity sweep: every order and smoothing) shares
+    one: building the vocabulary and encoding every token is per-token Python work."""
+
+    vocab: Vocabulary
+    ids: list[np.ndarray]
+    min_count: int
+
+    @classmethod
+    def of(cls, sentences: Iterable[Sequence[str]], min_count: int = 1) -> EncodedCorpus:
+        sentences = [list(s) for s in sentences]
+        vocab = Vocabulary.build(sentences, min_count)
+        return cls(vocab, [vocab.encode(s) for s in sentences], int(min_count))
 
 
 @dataclass

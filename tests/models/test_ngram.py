@@ -159,3 +159,22 @@ def test_bad_arguments():
         NGramLM(6)
     with pytest.raises(ValueError, match="smoothing"):
         NGramLM(2, "witten_bell")
+
+
+def test_fits_sharing_one_encoded_corpus_equal_fits_on_their_own():
+    from models.ngram_counts import EncodedCorpus, sentence_stream
+
+    shared = EncodedCorpus.of(SMALL, min_count=1)
+    for smoothing in ("kneser_ney", "interpolated", "add_k"):
+        for order in (1, 2, 3):
+            alone = NGramLM(order, smoothing).fit(SMALL)
+            together = NGramLM(order, smoothing).fit(SMALL, shared)
+            assert together.vocab.words == alone.vocab.words
+            assert together.perplexity(HELDOUT) == pytest.approx(alone.perplexity(HELDOUT), rel=1e-12)
+    # an encoding made with another vocabulary cut-off is not used: the model's own cut-off holds
+    cut = NGramLM(2, min_count=2).fit(SMALL, shared)
+    assert "mat" not in cut.vocab and cut.vocab.words == NGramLM(2, min_count=2).fit(SMALL).vocab.words
+    # the stream: <s> words </s> per sentence, empty sentences included, each position's sentence end
+    stream, ends = sentence_stream([np.array([5, 6]), np.array([], np.int64), np.array([7])])
+    assert stream.tolist() == [1, 5, 6, 2, 1, 2, 1, 7, 2]
+    assert ends.tolist() == [4, 4, 4, 4, 6, 6, 9, 9, 9]

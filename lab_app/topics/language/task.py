@@ -16,7 +16,7 @@ from lab_app.core.events import Message, Progress, Snapshot
 from lab_app.core.seeds import seed_field
 from lab_app.data.corpus import TOKENISATIONS, Corpus, default_documents, load_document, make_corpus
 from models.ngram import SMOOTHINGS, NGramLM
-from models.ngram_counts import NGramCounts, Vocabulary
+from models.ngram_counts import EncodedCorpus, NGramCounts, Vocabulary
 from models.word2vec import SkipGramConfig, SkipGramTrainer, pca_2d
 
 MAX_ORDER = 5
@@ -120,13 +120,14 @@ def analyse(cfg: LanguageConfig, documents: list, ctl: Control):
     corpus = make_corpus(documents, cfg.tokenisation, max_heldout_tokens=HELDOUT_TOKENS)
     yield Message(corpus.summary())
     ctl.checkpoint()
-    model = cfg.model().fit(corpus.train)
+    encoded = EncodedCorpus.of(corpus.train, cfg.min_count)    # once for every fit below
+    model = cfg.model().fit(corpus.train, encoded)
     heldout_pp = model.perplexity(corpus.heldout) if corpus.heldout else float("nan")
     yield ModelFitted(model, corpus, heldout_pp)
 
-    counts = NGramCounts.count([model.vocab.encode(s) for s in corpus.train], COUNT_ORDERS, len(model.vocab))
+    counts = NGramCounts.count(encoded.ids, COUNT_ORDERS, len(model.vocab))
     n_r = np.stack([counts.count_of_counts(k, MAX_COUNT) for k in range(1, COUNT_ORDERS + 1)])
-    words, probs = bigram_heatmap(cfg, corpus, model if cfg.order == 2 else None)
+    words, probs = bigram_heatmap(cfg, corpus, model if cfg.order == 2 else None, encoded)
     yield Snapshot("counts", {"n_r": n_r, "words": words, "heatmap": probs})
 
     grid = {s: np.full(MAX_ORDER, np.nan) for s in SMOOTHINGS}
@@ -135,16 +136,17 @@ def analyse(cfg: LanguageConfig, documents: list, ctl: Control):
         ctl.checkpoint()
         if corpus.heldout:
             same = (n, smoothing) == (cfg.order, cfg.smoothing)
-            m = model if same else cfg.model(n, smoothing).fit(corpus.train)
+            m = model if same else cfg.model(n, smoothing).fit(corpus.train, encoded)
             grid[smoothing][n - 1] = heldout_pp if same else m.perplexity(corpus.heldout)
         yield Progress(i + 1, total, text=f"perplexity: {smoothing}, n = {n}")
         yield Snapshot("perplexity", {s: v.copy() for s, v in grid.items()})
     return Analysis(corpus, model, grid, n_r, words, probs)
 
 
-def bigram_heatmap(cfg: LanguageConfig, corpus: Corpus, model: NGramLM | None = None):
+def bigram_heatmap(cfg: LanguageConfig, corpus: Corpus, model: NGramLM | None = None,
+                   encoded: EncodedCorpus | None = None):
     """p(w2 | w1) of the current smoothing's bigram model for the most frequent word tokens."""
-    model = model or cfg.model(2).fit(corpus.train)
+    model = model or cfg.model(2).fit(corpus.train, encoded)
     ids = [i for i, w in enumerate(model.vocab.words) if i > 2 and re.search(r"\w", w)][:HEATMAP_WORDS]
     words = model.vocab.decode(ids)
     probs = np.stack([model.next_distribution((w,))[ids] for w in words]) if ids else np.zeros((0, 0))
