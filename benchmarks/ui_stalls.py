@@ -169,6 +169,11 @@ def _visit(win, index: int, files: dict[str, Path], args) -> dict:
         r.cancel()
     _wait(lambda: not any(r.busy for r in tab.runners()), 30.0)
     probe.stop()
+    # a cancelled run's thread ends at its next checkpoint, after ``busy`` is already False: join
+    # them (unmeasured) so that one tab's leftover work does not stall the next tab's visit
+    lingering = [r for r in tab.runners() if not r.wait(30.0)]
+    if lingering:
+        steps["cancel"] = "threads still running after 30 s: " + ", ".join(r.label or "?" for r in lingering)
     late = sorted(probe.lateness) or [0.0]
     worst, p99 = late[-1], late[min(len(late) - 1, int(0.99 * len(late)))]  # nearest rank, never past the max
     out = {"longest_stall_ms": round(worst, 1), "p99_ms": round(p99, 1), "ticks": len(probe.lateness),
