@@ -92,3 +92,20 @@ def test_text_dropped_while_the_demo_trains_replaces_it(qtbot, tab, tmp_path):
     with qtbot.waitSignal(tab.demo_ready, timeout=60000):
         tab.open_path(path)
     assert tab.source == "owls.txt" and "newt" in tab.model.vocab and "king" not in tab.model.vocab
+
+
+def test_embedding_view_labels_the_frequent_words_and_the_marked_ones(qtbot):
+    from lab_app.topics.language.views import EmbeddingView
+
+    view = EmbeddingView(n_labels=5)
+    qtbot.addWidget(view)
+    words = [f"w{i}" for i in range(30)]
+    xy = np.random.default_rng(0).normal(size=(30, 2)).astype(np.float32)
+    view.set_words(xy, words, np.zeros(30, np.int64), ["all"])
+    assert view.label_texts() == words[:5]
+    shown = [t for t in view._texts if t.isVisible()]
+    assert np.allclose([(t.pos().x(), t.pos().y()) for t in shown], xy[:5], atol=1e-6)
+    view.mark_words([20, 2])                      # a rare word gets a label too; a frequent one keeps its own
+    assert view.label_texts() == words[:5] + ["w20"]
+    view.set_words(xy[:3], words[:3], np.zeros(3, np.int64), ["all"])   # fewer words: fewer labels
+    assert view.label_texts() == words[:3]

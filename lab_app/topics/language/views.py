@@ -166,6 +166,8 @@ class EmbeddingView(LatentScatter):
     def _place_labels(self) -> None:
         xy, _ = self.data()
         shown = [(i, False) for i in range(min(self.n_labels, len(self.words)))]
+        # marks made on an earlier run's words may point past a smaller new vocabulary
+        self.marked = [i for i in self.marked if i < len(self.words)]
         shown += [(i, True) for i in self.marked if i >= self.n_labels][: self._capacity - len(shown)]
         while len(self._texts) < len(shown):
             t = pg.TextItem("", color=(230, 230, 230), anchor=(0, 1))
