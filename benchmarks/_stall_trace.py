@@ -26,7 +26,8 @@ KEEP = ("lab_app", "models", "pyqtgraph", "benchmarks", "torch", "open3d", "skle
 def _frames(frame, limit: int = 14) -> tuple[str, ...]:
     out = []
     # no source lines read (lookup_lines=False): only file names and line numbers of live frames
-    for fs in reversed(traceback.StackSummary.extract(traceback.walk_stack(frame), limit=60, lookup_lines=False)):
+    summary = traceback.StackSummary.extract(traceback.walk_stack(frame), limit=60, lookup_lines=False)
+    for fs in reversed(summary):
         path = fs.filename.replace("\\", "/")
         if "site-packages/" in path:
             path = path.split("site-packages/", 1)[1]
@@ -84,7 +85,8 @@ class StallTracer:
             late = time.perf_counter() - self.last_tick
             if late > self.threshold:
                 if began is None:
-                    began, gui_samples, other_samples = self.last_tick, collections.Counter(), collections.Counter()
+                    began = self.last_tick
+                    gui_samples, other_samples = collections.Counter(), collections.Counter()
                     native = None
                 if native is None and late > 0.25 and PYSPY:
                     native = _native_dump()

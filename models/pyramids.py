@@ -345,7 +345,8 @@ class SnipTrainer(nn.Module):
 
     def loss(self, out, tgt) -> dict[str, torch.Tensor]:
         j, o = out
-        return self.detector.loss(o, {k.split("_", 1)[1]: v for k, v in tgt.items() if k.startswith(f"s{j}_")})
+        prefix = f"s{j}_"
+        return self.detector.loss(o, {k[len(prefix):]: v for k, v in tgt.items() if k.startswith(prefix)})
 
     def candidates(self, outs):
         per_scale = [self.detector.candidates(o) for o in outs]              # [scale][image]
