@@ -201,3 +201,23 @@ def test_every_runner_of_every_tab_is_one_the_window_can_see_and_cancel(win):
         made = {id(r) for r in tab.findChildren(TaskRunner)}
         assert made, spec.id
         assert made <= {id(r) for r in tab.runners()}, f"{spec.id}: a runner outside add_runner"
+
+
+def test_every_view_exports_through_the_one_exportable_base(win):
+    """PNG export is ExportableView's: no view writes its own copy of it (eleven of the new tabs' views
+    and two shared widgets had one); a view that grabs something else (the GL surface) overrides it."""
+    import re
+    from pathlib import Path
+
+    import lab_app
+    from lab_app.qt.widgets.export import ExportableView
+    from lab_app.registry import TOPICS
+
+    root = Path(lab_app.__file__).parent
+    copy = re.compile(r"def export_png\(self, path[^)]*\)[^:]*:\n\s+return export_widget_png\(self, path\)")
+    copies = [str(p.relative_to(root)) for p in root.rglob("*.py") if copy.search(p.read_text())]
+    assert copies == []
+    for spec in TOPICS:
+        tab = win.tab(spec.id)
+        for name, view in tab.views().items():
+            assert isinstance(view, ExportableView), f"{spec.id}: {name} is a {type(view).__name__}"

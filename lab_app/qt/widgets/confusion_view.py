@@ -7,10 +7,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 
 
-class ConfusionView(QWidget):
+class ConfusionView(ExportableView):
     """A confusion matrix as a heatmap (rows: true class, columns: predicted), filled as it learns."""
 
     def __init__(self, parent: QWidget | None = None):
@@ -45,5 +45,3 @@ class ConfusionView(QWidget):
             self.plot.getAxis("left").setTicks([[(i + 0.5, f"{n}  {i}") for i, n in enumerate(names)]])
             self.plot.setRange(xRange=(0, len(names)), yRange=(0, len(names)), padding=0.02)
 
-    def export_png(self, path):
-        return export_widget_png(self, path)

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -20,11 +19,11 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
 from lab_app.detection.postprocess import Detections, filter_detections
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.image_boxes import ImageBoxes
 
 
-class DetectionView(QWidget):
+class DetectionView(ExportableView):
     box_drawn = Signal(float, float, float, float)
     hovered = Signal(float, float)
 
@@ -163,5 +162,3 @@ class DetectionView(QWidget):
         p = self.view_box.mapSceneToView(scene_pos)
         self.hovered.emit(p.x(), p.y())
 
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lab_app.core.colormaps import height_colors, permute_rows
 from lab_app.io.atomic import atomic_path
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView, export_widget_png
 
 # Points are opaque and depth-tested: pyqtgraph's default 'additive' mode would saturate dense clouds
 # to white and ignore occlusion.
@@ -87,7 +87,7 @@ class _Settle(QObject):
         return False
 
 
-class PointCloudView(QWidget):
+class PointCloudView(ExportableView):
     """A 3D scatter of one cloud, with level of detail while interacting, a highlight overlay and export."""
 
     def __init__(self, parent: QWidget | None = None, *, lod_points: int = 150_000, point_size: float = 2.0,
@@ -271,7 +271,7 @@ class PointCloudView(QWidget):
         buf = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
         return buf.reshape(h, image.bytesPerLine())[:, : 4 * w].reshape(h, w, 4).copy()
 
-    def export_png(self, path: str | Path) -> Path:
+    def export_png(self, path: str | Path) -> Path:   # the GL surface itself: a grab of the widget misses it
         return export_widget_png(self.glview, path)
 
     def export_data(self, path: str | Path) -> Path:

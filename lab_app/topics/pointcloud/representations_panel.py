@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from lab_app.core.tiling import tile
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.worker import TaskRunner
 from lab_app.topics.pointcloud import representations as rep
 
@@ -42,7 +42,7 @@ def _slider(lo: int, hi: int, value: int) -> QSlider:
     return s
 
 
-class RepresentationsPanel(QWidget):
+class RepresentationsPanel(ExportableView):
     def __init__(self, runner: TaskRunner, parent: QWidget | None = None):
         super().__init__(parent)
         self.runner = runner
@@ -183,6 +183,3 @@ class RepresentationsPanel(QWidget):
         k = self.k_slider.value()
         self.graph_label.setText(f"k = {k}: {len(edges):,} edges between {len(self.points):,} points "
                                  "(KD-tree)")
-
-    def export_png(self, path):
-        return export_widget_png(self, path)

@@ -4,14 +4,12 @@ minimum face size (TimeChart). Items are created once and fed with setData."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
 
 #: Boxes drawn per stage at most (the best-scored), so a very low threshold cannot stall the UI.
@@ -29,7 +27,7 @@ def box_paths(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x, y, connect.ravel()
 
 
-class _Plot(QWidget):
+class _Plot(ExportableView):
     def __init__(self, title: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.plot_widget = pg.PlotWidget()
@@ -39,14 +37,21 @@ class _Plot(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.plot_widget)
 
+    def _image_axes(self) -> None:
+        """A picture, not a chart: no axes, y down, square pixels, one image item."""
+        for axis in ("left", "bottom"):
+            self.plot_item.hideAxis(axis)
+        self.view_box = self.plot_item.getViewBox()
+        self.view_box.invertY(True)
+        self.view_box.setAspectLocked(True)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.view_box.addItem(self.image_item)
+
     def title(self) -> str:
         return self.plot_item.titleLabel.text
 
     def set_title(self, text: str) -> None:
         self.plot_item.setTitle(text, size="9pt")
-
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)
 
 
 class StageView(_Plot):
@@ -55,13 +60,7 @@ class StageView(_Plot):
 
     def __init__(self, title: str, color=MTCNN_COLOR, parent: QWidget | None = None):
         super().__init__(title, parent)
-        for axis in ("left", "bottom"):
-            self.plot_item.hideAxis(axis)
-        self.view_box = self.plot_item.getViewBox()
-        self.view_box.invertY(True)
-        self.view_box.setAspectLocked(True)
-        self.image_item = pg.ImageItem(axisOrder="row-major")
-        self.view_box.addItem(self.image_item)
+        self._image_axes()
         self.color = color
         self.truth_item = pg.PlotCurveItem(pen=pg.mkPen(*TRUTH_COLOR, width=1.5, style=Qt.PenStyle.DashLine))
         self.level_items: list[pg.PlotCurveItem] = []
@@ -135,13 +134,7 @@ class PyramidView(_Plot):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Pyramid: P-Net face probability per level", parent)
-        for axis in ("left", "bottom"):
-            self.plot_item.hideAxis(axis)
-        self.view_box = self.plot_item.getViewBox()
-        self.view_box.invertY(True)
-        self.view_box.setAspectLocked(True)
-        self.image_item = pg.ImageItem(axisOrder="row-major")
-        self.view_box.addItem(self.image_item)
+        self._image_axes()
         self.labels: list[pg.TextItem] = []
         self.level_texts: list[str] = []
 

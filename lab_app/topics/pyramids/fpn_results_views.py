@@ -3,13 +3,11 @@ mAP, AP small / medium / large, training steps) beside a plot of AP@0.5 against 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
 
 COLUMNS = ("ms / image", "mAP@0.5", "mAP@.5:.95", "AP S", "AP M", "AP L", "steps", "ms per level")
@@ -24,7 +22,7 @@ def _fmt(v: float) -> str:
     return "-" if v is None or v < 0 else f"{v:.3f}"
 
 
-class ResultsView(QWidget):
+class ResultsView(ExportableView):
     def __init__(self, titles: dict, parent: QWidget | None = None):
         super().__init__(parent)
         self.titles = titles
@@ -86,6 +84,3 @@ class ResultsView(QWidget):
     def cell(self, pipeline: str, column: str) -> str:
         item = self.table.item(list(self.titles).index(pipeline), COLUMNS.index(column))
         return "" if item is None else item.text()
-
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)

@@ -4,15 +4,13 @@ found, captioned with the level's stride and time."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from lab_app.detection.postprocess import Detections
 from lab_app.qt.widgets.detection_view import DetectionView
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
 
 MAX_LEVELS = 4
@@ -24,7 +22,7 @@ def level_color_css(i: int) -> str:
     return f"rgb({r},{g},{b})"
 
 
-class LevelStrip(QWidget):
+class LevelStrip(ExportableView):
     """Up to four DetectionViews in a 2 x 2 grid, one per level of the pipeline shown."""
 
     def __init__(self, parent: QWidget | None = None):
@@ -76,6 +74,3 @@ class LevelStrip(QWidget):
 
     def detections(self, i: int) -> Detections:
         return self.cells[i].shown
-
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)

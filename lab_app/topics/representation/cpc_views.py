@@ -3,14 +3,12 @@ per-k accuracy and bound, and the pretext's patch pairs with their predicted and
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.image_boxes import ImageBoxes
 from lab_app.topics.representation.views import Thumbnail
 
@@ -26,7 +24,7 @@ def grey_rgb(image: np.ndarray) -> np.ndarray:
     return arr.transpose(1, 2, 0)
 
 
-class CpcExampleView(QWidget):
+class CpcExampleView(ExportableView):
     """Left: the image, the rows its context c has seen tinted blue, the context position, the true
     patch k rows below (green) and, when CPC picked another patch of this image, that one (red).
     Right: the true patch and the best-scoring negatives as patches, with their scores z^T W_k c."""
@@ -94,11 +92,8 @@ class CpcExampleView(QWidget):
     def captions(self) -> list[str]:
         return [t.caption.text() for t in self.tiles]
 
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)
 
-
-class PerKView(QWidget):
+class PerKView(ExportableView):
     """Against k (rows ahead): how often the true patch is picked (with chance 1/N), and the bound
     log N - L_k (with its ceiling log N). The further future is harder: both fall with k."""
 
@@ -143,8 +138,6 @@ class PerKView(QWidget):
             curve.setData([], [])
         self.k = self.accuracy = self.bound = np.zeros(0)
 
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)
 
 
 def pair_board(first: np.ndarray, second: np.ndarray, label: int, predicted: int, neighbours) -> np.ndarray:
@@ -174,7 +167,7 @@ def pair_board(first: np.ndarray, second: np.ndarray, label: int, predicted: int
     return board
 
 
-class PretextPairsView(QWidget):
+class PretextPairsView(ExportableView):
     """The relative-position pretext: for pairs cut from test images, the centre patch, its
     neighbour where it really was, and where the classifier put it."""
 
@@ -208,6 +201,3 @@ class PretextPairsView(QWidget):
             label, said = int(ex.labels[i]), int(ex.predicted[i])
             t.show_image(pair_board(ex.first[i], ex.second[i], label, said, neighbours),
                          f"true {ARROWS[label]}  said {ARROWS[said]} {ex.probs[i, said]:.2f}")
-
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)

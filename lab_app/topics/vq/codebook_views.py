@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 
 USED = (80, 140, 210)
 DEAD = (200, 70, 70)
 
 
-class CodebookScatter(QWidget):
+class CodebookScatter(ExportableView):
     """The codebook on its top-2 principal axes; point area grows with use, unused codes are red x."""
 
     def __init__(self, parent: QWidget | None = None):
@@ -42,6 +40,3 @@ class CodebookScatter(QWidget):
         self.used.setData(pos=self.xy[live], size=sizes[live])
         self.dead.setData(pos=self.xy[~live])
         self.plot_item.setTitle("codebook PCA, size = use")
-
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)

@@ -6,14 +6,13 @@ uses the same code. Tokens not drawn yet (code -1, while a sample fills in) stay
 from __future__ import annotations
 
 import colorsys
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsRectItem, QVBoxLayout, QWidget
 
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 
 HIGHLIGHT = (255, 220, 40)
 
@@ -32,7 +31,7 @@ def code_colors(codes: np.ndarray) -> np.ndarray:
     return out
 
 
-class TokenMapView(QWidget):
+class TokenMapView(ExportableView):
     token_clicked = Signal(int, int, int)
 
     def __init__(self, title: str = "token map", parent: QWidget | None = None, numbers: bool = True):
@@ -132,6 +131,3 @@ class TokenMapView(QWidget):
         col, row = int(np.floor(p.x())), int(np.floor(p.y()))
         if 0 <= row < h and 0 <= col < w:
             self.select(row, col)
-
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from lab_app.qt.widgets.export import export_widget_png
+from lab_app.qt.widgets.export import ExportableView
 
 USED = (80, 140, 210)
 
 
-class UsageView(QWidget):
+class UsageView(ExportableView):
     """Codes sorted by how often held-out images use them (one bar each), the uniform level K-th of the
     total as a dashed line, and perplexity exp(H) against K in the title."""
 
@@ -45,6 +43,3 @@ class UsageView(QWidget):
         self.plot_item.setYRange(0, max(float(share.max()) if k else 1.0, 100.0 / k) * 1.05, padding=0)
         self.plot_item.setTitle(f"usage: perplexity {perplexity:.0f} / K {k}, "
                                 f"<span style='color:#c84646'>{dead} dead</span>")
-
-    def export_png(self, path: str | Path) -> Path:
-        return export_widget_png(self, path)
