@@ -33,6 +33,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from lab_app.core.control import Cancelled, Control
 from lab_app.core.device import apply_thread_policy
 from lab_app.core.events import Message, Progress
+from lab_app.core.procpool import NotPortable
 from lab_app.core.remote import RemoteError, is_training_task
 from lab_app.io.errors import LoadError
 
@@ -150,7 +151,7 @@ class TaskRunner(QObject):
         self._cancel_current()
         ctl = Control(self.device)
         backend = self.backend if self.backend is not None and self.remote_filter(make) else None
-        if backend is not None:
+        if backend is not None and backend.address:
             label = f"{label} on {backend.address}"
         run = _Run(label, ctl)
         recorder = self.recorder_factory(label) if self.recorder_factory is not None else None
@@ -222,7 +223,14 @@ class TaskRunner(QObject):
         gen = None
         try:
             ctl.checkpoint()
-            gen = backend.stream(make, ctl, run) if backend is not None else make(ctl)
+            gen = None
+            if backend is not None:
+                try:
+                    gen = backend.stream(make, ctl, run)
+                except NotPortable as e:  # holds something that does not pickle: it runs here
+                    log.info("task %r runs in this process: %s", run.label, e)
+            if gen is None:
+                gen = make(ctl)
             if not isinstance(gen, Iterator):  # a plain function: its return value is the result
                 run.result = ("finished", gen)
                 return

@@ -1,0 +1,198 @@
+"""Training in a worker process (lab_app/core/procpool.py): the TaskRunner streams a task run in
+another process exactly as it streams a local one: events, result, errors worded the same, pause,
+resume, cancel, a task that cannot be pickled, a worker that dies; the window uses it."""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import time
+
+import pytest
+
+from lab_app.core.events import Progress
+from lab_app.core.procpool import ProcessBackend
+
+pytestmark = pytest.mark.slow
+
+
+def counting(n, ctl, fail_at=None, sleep=0.0, hold=None):
+    for step in range(n):
+        ctl.checkpoint()
+        if step == fail_at:
+            raise ValueError(f"bad value at step {step}")
+        time.sleep(sleep)
+        yield Progress(step, n, {"loss": 1.0 / (step + 1)})
+    return {"steps": n, "device": str(ctl.device), "pid": os.getpid()}
+
+
+@pytest.fixture(scope="module")
+def backend():
+    b = ProcessBackend()
+    b.start()
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def runner(qtbot, backend):
+    from lab_app.qt.worker import TaskRunner
+
+    r = TaskRunner(device="cpu")
+    r.backend = backend
+    r.remote_filter = lambda make: True
+    yield r
+    r.shutdown(30)
+
+
+def _run(qtbot, runner, make, timeout=60_000):
+    events, out = [], {}
+    runner.event.connect(events.append)
+    runner.finished.connect(lambda v: out.setdefault("finished", v))
+    runner.errored.connect(lambda m: out.setdefault("errored", m))
+    runner.cancelled.connect(lambda: out.setdefault("cancelled", True))
+    runner.start(make, "test")
+    qtbot.waitUntil(lambda: not runner.busy, timeout=timeout)
+    return events, out
+
+
+def test_a_task_runs_in_the_worker_and_its_events_arrive_in_order(qtbot, runner, backend):
+    events, out = _run(qtbot, runner, functools.partial(counting, 30))
+    assert [e.step for e in events] == list(range(30))
+    assert out["finished"]["steps"] == 30 and out["finished"]["device"] == "cpu"
+    assert out["finished"]["pid"] == backend.pid != os.getpid()
+    assert runner.label == "test"   # a run on this computer gets no "on <address>"
+
+
+def test_a_failure_in_the_worker_reads_as_it_would_here(qtbot, runner):
+    from lab_app.qt.worker import TaskRunner
+
+    _, remote = _run(qtbot, runner, functools.partial(counting, 10, fail_at=3))
+    local = TaskRunner(device="cpu")
+    try:
+        _, here = _run(qtbot, local, functools.partial(counting, 10, fail_at=3))
+    finally:
+        local.shutdown()
+    assert remote == here == {"errored": "bad value at step 3"}
+
+
+def test_pause_resume_and_cancel_reach_the_task_in_the_worker(qtbot, runner):
+    events = []
+    runner.event.connect(events.append)
+    cancelled = []
+    runner.cancelled.connect(lambda: cancelled.append(True))
+    runner.start(functools.partial(counting, 100_000, sleep=0.01), "long")
+    qtbot.waitUntil(lambda: len(events) >= 5, timeout=30_000)
+    runner.pause()
+    qtbot.wait(600)   # events sent before the pause arrived meanwhile
+    n = len(events)
+    qtbot.wait(600)
+    assert len(events) == n, "events kept coming while paused"
+    runner.resume()
+    qtbot.waitUntil(lambda: len(events) > n + 5, timeout=10_000)
+    runner.cancel()
+    assert cancelled and not runner.busy
+    last = events[-1].step
+    qtbot.wait(500)
+    assert events[-1].step == last
+
+
+def test_a_task_that_does_not_pickle_runs_in_this_process(qtbot, runner):
+    _, out = _run(qtbot, runner, functools.partial(counting, 3, hold=threading.Lock()))
+    assert out["finished"]["pid"] == os.getpid()
+
+
+def test_a_lambda_task_goes_by_value(qtbot, runner, backend):
+    _, out = _run(qtbot, runner, lambda ctl: counting(4, ctl))
+    assert out["finished"]["steps"] == 4 and out["finished"]["pid"] == backend.pid
+
+
+def test_the_transforms_gan_trains_the_same_in_the_worker_as_here(qtbot, runner):
+    """Same seed, same device: the losses agree (the task is the same code, in another process)."""
+    from lab_app.core.control import Control
+    from lab_app.core.events import drain
+    from lab_app.topics.transforms import task
+
+    make = functools.partial(task.train_gan, task.TransformsConfig(steps=60, seed=5), None)
+    local_events, _ = drain(make(Control("cpu")))
+    remote_events, out = _run(qtbot, runner, make, timeout=120_000)
+
+    def losses(events):   # a point every 20 steps (the others come when a frame is due: the clock's choice)
+        return [(e.step, e.metrics) for e in events if isinstance(e, Progress) and e.step % 20 == 0]
+
+    assert "finished" in out
+    assert losses(remote_events) and losses(remote_events) == losses(local_events)
+
+
+def echo_live(knobs, ctl):
+    for step in range(100_000):
+        ctl.checkpoint()
+        time.sleep(0.01)
+        yield Progress(step, 100_000, {"beta": float(knobs["beta"])})
+
+
+def test_a_live_setting_written_here_reaches_the_task_in_the_worker(qtbot, runner, backend):
+    from lab_app.core.live import LiveDict
+
+    knobs = LiveDict({"beta": 1.0})
+    events = []
+    runner.event.connect(events.append)
+    runner.start(functools.partial(echo_live, knobs), "live")
+    qtbot.waitUntil(lambda: len(events) >= 3, timeout=30_000)
+    assert {e.metrics["beta"] for e in events} == {1.0}
+    knobs["beta"] = 2.5
+    qtbot.waitUntil(lambda: events[-1].metrics["beta"] == 2.5, timeout=5_000)
+    knobs.update(beta=0.5)
+    qtbot.waitUntil(lambda: events[-1].metrics["beta"] == 0.5, timeout=5_000)
+    runner.cancel()
+    assert knobs == {"beta": 0.5} and knobs._listeners == [] or runner.busy is False
+
+
+def test_a_worker_that_dies_ends_its_run_with_a_message_and_the_next_run_starts_a_new_one(qtbot):
+    from lab_app.qt.worker import TaskRunner
+
+    b = ProcessBackend()
+    r = TaskRunner(device="cpu")
+    r.backend = b
+    r.remote_filter = lambda make: True
+    try:
+        events, out = [], {}
+        r.event.connect(events.append)
+        r.errored.connect(lambda m: out.setdefault("errored", m))
+        r.start(functools.partial(counting, 100_000, sleep=0.01), "doomed")
+        qtbot.waitUntil(lambda: len(events) >= 3, timeout=60_000)
+        first = b.pid
+        os.kill(first, 9)
+        qtbot.waitUntil(lambda: not r.busy, timeout=20_000)
+        assert "training process stopped unexpectedly" in out["errored"]
+        assert "exit status -9" in out["errored"]
+        _, again = _run(qtbot, r, functools.partial(counting, 3))
+        assert again["finished"]["pid"] == b.pid != first
+    finally:
+        r.shutdown(30)
+        b.close()
+
+
+def test_the_window_trains_in_its_worker_and_ends_it_on_close(qtbot):
+    from lab_app.app import MainWindow
+
+    win = MainWindow(train_process=True, start_tab="transforms", demo=False)
+    qtbot.addWidget(win)
+    tab = win.tab("transforms")
+    assert all(r.backend is win.procs for r in tab.runners())
+    assert win.process_action.isChecked()
+    proc = win.procs._ensure().proc
+    win.process_action.trigger()   # Run > Train in a separate process: off
+    assert all(r.backend is None for r in tab.runners()) and win.procs is None
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=10_000)   # the old worker was let go
+    win.set_train_process(True)
+    assert all(r.backend is win.procs for r in tab.runners()) and win.process_action.isChecked()
+    events = []
+    tab.runner.event.connect(events.append)
+    tab.start_training()
+    qtbot.waitUntil(lambda: any(isinstance(e, Progress) for e in events), timeout=60_000)
+    proc = win.procs._worker.proc
+    assert proc.poll() is None
+    win.close()
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=10_000)
