@@ -9,6 +9,8 @@ shown (or a file is routed to it). ``tab_by_id`` holds the built tabs; ``tab(id)
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from lab_app.core.device import (
     mps_available,
     runtime_info,
 )
+from lab_app.core.procpool import ProcessBackend
 from lab_app.io import file_kind
 from lab_app.io.kinds import known_extensions
 from lab_app.qt.lazy_tabs import BuiltTabs, ImportAhead, TabPlaceholder, log_first_paint, swap_page
@@ -46,7 +49,7 @@ log = logging.getLogger(__name__)
 
 class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
     def __init__(self, device_pref: str | None = None, seed: int = 0, start_tab: str | None = None,
-                 demo: bool = True):
+                 demo: bool = True, train_process: bool | None = None):
         super().__init__()
         self.setWindowTitle("Visual Deep-Learning Lab")
         self.setAcceptDrops(True)
@@ -77,6 +80,13 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
         self.cluster = ClusterLink(self)
         self.cluster.connected.connect(self._on_cluster_joined)
         self.cluster.failed.connect(self._on_cluster_failed)
+        # Training runs in a worker process on this computer (lab_app/core/procpool.py) unless the
+        # user turned it off (Run > Train in a separate process) or LAB_TRAIN_PROCESS=0 says so.
+        if train_process is None:
+            env = os.environ.get("LAB_TRAIN_PROCESS", "")
+            saved = self.settings.value("train_process", "true")
+            train_process = env != "0" if env else saved in (True, "true")
+        self.procs = ProcessBackend() if train_process else None
         self._build_runs_dock()
         self._build_status_bar()
         self._build_menus()
@@ -93,7 +103,12 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
             self.tabs.setCurrentIndex(ids.index(wanted))
         QTimer.singleShot(0, lambda: self._on_tab_changed(self.tabs.currentIndex()))
         # "window painted" in the log at the first frame: benchmarks/startup.py waits for it
-        self._first_paint = log_first_paint(self, lambda: log.info("window painted"))
+        self._first_paint = log_first_paint(self, self._on_first_paint)
+
+    def _on_first_paint(self) -> None:
+        log.info("window painted")
+        if self.procs is not None:   # the worker imports torch on its own core while the tab builds
+            QTimer.singleShot(0, lambda: self.procs is not None and not self._closed and self.procs.start())
 
     # --- building -------------------------------------------------------------------------------------------
     def _build_runs_dock(self) -> None:
@@ -117,6 +132,29 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
         tab = tab or self._current_built()
         if tab is not None and not busy and tab is self._current_built() and self.runs_dock.isVisible():
             self.runs_panel.set_tab(tab.tab_id)
+
+    def training_backend(self):
+        """Where training tasks go: the Ray cluster joined, else the worker process, else None (threads)."""
+        return self.cluster.backend or self.procs
+
+    def set_train_process(self, on: bool) -> None:
+        """Run > Train in a separate process: applies to runs started from now on."""
+        self.settings.setValue("train_process", "true" if on else "false")
+        if self.process_action.isChecked() != on:
+            blocked = self.process_action.blockSignals(True)
+            self.process_action.setChecked(on)
+            self.process_action.blockSignals(blocked)
+        if on and self.procs is None:
+            self.procs = ProcessBackend()
+        elif not on and self.procs is not None:
+            procs, self.procs = self.procs, None
+            threading.Thread(target=procs.close, name="lab-procpool-close", daemon=True).start()
+        backend = self.training_backend()
+        for tab in self.tab_by_id.values():
+            for r in tab.runners():
+                r.backend = backend
+        self.statusBar().showMessage("training runs in a separate process" if on else
+                                     "training runs in this process (threads)", 5000)
 
     def _start_torch(self) -> None:
         """Import torch (through the device choice) and set its thread policy: once, before the
@@ -156,7 +194,7 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
             r.paused_changed.connect(lambda paused, why, t=tab, r=r: self._on_paused(t, r, paused, why))
             r.errored.connect(lambda msg, t=tab: self._tab_status(t, msg, 10000))
             r.busy_changed.connect(lambda busy, t=tab: self._refresh_runs(t, busy))
-            r.backend = self.cluster.backend   # training on the cluster joined, if any
+            r.backend = self.training_backend()   # the cluster joined, else the worker process
         index = TOPICS.index(spec)
         swap_page(self.tabs, index, tab, label(spec.title))
         log.info("built tab %s (%.1f s)", tab_id, time.perf_counter() - t0)
@@ -228,6 +266,12 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
         for act in (self.local_action, self.cluster_action):
             where_group.addAction(act)
             where.addAction(act)
+        self.process_action = QAction("Train in a separate &process", self, checkable=True,
+                                      checked=self.procs is not None)
+        self.process_action.setToolTip("Training runs in a worker process, so the window stays smooth while "
+                                       "it trains; off: in threads of this process")
+        self.process_action.toggled.connect(self.set_train_process)
+        run_menu.addAction(self.process_action)
         self.device_menu = run_menu.addMenu("&Device")
         self._device_group = QActionGroup(self)
         self._device_actions: dict[str, QAction] = {}
@@ -398,6 +442,8 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
         self.runs_panel.close_store()
         if self.cluster.backend is not None:   # the warm worker on the cluster goes with the window
             self.cluster.backend.close()
+        if self.procs is not None:
+            self.procs.close()
         event.accept()
 
 

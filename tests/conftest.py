@@ -12,6 +12,9 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("LAB_SETTINGS_DIR", tempfile.mkdtemp(prefix="lab-settings-"))
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+# Windows train in threads here (a worker process per window would import torch again in every
+# test that makes one); tests/core/test_procpool.py covers the worker process, windows included.
+os.environ.setdefault("LAB_TRAIN_PROCESS", "0")
 
 OFFSCREEN = os.environ.get("QT_QPA_PLATFORM") == "offscreen"
 

@@ -48,7 +48,7 @@ class ClusterMixin:
         self.cluster.disconnect_cluster()
         for tab in self.tab_by_id.values():
             for r in tab.runners():
-                r.backend = None
+                r.backend = self.procs   # the worker process, or None: threads here
         self.statusBar().showMessage("training runs on this computer", 5000)
         self._update_device_label()
 

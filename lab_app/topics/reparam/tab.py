@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from lab_app.core.events import Progress
+from lab_app.core.live import LiveDict
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
@@ -56,7 +57,7 @@ class ReparamTab(TopicTab):
         self.samples: task.SimplexSamples | None = None
         self.estimator_frame: task.EstimatorFrame | None = None
         self.vae_result: vae_task.VAEResult | None = None
-        self._vae_live: dict = {}
+        self._vae_live = LiveDict()
         self._vae_classes = 0
         self._build()
         self.runner.event.connect(self._on_estimator_event)
@@ -295,7 +296,7 @@ class ReparamTab(TopicTab):
         self.tau_curve.clear()
         self._vae_classes = cfg.classes
         code = np.random.default_rng(cfg.seed).integers(0, cfg.classes, cfg.latent_vars)
-        self._vae_live = {"code": code, "variable": 0}
+        self._vae_live = LiveDict({"code": code, "variable": 0})
         self.code_grid.set_code(code, cfg.classes, 0)
         self.vae_result = None
         self.vae_runner.start(partial(vae_task.train, cfg, self._vae_live), label="categorical VAE")

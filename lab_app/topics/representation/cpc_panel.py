@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGroupBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from lab_app.core.events import Progress
+from lab_app.core.live import LiveDict
 from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
@@ -32,7 +33,7 @@ class CpcPanel(QWidget):
         self.dropped = ""  # the name of the last dropped image
         self.params = ParamPanel(cpc_task.CpcConfig())
         self.params.live_changed.connect(self._live_changed)
-        self.live: dict = {}
+        self.live = LiveDict()
         self.active = False  # the tab's current run is CPC / patch position
         self.result: cpc_task.CpcTrained | None = None
         self.pending: Path | None = None  # an image dropped before a model was trained
@@ -71,7 +72,7 @@ class CpcPanel(QWidget):
     def reset(self, cfg: cpc_task.CpcConfig) -> None:
         """A new run of ``cfg.objective`` starts: empty curves, its example view in front."""
         self.active = True
-        self.live = {"show_k": cfg.show_k}
+        self.live = LiveDict({"show_k": cfg.show_k})
         self.curve.clear()
         self.per_k.clear()
         cpc = cfg.objective == "CPC"

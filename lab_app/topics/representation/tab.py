@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from lab_app.core.events import Progress
+from lab_app.core.live import LiveDict
 from lab_app.data.datasets import DATASETS
 from lab_app.io.kinds import CHECKPOINT, file_kind
 from lab_app.qt.tab_base import TopicTab
@@ -82,8 +83,8 @@ class RepresentationTab(TopicTab):
         self.nearest_indices = np.zeros(0, np.int64)
         self._file_drawn = False
         self._ready_after_query = False
-        self._live: dict = {}
-        self._mi_live: dict = {}
+        self._live = LiveDict()
+        self._mi_live = LiveDict()
         self.file_runner = self.add_runner()  # dropped images: training keeps going meanwhile
         self.ckpt_runner = self.add_runner()  # save / load: a failed load leaves the run alone
         self._build()
@@ -185,7 +186,7 @@ class RepresentationTab(TopicTab):
         self.banner.clear()
         self.loss_curve.clear()
         self.frame_config = asdict(cfg)
-        self._live = {"margin": cfg.margin, "temperature": cfg.temperature, "projection": cfg.projection}
+        self._live = LiveDict({"margin": cfg.margin, "temperature": cfg.temperature, "projection": cfg.projection})
         reuse = (
             self.data
             if (
@@ -239,7 +240,7 @@ class RepresentationTab(TopicTab):
 
     def start_mi(self, config: mi_task.MIConfig | None = None) -> None:
         cfg = config or self.mi_params.config
-        self._mi_live = {k: getattr(cfg, k) for k in ("mode", "true_mi", "mi_batch")}
+        self._mi_live = LiveDict({k: getattr(cfg, k) for k in ("mode", "true_mi", "mi_batch")})
         self.mi_runner.start(partial(mi_task.estimate_mi, cfg, self._mi_live), label="MI estimators")
 
     def _live_changed(self, name: str, value) -> None:

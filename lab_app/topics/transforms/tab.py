@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from lab_app.core.events import Progress
+from lab_app.core.live import LiveDict
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
@@ -51,7 +52,7 @@ class TransformsTab(TopicTab):
         self.frames = {"gan": 0, "vae": 0}
         self.distances: dict[str, float] = {}
         self.kl: task.KLResult | None = None
-        self._live: dict = {}
+        self._live = LiveDict()
         self._ready_sent = False
         self._build()
         self.runner.event.connect(self._on_event)
@@ -132,7 +133,7 @@ class TransformsTab(TopicTab):
         self.banner.clear()
         self.distance_curve.clear()
         self.loss_curve.clear()
-        self._live = {k: getattr(cfg, k) for k in ("gan_lr", "d_steps", "r1_gamma", "vae_lr", "beta")}
+        self._live = LiveDict({k: getattr(cfg, k) for k in ("gan_lr", "d_steps", "r1_gamma", "vae_lr", "beta")})
         self.runner.start(partial(task.train_gan, cfg, self._live, painted=painted), label="training GAN")
         self.vae_runner.start(partial(task.train_vae, cfg, self._live, painted=painted), label="training VAE")
 

@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSplitter
 
 from lab_app.core.events import Progress
+from lab_app.core.live import LiveDict
 from lab_app.core.tiling import tile
 from lab_app.data.datasets import DATASETS
 from lab_app.io.kinds import CHECKPOINT, file_kind
@@ -58,7 +59,7 @@ class VaeTab(TopicTab):
         self.interpolation: np.ndarray | None = None
         self._file_drawn = False
         self._ready_after_file = False
-        self._live: dict = {}
+        self._live = LiveDict()
         self.file_runner = self.add_runner()   # dropped images: training keeps going meanwhile
         self.ckpt_runner = self.add_runner()   # save / load: a failed load leaves the run alone
         self._build()
@@ -141,7 +142,7 @@ class VaeTab(TopicTab):
         self.banner.clear()
         if init_state is None:
             self.loss_curve.clear()
-        self._live = {"beta": cfg.beta}
+        self._live = LiveDict({"beta": cfg.beta})
         reuse = self.data if (self.data is not None and self.data.name == cfg.dataset and cfg.limit is None
                               and not cfg.data_root and self.data.seed == cfg.seed) else None
         self.frame_config = asdict(cfg)

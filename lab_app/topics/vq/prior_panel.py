@@ -15,15 +15,16 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from lab_app.core.events import Progress
+from lab_app.core.live import LiveDict
 from lab_app.io import LoadError
 from lab_app.qt.widgets.checkpoint_buttons import CheckpointButtons
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.qt.worker import TaskRunner
-from lab_app.topics.vq.views import FitImagePanel as ImagePanel
 from lab_app.topics.vq import checkpoints as ck
 from lab_app.topics.vq import prior_task as pt
 from lab_app.topics.vq.token_views import TokenMapView
+from lab_app.topics.vq.views import FitImagePanel as ImagePanel
 
 SAMPLES = 10
 
@@ -41,7 +42,7 @@ class PriorPanel(QWidget):
         self.unigram: float | None = None
         self.last_step: pt.SampleStep | None = None
         self.params = ParamPanel(pt.PriorTaskConfig(seed=seed))
-        self.live: dict = {k: getattr(self.params.config, k) for k in ("temperature", "top_k", "sample_mode")}
+        self.live = LiveDict({k: getattr(self.params.config, k) for k in ("temperature", "top_k", "sample_mode")})
         self.params.live_changed.connect(self._live_changed)
         col = QVBoxLayout(self)
         col.setContentsMargins(0, 0, 0, 0)

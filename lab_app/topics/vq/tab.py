@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QGridLayout, QGroupBox, QLabel, QPushButton, QSplitter, QVBoxLayout
 
 from lab_app.core.events import Progress
+from lab_app.core.live import LiveDict
 from lab_app.core.tiling import tile
 from lab_app.data.datasets import DATASETS
 from lab_app.io import LoadError
@@ -50,7 +51,7 @@ class VqTab(TopicTab):
         self.background = 0
         self.token_map: task.TokenMap | None = None
         self.frame: task.CodebookFrame | None = None
-        self._live: dict = {}
+        self._live = LiveDict()
         self._pending_drop: Path | None = None   # an image dropped before any tokenizer was there
         self.drop_runner = self.add_runner()
         self._build()
