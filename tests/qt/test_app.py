@@ -221,3 +221,48 @@ def test_every_view_exports_through_the_one_exportable_base(win):
         tab = win.tab(spec.id)
         for name, view in tab.views().items():
             assert isinstance(view, ExportableView), f"{spec.id}: {name} is a {type(view).__name__}"
+
+
+def test_the_status_bar_draws_progress_at_its_own_pace_and_ends_on_the_latest(qtbot, win):
+    """A run that reports every step does not repaint the progress bar every step (a synchronous
+    paint each): at most one redraw per PROGRESS_EVERY_MS, and the bar ends on the latest step."""
+    import time
+
+    from lab_app.core.events import Progress
+    from lab_app.qt.window_status import PROGRESS_EVERY_MS
+
+    def fast_then_wait(ctl):
+        for i in range(2000):
+            yield Progress(i, 2000, text="fast")
+        while True:
+            ctl.checkpoint()
+            time.sleep(0.01)
+            yield from ()
+
+    tab = win.current_tab()
+    redraws = []
+    win.progress.valueChanged.connect(redraws.append)
+    t0 = time.monotonic()
+    tab.runner.start(fast_then_wait, label="fast")
+    qtbot.waitUntil(lambda: win.progress.format() == "1999/2000", timeout=10_000)
+    elapsed_ms = (time.monotonic() - t0) * 1000
+    assert win.progress.value() == int(1000 * 1999 / 2000)
+    assert len(redraws) <= elapsed_ms / PROGRESS_EVERY_MS + 2, (len(redraws), elapsed_ms)
+    tab.runner.cancel()
+    qtbot.waitUntil(lambda: win.worker_label.text() == "idle", timeout=5000)
+    qtbot.wait(2 * PROGRESS_EVERY_MS)
+    assert win.worker_label.text() == "idle"   # nothing left waiting to be drawn over it
+
+
+def test_built_tabs_leave_the_collectors_full_passes_until_the_window_closes(qtbot):
+    import gc
+
+    from lab_app.app import MainWindow
+
+    gc.unfreeze()
+    win = MainWindow(start_tab="reparam", demo=False)
+    qtbot.addWidget(win)
+    win.tab("reparam")
+    assert gc.get_freeze_count() > 10_000
+    win.close()
+    assert gc.get_freeze_count() == 0
