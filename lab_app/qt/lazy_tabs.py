@@ -107,6 +107,10 @@ class ImportAhead(QObject):
         names = list(modules)
 
         def work():
+            if "torch" in names:
+                from lab_app.core.preload import preload_torch
+
+                preload_torch()   # its libraries load without the interpreter lock the UI thread needs
             for name in names:
                 try:
                     importlib.import_module(name)
