@@ -8,7 +8,6 @@ shown (or a file is routed to it). ``tab_by_id`` holds the built tabs; ``tab(id)
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import threading
@@ -36,7 +35,6 @@ from lab_app.core.device import (
 from lab_app.core.procpool import ProcessBackend
 from lab_app.io import file_kind
 from lab_app.io.kinds import known_extensions
-from lab_app.qt.gc_guard import freeze_long_lived
 from lab_app.qt.lazy_tabs import BuiltTabs, ImportAhead, TabPlaceholder, log_first_paint, swap_page
 from lab_app.qt.settings import add_recent_file, open_settings, recent_files, runs_db_path
 from lab_app.qt.tab_base import LabContext, TopicTab
@@ -200,7 +198,6 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
         index = TOPICS.index(spec)
         swap_page(self.tabs, index, tab, label(spec.title))
         log.info("built tab %s (%.1f s)", tab_id, time.perf_counter() - t0)
-        freeze_long_lived()   # torch's, pyqtgraph's and the tab's objects: out of every later full collection
         if index == self.tabs.currentIndex():
             self._activate(tab)
         return tab
@@ -444,7 +441,6 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
         if not self.shutdown():
             log.warning("some task threads did not stop in time")
         self.runs_panel.close_store()
-        gc.unfreeze()   # what the window held can be collected now
         if self.cluster.backend is not None:   # the warm worker on the cluster goes with the window
             self.cluster.backend.close()
         if self.procs is not None:

@@ -26,13 +26,3 @@ def collect_in_gui_thread(interval_s: float = 1.0):
     return _guard
 
 
-
-def freeze_long_lived() -> None:
-    """Move every object alive now into the collector's permanent generation (``gc.freeze``), after
-    collecting the young generations. With torch, pyqtgraph and a few tabs loaded the heap holds
-    about half a million objects and one full collection took 215 ms here, a stall each time the GUI
-    thread's collector reached generation 2; frozen objects are not traversed again. The window calls
-    it after building a tab and ``gc.unfreeze()`` when it closes. Cycles that were already garbage
-    in the old generation stay until then."""
-    gc.collect(1)
-    gc.freeze()

@@ -253,16 +253,3 @@ def test_the_status_bar_draws_progress_at_its_own_pace_and_ends_on_the_latest(qt
     qtbot.wait(2 * PROGRESS_EVERY_MS)
     assert win.worker_label.text() == "idle"   # nothing left waiting to be drawn over it
 
-
-def test_built_tabs_leave_the_collectors_full_passes_until_the_window_closes(qtbot):
-    import gc
-
-    from lab_app.app import MainWindow
-
-    gc.unfreeze()
-    win = MainWindow(start_tab="reparam", demo=False)
-    qtbot.addWidget(win)
-    win.tab("reparam")
-    assert gc.get_freeze_count() > 10_000
-    win.close()
-    assert gc.get_freeze_count() == 0
