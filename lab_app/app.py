@@ -148,7 +148,8 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
             self.procs = ProcessBackend()
         elif not on and self.procs is not None:
             procs, self.procs = self.procs, None
-            threading.Thread(target=procs.close, name="lab-procpool-close", daemon=True).start()
+            threading.Thread(target=procs.close, kwargs={"wait_for_runs": True}, name="lab-procpool-close",
+                             daemon=True).start()   # runs under way finish in it
         backend = self.training_backend()
         for tab in self.tab_by_id.values():
             for r in tab.runners():

@@ -29,6 +29,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection, Pipe
 from typing import Any
@@ -238,12 +239,17 @@ class ProcessBackend:
             if not ended:
                 handle.cancel()   # left early (cancelled here, window closed): stop it there too
 
-    def close(self) -> None:
-        """End the worker (the window closes); runs in it are cancelled."""
+    def close(self, wait_for_runs: bool = False) -> None:
+        """End the worker: at once (the window closes; its runs were cancelled), or once the runs
+        streaming from it have ended (``wait_for_runs``: training was switched back to threads, and
+        runs under way finish where they started). The next ``stream`` starts a new worker."""
         with self._lock:
             worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.close()
+        if worker is None:
+            return
+        while wait_for_runs and not worker.dead and worker.queues:
+            time.sleep(0.2)
+        worker.close()
 
 
 class _ProcessControl:

@@ -104,7 +104,7 @@ class Worker:
         except Cancelled:
             self._send_quietly("cancelled", run_id)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the window
-            log.debug("run %s failed:\n%s", run_id, traceback.format_exc())
+            log.warning("run %s failed:\n%s", run_id, traceback.format_exc())   # the window gets the summary
             self._send_quietly("error", run_id, portable(exc))
         finally:
             self.ctls.pop(run_id, None)

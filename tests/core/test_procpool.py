@@ -149,6 +149,21 @@ def test_a_live_setting_written_here_reaches_the_task_in_the_worker(qtbot, runne
     assert knobs == {"beta": 0.5} and knobs._listeners == [] or runner.busy is False
 
 
+def test_switching_back_to_threads_lets_a_run_under_way_finish_in_its_worker(qtbot, runner, backend):
+    events, out = [], {}
+    runner.event.connect(events.append)
+    runner.finished.connect(lambda v: out.setdefault("finished", v))
+    runner.start(functools.partial(counting, 150, sleep=0.01), "under way")
+    qtbot.waitUntil(lambda: len(events) >= 3, timeout=30_000)
+    worker = backend._worker
+    closing = threading.Thread(target=backend.close, kwargs={"wait_for_runs": True})
+    closing.start()
+    qtbot.waitUntil(lambda: "finished" in out, timeout=30_000)
+    closing.join(10)
+    assert [e.step for e in events] == list(range(150)) and out["finished"]["steps"] == 150
+    assert not closing.is_alive() and worker.proc.poll() is not None
+
+
 def test_a_worker_that_dies_ends_its_run_with_a_message_and_the_next_run_starts_a_new_one(qtbot):
     from lab_app.qt.worker import TaskRunner
 
