@@ -18,7 +18,8 @@ Throughout, a 10 ms QTimer on the GUI thread records how late each tick comes (a
 ``longest_stall_ms``, ``p99_ms``, ``first_result_s`` and ``steps`` (what was done, or why not).
 Overall: ``worst_stall_ms``, ``worst_tab``. Targets: no stall over 100 ms, p99 <= 16 ms, every
 first result within 10 s. The machine is shared: ``load_avg`` gives the 1-minute load before and
-after.
+after. Training runs where the app runs it: in its worker process unless LAB_TRAIN_PROCESS=0 says threads
+(``train_process`` in the output).
 """
 
 from __future__ import annotations
@@ -237,6 +238,7 @@ def _run_app(args, files, load_before, display, own_xvfb) -> dict:
         "worst_tab": worst_tab,
         "platform": (f"xcb ({'own Xvfb' if own_xvfb else 'DISPLAY'} {display})") if display else "offscreen",
         "device": str(win.ctx.device),
+        "train_process": win.procs is not None,
         "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "targets": {"longest_stall_ms": 100, "p99_ms": 16, "first_result_s": 10},
     }
