@@ -14,7 +14,9 @@ times a second and emits signals. So:
 - exceptions become ``errored(message)``; the runner is idle again and can start another run;
 - ``shutdown()`` cancels every run and joins every thread (no thread outlives the window);
 - with ``recorder_factory`` set, every run that reports metrics is recorded in the run store from
-  the worker thread (lab_app/core/runs.py), batched, never on the UI thread.
+  the worker thread (lab_app/core/runs.py), batched, never on the UI thread;
+- with ``backend`` set, training tasks run elsewhere and the thread only relays their events: in
+  the window's worker process (lab_app/core/procpool.py) or on a Ray cluster (lab_app/core/remote.py).
 """
 
 from __future__ import annotations
