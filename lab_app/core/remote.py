@@ -156,6 +156,11 @@ def _actor_class():
             if run_id in self.ctls:
                 self.ctls[run_id].cancel()
 
+        def set_live(self, key: str, changes: dict):
+            from lab_app.core import live
+
+            live.apply(key, changes)
+
     return TaskActor
 
 
@@ -238,7 +243,13 @@ class RayBackend:
         handle = _RemoteControl(actor, run_id)
         if run is not None:
             run.remote = handle
-        refs = actor.run.remote(run_id, make, self.device_pref)
+        from lab_app.core import live
+
+        with live.collect() as knobs:   # Ray pickles ``make`` here: the LiveDicts it holds are met
+            refs = actor.run.remote(run_id, make, self.device_pref)
+        for d in knobs:   # the tab's later writes follow the run there (a first full copy, then each)
+            d.listen(handle.set_live)
+            handle.set_live(d.key, dict(d))
         try:
             while True:
                 if ctl.cancelled:
@@ -266,6 +277,8 @@ class RayBackend:
                     return item.value
                 yield item
         finally:
+            for d in knobs:
+                d.unlisten(handle.set_live)
             handle.cancel()   # a run left early (closed, cancelled here) stops there too; a no-op otherwise
 
     def close(self) -> None:
@@ -302,3 +315,9 @@ class _RemoteControl:
 
     def cancel(self) -> None:
         self._call("cancel")
+
+    def set_live(self, key: str, changes: dict) -> None:
+        try:
+            self.actor.set_live.remote(key, changes)
+        except Exception:  # noqa: BLE001 - the actor may be gone; the stream reports that
+            pass

@@ -127,6 +127,27 @@ def test_pause_resume_and_cancel_reach_the_remote_task(qtbot, runner):
     assert runner.wait(30)
 
 
+def echo_live(knobs, ctl):
+    for step in range(100_000):
+        ctl.checkpoint()
+        time.sleep(0.01)
+        yield Progress(step, 100_000, {"beta": float(knobs["beta"])})
+
+
+def test_a_live_setting_written_here_reaches_the_remote_task(qtbot, runner):
+    from lab_app.core.live import LiveDict
+
+    knobs = LiveDict({"beta": 1.0})
+    events = _collect(runner)
+    runner.start(functools.partial(echo_live, knobs), "training")
+    qtbot.waitUntil(lambda: len(events) >= 3, timeout=60000)
+    knobs["beta"] = 2.5
+    qtbot.waitUntil(lambda: events[-1].metrics["beta"] == 2.5, timeout=30000)
+    with qtbot.waitSignal(runner.cancelled, timeout=30000):
+        runner.cancel()
+    assert runner.wait(30) and knobs._listeners == []
+
+
 def test_killing_the_remote_worker_ends_the_run_with_a_message(qtbot, runner):
     with qtbot.waitSignal(runner.progress, timeout=60000):
         runner.start(functools.partial(counting, 10_000, sleep=0.01), "training")
