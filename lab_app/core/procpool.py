@@ -164,9 +164,14 @@ class ProcessBackend:
         self._lock = threading.Lock()
         self._run_ids = itertools.count(1)
 
-    def start(self) -> int:
-        """Start the warm worker now (it imports torch while nothing waits for it); its pid."""
-        return self._ensure().pid
+    def start(self) -> int | None:
+        """Start the warm worker now (it imports torch while nothing waits for it); its pid, or None
+        when it cannot start here (runs then go to threads, see ``stream``)."""
+        try:
+            return self._ensure().pid
+        except NotPortable as e:
+            log.warning("%s", e)
+            return None
 
     @property
     def pid(self) -> int | None:
@@ -176,12 +181,17 @@ class ProcessBackend:
     def _ensure(self) -> _Worker:
         with self._lock:
             if self._worker is None or self._worker.dead:
-                self._worker = _Worker(self.threads)
+                try:
+                    self._worker = _Worker(self.threads)
+                except (OSError, ValueError) as e:   # no fork/exec here, pass_fds unsupported (Windows)...
+                    raise NotPortable(f"the training process could not start ({e}); training runs in "
+                                      "threads of this process") from None
             return self._worker
 
     def stream(self, make, ctl: Control, run: Any = None) -> Iterator[Any]:
         """The events of ``make(ctl)`` run in the worker; its return value is the generator's.
-        Raises NotPortable (now, not at the first ``next``) when ``make`` cannot be pickled."""
+        Raises NotPortable (now, not at the first ``next``) when ``make`` cannot be pickled or the
+        worker cannot start: the runner then runs it in a thread."""
         import cloudpickle  # by value where pickle would refer to __main__ (the window's, not the worker's)
 
         try:

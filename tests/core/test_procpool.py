@@ -103,6 +103,26 @@ def test_a_task_that_does_not_pickle_runs_in_this_process(qtbot, runner):
     assert out["finished"]["pid"] == os.getpid()
 
 
+def test_a_worker_that_cannot_start_leaves_the_run_to_a_thread(qtbot, monkeypatch):
+    from lab_app.core import procpool
+    from lab_app.qt.worker import TaskRunner
+
+    def refuse(self, threads):
+        raise OSError("pass_fds is not supported here")
+
+    monkeypatch.setattr(procpool._Worker, "__init__", refuse)
+    b = ProcessBackend()
+    assert b.start() is None
+    r = TaskRunner(device="cpu")
+    r.backend = b
+    r.remote_filter = lambda make: True
+    try:
+        _, out = _run(qtbot, r, functools.partial(counting, 3))
+    finally:
+        r.shutdown()
+    assert out["finished"]["steps"] == 3 and out["finished"]["pid"] == os.getpid()
+
+
 def test_a_lambda_task_goes_by_value(qtbot, runner, backend):
     _, out = _run(qtbot, runner, lambda ctl: counting(4, ctl))
     assert out["finished"]["steps"] == 4 and out["finished"]["pid"] == backend.pid
