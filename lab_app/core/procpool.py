@@ -36,7 +36,7 @@ from typing import Any
 
 from lab_app.core import live
 from lab_app.core.control import Cancelled, Control
-from lab_app.core.remote import RemoteError
+from lab_app.core.remote import ControlForwarder, RemoteError
 
 log = logging.getLogger(__name__)
 
@@ -206,9 +206,7 @@ class ProcessBackend:
         if run is not None:
             run.remote = handle
         worker.send("run", run_id, dumps((payload, str(ctl.device))))
-        for d in knobs:   # the task's live settings follow the tab's writes; a first full copy covers
-            d.listen(handle.set_live)   # writes made while the task was being pickled
-            handle.set_live(d.key, dict(d))
+        handle.follow(knobs)
         return self._events(worker, run_id, q, ctl, handle, knobs)
 
     def _events(self, worker: _Worker, run_id: int, q: queue.SimpleQueue, ctl: Control, handle,
@@ -244,8 +242,7 @@ class ProcessBackend:
                                       "stays, and the next run starts a new one")
         finally:
             worker.forget(run_id)
-            for d in knobs:
-                d.unlisten(handle.set_live)
+            handle.unfollow(knobs)
             if not ended:
                 handle.cancel()   # left early (cancelled here, window closed): stop it there too
 
@@ -262,30 +259,12 @@ class ProcessBackend:
         worker.close()
 
 
-class _ProcessControl:
-    """The local runner's pause / resume / cancel, forwarded to the run's Control in the worker."""
+class _ProcessControl(ControlForwarder):
+    """Forwards to the run's Control and LiveDicts in the worker process."""
 
     def __init__(self, worker: _Worker, run_id: int):
         self.worker = worker
         self.run_id = run_id
 
-    def _send(self, kind: str) -> None:
-        try:
-            self.worker.send(kind, self.run_id)
-        except RemoteError:
-            pass   # the worker is gone: the stream says so
-
-    def pause(self) -> None:
-        self._send("pause")
-
-    def resume(self) -> None:
-        self._send("resume")
-
-    def cancel(self) -> None:
-        self._send("cancel")
-
-    def set_live(self, key: str, changes: dict) -> None:
-        try:
-            self.worker.send("live", self.run_id, dumps((key, changes)))
-        except RemoteError:
-            pass
+    def _send(self, kind: str, *args) -> None:
+        self.worker.send(kind, self.run_id, dumps(args) if args else b"")

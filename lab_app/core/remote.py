@@ -247,9 +247,7 @@ class RayBackend:
 
         with live.collect() as knobs:   # Ray pickles ``make`` here: the LiveDicts it holds are met
             refs = actor.run.remote(run_id, make, self.device_pref)
-        for d in knobs:   # the tab's later writes follow the run there (a first full copy, then each)
-            d.listen(handle.set_live)
-            handle.set_live(d.key, dict(d))
+        handle.follow(knobs)
         try:
             while True:
                 if ctl.cancelled:
@@ -277,8 +275,7 @@ class RayBackend:
                     return item.value
                 yield item
         finally:
-            for d in knobs:
-                d.unlisten(handle.set_live)
+            handle.unfollow(knobs)
             handle.cancel()   # a run left early (closed, cancelled here) stops there too; a no-op otherwise
 
     def close(self) -> None:
@@ -294,30 +291,53 @@ class RayBackend:
                 pass
 
 
-class _RemoteControl:
-    """Forwards the local runner's pause / resume / cancel to the actor (fire and forget)."""
+class ControlForwarder:
+    """A run's pause / resume / cancel and its live-knob writes, sent to where the run is (fire and
+    forget: a worker that is gone is reported by the run's stream, not here). A subclass says how,
+    in ``_send(kind, *args)``; ``follow`` makes the writes to a run's LiveDicts reach it."""
+
+    def _send(self, kind: str, *args) -> None:
+        raise NotImplementedError
+
+    def _forward(self, kind: str, *args) -> None:
+        try:
+            self._send(kind, *args)
+        except Exception:  # noqa: BLE001 - the worker may be gone; the stream reports that
+            pass
+
+    def pause(self) -> None:
+        self._forward("pause")
+
+    def resume(self) -> None:
+        self._forward("resume")
+
+    def cancel(self) -> None:
+        self._forward("cancel")
+
+    def set_live(self, key: str, changes: dict) -> None:
+        self._forward("live", key, changes)
+
+    def follow(self, knobs: list) -> None:
+        """The tab's later writes to ``knobs`` reach the run; a first full copy covers the writes made
+        while the task was being pickled."""
+        for d in knobs:
+            d.listen(self.set_live)
+            self.set_live(d.key, dict(d))
+
+    def unfollow(self, knobs: list) -> None:
+        for d in knobs:
+            d.unlisten(self.set_live)
+
+
+class _RemoteControl(ControlForwarder):
+    """Forwards to the run's actor on the cluster."""
 
     def __init__(self, actor, run_id: int):
         self.actor = actor
         self.run_id = run_id
 
-    def _call(self, name: str) -> None:
-        try:
-            getattr(self.actor, name).remote(self.run_id)
-        except Exception:  # noqa: BLE001 - the actor may be gone; the stream reports that
-            pass
-
-    def pause(self) -> None:
-        self._call("pause")
-
-    def resume(self) -> None:
-        self._call("resume")
-
-    def cancel(self) -> None:
-        self._call("cancel")
-
-    def set_live(self, key: str, changes: dict) -> None:
-        try:
-            self.actor.set_live.remote(key, changes)
-        except Exception:  # noqa: BLE001 - the actor may be gone; the stream reports that
-            pass
+    def _send(self, kind: str, *args) -> None:
+        if kind == "live":
+            self.actor.set_live.remote(*args)
+        else:
+            getattr(self.actor, kind).remote(self.run_id)

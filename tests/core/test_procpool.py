@@ -35,13 +35,19 @@ def backend():
     b.close()
 
 
-@pytest.fixture
-def runner(qtbot, backend):
+def _runner_on(backend):
+    """A TaskRunner that sends every task it starts to ``backend``."""
     from lab_app.qt.worker import TaskRunner
 
     r = TaskRunner(device="cpu")
     r.backend = backend
     r.remote_filter = lambda make: True
+    return r
+
+
+@pytest.fixture
+def runner(qtbot, backend):
+    r = _runner_on(backend)
     yield r
     r.shutdown(30)
 
@@ -105,7 +111,6 @@ def test_a_task_that_does_not_pickle_runs_in_this_process(qtbot, runner):
 
 def test_a_worker_that_cannot_start_leaves_the_run_to_a_thread(qtbot, monkeypatch):
     from lab_app.core import procpool
-    from lab_app.qt.worker import TaskRunner
 
     def refuse(self, threads):
         raise OSError("pass_fds is not supported here")
@@ -113,9 +118,7 @@ def test_a_worker_that_cannot_start_leaves_the_run_to_a_thread(qtbot, monkeypatc
     monkeypatch.setattr(procpool._Worker, "__init__", refuse)
     b = ProcessBackend()
     assert b.start() is None
-    r = TaskRunner(device="cpu")
-    r.backend = b
-    r.remote_filter = lambda make: True
+    r = _runner_on(b)
     try:
         _, out = _run(qtbot, r, functools.partial(counting, 3))
     finally:
@@ -185,12 +188,9 @@ def test_switching_back_to_threads_lets_a_run_under_way_finish_in_its_worker(qtb
 
 
 def test_a_worker_that_dies_ends_its_run_with_a_message_and_the_next_run_starts_a_new_one(qtbot):
-    from lab_app.qt.worker import TaskRunner
 
     b = ProcessBackend()
-    r = TaskRunner(device="cpu")
-    r.backend = b
-    r.remote_filter = lambda make: True
+    r = _runner_on(b)
     try:
         events, out = [], {}
         r.event.connect(events.append)
