@@ -1,11 +1,21 @@
-"""Python's cyclic garbage collector only in the GUI thread.
+"""Python's cyclic garbage collector only in the GUI thread, and its full passes only when due.
 
 The collector runs in whichever thread happens to allocate when a threshold is crossed. When that
 is a worker thread and the garbage holds Qt objects (widgets in reference cycles), shiboken deletes
 them there: ~QObject takes a Qt mutex and then waits for the GIL, while the GUI thread holds the GIL
 and waits for that mutex. The process hangs (seen in the test suite: a language-tab worker thread
-collected a closed tab's QMenu). pyqtgraph's GarbageCollector is the standard cure: automatic
-collection off, ``gc.collect`` from a timer in the GUI thread."""
+collected a closed tab's QMenu). The standard cure (pyqtgraph's GarbageCollector) turns automatic
+collection off and collects from a timer in the GUI thread.
+
+pyqtgraph's timer, though, runs a full pass (generation 2) every tenth pass of generation 1, which
+CPython itself does not: CPython also waits until the objects that reached generation 2 since its
+last full pass are at least a quarter of those it held then (gcmodule.c, "long_lived_pending >
+long_lived_total / 4"), so that full passes cost linear time overall. With torch and pyqtgraph
+loaded, generation 2 holds about half a million objects and one full pass blocks the UI thread for
+about a quarter of a second, every few seconds while a tab trains and draws. ``GuiCollector``
+keeps CPython's rule: it counts the survivors of each generation-1 pass it runs (the objects the pass
+looked at minus those it found unreachable) and runs a full pass only when they reach that quarter.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +24,51 @@ import gc
 _guard = None
 
 
-def collect_in_gui_thread(interval_s: float = 1.0):
+class GuiCollector:
+    """Collects from a QTimer in the thread that creates it (the GUI thread), CPython's way:
+    generation 0 when its allocation count passes the threshold, generation 1 every
+    ``threshold[1]``-th time, generation 2 when ``threshold[2]`` generation-1 passes have run and
+    their survivors (``pending``) reach a quarter of the objects it held after its last full pass
+    (``long_lived``)."""
+
+    def __init__(self, interval_s: float = 1.0):
+        from PySide6.QtCore import QTimer
+
+        self.threshold = gc.get_threshold()
+        self.long_lived = len(gc.get_objects(generation=2))
+        self.pending = 0
+        self.passes = [0, 0, 0]
+        gc.disable()
+        self.timer = QTimer()
+        self.timer.timeout.connect(self.check)
+        self.timer.start(int(interval_s * 1000))
+
+    def check(self) -> None:
+        c0, c1, c2 = gc.get_count()
+        if c0 <= self.threshold[0]:
+            return
+        if c1 <= self.threshold[1]:
+            gc.collect(0)
+            self.passes[0] += 1
+            return
+        # A generation-1 pass looks at generations 0 and 1; what it does not find unreachable goes
+        # on to generation 2. The lists cost O(young objects), a small fraction of the pass itself.
+        looked_at = len(gc.get_objects(generation=0)) + len(gc.get_objects(generation=1))
+        self.pending += max(0, looked_at - gc.collect(1))
+        self.passes[1] += 1
+        if c2 + 1 > self.threshold[2] and self.pending > self.long_lived // 4:
+            found = gc.collect(2)
+            self.passes[2] += 1
+            self.long_lived = max(0, self.long_lived + self.pending - found)
+            self.pending = 0
+
+
+def collect_in_gui_thread(interval_s: float = 1.0) -> GuiCollector:
     """Turn automatic collection off and collect from a QTimer in the calling (GUI) thread, with the
-    collector's own thresholds. Call once, after the QApplication exists; returns the guard."""
+    collector's own thresholds and rule for full passes. Call once, after the QApplication exists;
+    returns the guard."""
     global _guard
     if _guard is None:
-        from pyqtgraph.util.garbage_collector import GarbageCollector
-
-        _guard = GarbageCollector(interval=interval_s)
+        _guard = GuiCollector(interval_s)
     gc.disable()                 # again: something may have turned it back on since
     return _guard
-
-

@@ -1,37 +1,81 @@
-"""Cyclic garbage is collected by a timer in the GUI thread, never by whichever thread allocates."""
+"""Cyclic garbage is collected by a timer in the GUI thread, never by whichever thread allocates,
+and a full pass (generation 2) runs only by CPython's rule: once the objects promoted into the old
+generation since its last full pass reach a quarter of it."""
 
 import gc
 import threading
 
-from lab_app.qt.gc_guard import collect_in_gui_thread
+import pytest
+
+from lab_app.qt.gc_guard import GuiCollector, collect_in_gui_thread
 
 
-def test_collections_happen_only_in_the_gui_thread(qtbot):
-    gc.enable()
-    guard = collect_in_gui_thread(interval_s=0.05)
-    assert not gc.isenabled() and guard.timer.isActive()
-    threads = []
+@pytest.fixture
+def generations():
+    """The generation of each collection that runs, in order (gc's own callbacks)."""
+    seen = []
 
     def record(phase, info):
         if phase == "start":
-            threads.append(threading.current_thread())
+            seen.append((info["generation"], threading.current_thread()))
 
     gc.callbacks.append(record)
-    try:
-        # A worker allocating far past the collector's thresholds: with automatic collection on,
-        # the collection would run in this worker (and free Qt objects there).
-        worker = threading.Thread(target=lambda: [[i] for i in range(50_000)])
-        worker.start()
-        worker.join()
-        assert threads == []
-        kept = []
+    yield seen
+    gc.callbacks.remove(record)
 
-        def allocated_and_collected():
-            # Keep allocating: frees elsewhere lower the collector's count, so one burst may not do.
-            kept.append([[i] for i in range(2000)])
-            return len(threads) > 0
 
-        qtbot.waitUntil(allocated_and_collected, timeout=5000)
-        assert all(t is threading.main_thread() for t in threads)
-    finally:
-        gc.callbacks.remove(record)
+def test_collections_happen_only_in_the_gui_thread(qtbot, generations):
+    gc.enable()
+    guard = collect_in_gui_thread(interval_s=0.05)
+    assert not gc.isenabled() and guard.timer.isActive()
+    # A worker allocating far past the collector's thresholds: with automatic collection on,
+    # the collection would run in this worker (and free Qt objects there).
+    worker = threading.Thread(target=lambda: [[i] for i in range(50_000)])
+    worker.start()
+    worker.join()
+    assert generations == []
+    kept = []
+
+    def allocated_and_collected():
+        # Keep allocating: frees elsewhere lower the collector's count, so one burst may not do.
+        kept.append([[i] for i in range(2000)])
+        return len(generations) > 0
+
+    qtbot.waitUntil(allocated_and_collected, timeout=5000)
+    assert all(t is threading.main_thread() for _, t in generations)
+
+
+def _allocate_and_check(guard, kept: list, n: int, keep: int) -> None:
+    """``n`` new container objects alive while the guard checks (the collector counts allocations
+    minus frees), of which ``keep`` stay alive after."""
+    batch = [[i] for i in range(n)]
+    kept.extend(batch[:keep])
+    guard.check()
+
+
+def test_no_full_pass_while_few_objects_survive(qtbot, generations):
+    guard = GuiCollector(interval_s=3600)   # driven by hand below, not by its timer
+    kept: list = []
+    # 150 checks with allocations past the threshold: pyqtgraph's timer (a full pass every 10th
+    # generation-1 pass) would have run one by the 110th; a handful of survivors never earn one
+    for _ in range(150):
+        _allocate_and_check(guard, kept, 2000, keep=10)
+    gens = [g for g, _ in generations]
+    assert gens.count(1) >= 10 and 2 not in gens
+    assert guard.passes[1] == gens.count(1) and guard.passes[2] == 0
+    assert 0 < guard.pending < guard.long_lived // 4
+
+
+def test_full_pass_once_survivors_reach_a_quarter(qtbot, generations):
+    guard = GuiCollector(interval_s=3600)
+    before = guard.long_lived
+    kept: list = []
+    _allocate_and_check(guard, kept, before // 4 + 20_000, keep=before // 4 + 20_000)  # all survive
+    for _ in range(200):    # enough checks for 11 generation-1 passes (each after 11 of generation 0)
+        _allocate_and_check(guard, kept, 2000, keep=0)
+        if guard.passes[2]:
+            break
+    assert [g for g, _ in generations].count(2) == 1 and guard.passes[2] == 1
+    assert guard.pending == 0
+    # what it now holds counts the survivors it promoted
+    assert guard.long_lived >= before + before // 4
