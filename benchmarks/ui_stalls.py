@@ -4,7 +4,8 @@ The real MainWindow (demos on), under an Xvfb server this benchmark starts (plat
 current DISPLAY if one is set; Qt's "offscreen" platform if there is no Xvfb), visits each tab in
 registry order and, on each:
 
-1. shows it (its first build) and waits for its demo's first drawn result (``demo_ready``);
+1. shows it (its first build) and waits until it shows a real result (``has_result``: its demo's
+   result, ``demo_ready``; for a tab of sub-tabs, the result of the sub-tab on screen);
    ``first_result_s`` is the time from showing the tab to that result;
 2. opens one real file of each kind it accepts, through the window's file routing as a drop does:
    a photo (scikit-image's astronaut.png), a point cloud (a PLY sampled from an Open3D torus, written

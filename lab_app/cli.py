@@ -108,10 +108,11 @@ def run_app(args) -> int:
 
 
 def _wait_for_result(tab, timeout: float) -> str | None:
-    """Run the event loop until the tab has drawn a result; None on success, else why not."""
+    """Run the event loop until the tab's demo is done (every page drawn); None on success, else why
+    not."""
     from PySide6.QtCore import QEventLoop, QTimer
 
-    if getattr(tab, "has_result", False):
+    if getattr(tab, "demo_done", False):
         return None
     outcome: dict = {}
     loop = QEventLoop()
@@ -131,7 +132,7 @@ def _wait_for_result(tab, timeout: float) -> str | None:
     timer.timeout.connect(lambda: failed(f"no result within {timeout:.0f} s"))
     timer.start(int(timeout * 1000))
     tab.ensure_demo()
-    if not getattr(tab, "has_result", False):
+    if not getattr(tab, "demo_done", False):
         loop.exec()
     timer.stop()
     tab.demo_ready.disconnect(ok)

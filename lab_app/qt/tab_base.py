@@ -3,8 +3,9 @@
 A tab subclasses this, builds its layout, and implements ``start_demo``, ``open_path`` and
 ``views``, and ``open_checkpoint`` when it has models to load. Its id, title and accepted file kinds
 come from its line in lab_app/registry.py (``self.spec``); the class does not repeat them. It emits
-``demo_ready`` once its default demo has drawn a real result (the
-``--screenshot`` mode waits for it)."""
+``demo_ready`` once its default demo has drawn its result (``demo_done``; the ``--screenshot`` mode
+waits for it). ``has_result`` says a real result is on screen: set by ``demo_ready``, or earlier by
+``result_shown`` where the demo has parts off screen (a sub-tab the person is not looking at)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class LabContext:
 
 class TopicTab(QWidget):
     demo_ready = Signal()
+    result_shown = Signal()   # a real result is on screen, before the whole demo is done
     status_message = Signal(str)
 
     def __init__(self, ctx: LabContext, parent: QWidget | None = None):
@@ -43,8 +45,10 @@ class TopicTab(QWidget):
         self._runners: list[tuple[TaskRunner, bool]] = []
         self.runner = self.add_runner()
         self.demo_started = False
-        self.has_result = False  # set once the tab has drawn a real result
-        self.demo_ready.connect(self._mark_result)
+        self.has_result = False  # set once the tab shows a real result
+        self.demo_done = False   # set once its demo is done (demo_ready)
+        self.demo_ready.connect(self._mark_done)
+        self.result_shown.connect(self._mark_result)
 
     # --- from the registry ---------------------------------------------------------------------------
     @property
@@ -154,6 +158,9 @@ class TopicTab(QWidget):
 
     def _mark_result(self) -> None:
         self.has_result = True
+
+    def _mark_done(self) -> None:
+        self.demo_done = self.has_result = True
 
     def _on_message(self, text: str, level: str) -> None:
         self.status_message.emit(text)

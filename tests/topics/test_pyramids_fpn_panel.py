@@ -108,3 +108,27 @@ def test_a_photo_before_any_model_starts_the_demo_and_shows_the_photo(qtbot, tmp
     assert p.models is not None and p.merged.boxes.image().shape == (50, 70, 3)
     assert p.table is not None and set(p.table.rows) == set(task.PIPELINES)
     assert tab.shutdown(10.0)
+
+
+def test_the_tab_shows_a_result_once_the_sub_tab_on_screen_has_drawn(qtbot, panel):
+    """The FPN page on screen has drawn: the tab has a result (ui_stalls' first result), though its
+    demo is done (what --screenshot waits for) only once the faces page has drawn too."""
+    tab = panel.tab
+    assert tab.subtabs.currentWidget() is panel
+    assert tab.has_result and not tab.demo_done
+    with qtbot.waitSignal(tab.demo_ready, timeout=1000):
+        tab.faces.ready.emit()
+    assert tab.demo_done
+
+
+def test_a_ready_page_off_screen_is_not_a_result_until_shown(qtbot):
+    import torch
+
+    tab = PyramidsTab(LabContext(device=torch.device("cpu")))
+    qtbot.addWidget(tab)
+    tab.subtabs.setCurrentWidget(tab.faces)
+    tab.fpn.ready.emit()                 # the FPN page drew, but the faces page is on screen
+    assert not tab.has_result and not tab.demo_done
+    tab.subtabs.setCurrentWidget(tab.fpn)
+    assert tab.has_result and not tab.demo_done
+    assert tab.shutdown(10.0)

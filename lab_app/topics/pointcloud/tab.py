@@ -173,7 +173,7 @@ class PointCloudTab(TopicTab):
         self._demo_part_done("pointnet")
 
     def _demo_part_done(self, part: str) -> None:
-        if self.has_result:
+        if self.demo_done:
             return
         self._demo_parts.add(part)
         if {"scene", "pointnet"} <= self._demo_parts:

@@ -9,7 +9,8 @@ Each sub-tab is a panel with its own runner(s) that keeps this small interface:
 ``start_demo()``, ``open_path(path)``, ``views() -> dict``, ``run_config()``, and a ``ready`` signal
 emitted once its demo has drawn a real result. A photo opened or dropped goes to both sub-tabs, the
 one on screen first (each shows what it finds on the photo; a photo given to one only would leave the
-other on its demo or empty, and the tab's demo is ready when both panels are)."""
+other on its demo or empty). The tab shows a result (``result_shown``) once the sub-tab on screen has
+drawn its demo; its demo is done (``demo_ready``, what --screenshot waits for) when both have."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ class PyramidsTab(TopicTab):
         self._ready: set[str] = set()
         self.fpn.ready.connect(lambda: self._panel_ready("fpn"))
         self.faces.ready.connect(lambda: self._panel_ready("faces"))
+        self.subtabs.currentChanged.connect(lambda _: self._shown_ready())
 
     def panels(self) -> dict:
         return {"fpn": self.fpn, "faces": self.faces}
@@ -53,8 +55,15 @@ class PyramidsTab(TopicTab):
 
     def _panel_ready(self, name: str) -> None:
         self._ready.add(name)
+        self._shown_ready()
         if self._ready >= set(self.panels()):
             self.demo_ready.emit()
+
+    def _shown_ready(self) -> None:
+        """The sub-tab on screen has drawn its demo: the tab shows a real result."""
+        on_screen = next(n for n, p in self.panels().items() if p is self.subtabs.currentWidget())
+        if on_screen in self._ready and not self.has_result:
+            self.result_shown.emit()
 
     def open_path(self, path: Path) -> None:
         """A photo goes to both sub-tabs, the one on screen first: each starts what it needs (its

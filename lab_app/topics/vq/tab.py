@@ -211,7 +211,7 @@ class VqTab(TopicTab):
         if ev.prior is not None:
             self.prior_panel.set_prior(ev.prior, ev.prior_trained)
             self.prior_panel.sample()
-        elif not self.has_result:
+        elif not self.demo_done:
             self.demo_ready.emit()
 
     def _tokenize_demo_image(self) -> None:
@@ -219,7 +219,7 @@ class VqTab(TopicTab):
             self._show_token_map(task.tokenize(self.tokenizer, self.data.x_test[0], "test image 0"))
 
     def _on_sampled(self) -> None:
-        if not self.has_result:
+        if not self.demo_done:
             self.demo_ready.emit()
 
     # --- drops and clicks ----------------------------------------------------------------------------------
