@@ -37,6 +37,7 @@ from lab_app.io import file_kind
 from lab_app.io.kinds import known_extensions
 from lab_app.qt.lazy_tabs import BuiltTabs, ImportAhead, TabPlaceholder, log_first_paint, swap_page
 from lab_app.qt.settings import add_recent_file, open_settings, recent_files, runs_db_path
+from lab_app.qt.staged import StagedBuild
 from lab_app.qt.tab_base import LabContext, TopicTab
 from lab_app.qt.window_cluster import ClusterMixin
 from lab_app.qt.window_export import ExportMixin
@@ -65,6 +66,7 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tab_by_id: dict[str, TopicTab] = BuiltTabs(self._build_tab)
         self._building: set[str] = set()
+        self._staged: dict[str, StagedBuild] = {}    # tabs being built in slices
         self._active_runner: dict[TopicTab, TaskRunner] = {}  # what the status bar shows, per tab
         self._last_status: dict[TopicTab, str] = {}  # each tab's latest status line, shown when it is
         #                                              switched to (the bar speaks for the tab on screen)
@@ -174,18 +176,58 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
         self._update_device_label()
 
     def _build_tab(self, tab_id: str) -> TopicTab:
-        """Build tab ``tab_id`` and put it in its placeholder's place (the current tab stays current)."""
+        """Build tab ``tab_id`` now (the rest of it, when its build in slices is under way) and put it
+        in its placeholder's place (the current tab stays current)."""
         spec = topic(tab_id)  # KeyError for an unknown id
-        if tab_id in self._building:
+        staged = self._staged.get(tab_id)
+        if tab_id in self._building or (staged is not None and staged.running):
             raise RuntimeError(f"tab {tab_id!r} asked for while it is being built")
-        self._building.add(tab_id)
-        try:
-            self._start_torch()
-            self._imports.wait()
-            t0 = time.perf_counter()
-            tab = spec.load_class()(self.ctx)
-        finally:
-            self._building.discard(tab_id)
+        self._start_torch()
+        self._imports.wait()
+        t0 = time.perf_counter()
+        if staged is not None:
+            del self._staged[tab_id]
+            tab = staged.finish()
+        else:
+            self._building.add(tab_id)
+            try:
+                tab = spec.load_class()(self.ctx)
+            finally:
+                self._building.discard(tab_id)
+        return self._install_tab(tab_id, tab, time.perf_counter() - t0)
+
+    def _build_in_slices(self, tab_id: str) -> None:
+        """Build tab ``tab_id`` a slice per event-loop turn (lab_app/qt/lazy_tabs.py, StagedBuild):
+        the window keeps drawing while the tab's widgets are made; it takes its place when done."""
+        if self._closed or tab_id in self.tab_by_id or tab_id in self._staged:
+            return
+        self._start_torch()
+        self._imports.wait()
+        build = StagedBuild(lambda: topic(tab_id).load_class()(self.ctx), self)
+        self._staged[tab_id] = build
+        t0 = time.perf_counter()
+        build.built.connect(lambda tab: self._staged_built(tab_id, build, tab, t0))
+        build.failed.connect(lambda message: self._staged_failed(tab_id, build, message))
+        build.start()
+
+    def _staged_built(self, tab_id: str, build: StagedBuild, tab: TopicTab, t0: float) -> None:
+        if self._staged.get(tab_id) is not build:   # finished by _build_tab, which installs it
+            return
+        del self._staged[tab_id]
+        if self._closed:
+            tab.deleteLater()
+            return
+        self._install_tab(tab_id, tab, time.perf_counter() - t0, build)
+
+    def _staged_failed(self, tab_id: str, build: StagedBuild, message: str) -> None:
+        if self._staged.get(tab_id) is not build:   # _build_tab raises it
+            return
+        del self._staged[tab_id]
+        self.statusBar().showMessage(f"The {topic(tab_id).title} tab could not be built: {message}")
+
+    def _install_tab(self, tab_id: str, tab: TopicTab, seconds: float,
+                     build: StagedBuild | None = None) -> TopicTab:
+        spec = topic(tab_id)
         dict.__setitem__(self.tab_by_id, tab_id, tab)
         tab.status_message.connect(lambda text, t=tab: self._tab_status(t, text))
         for r in tab.runners():
@@ -198,21 +240,24 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
             r.backend = self.training_backend()   # the cluster joined, else the worker process
         index = TOPICS.index(spec)
         swap_page(self.tabs, index, tab, label(spec.title))
-        log.info("built tab %s (%.1f s)", tab_id, time.perf_counter() - t0)
+        if build is None:
+            log.info("built tab %s (%.2f s)", tab_id, seconds)
+        else:
+            log.info("built tab %s in %d slices over %.2f s (longest %.0f ms)", tab_id, build.slices, seconds,
+                     1000 * build.longest_slice_s)
         if index == self.tabs.currentIndex():
             self._activate(tab)
         return tab
 
     def _import_ahead(self, tab_id: str) -> None:
         """A placeholder is on screen: import torch and its tab's module off the UI thread, then
-        build the tab (``_on_imported``)."""
+        build the tab in slices (``_on_imported``)."""
         if tab_id not in self.tab_by_id:
             self._imports.start(tab_id, ["torch", topic(tab_id).tab.partition(":")[0]])
 
     def _on_imported(self, tab_id: str) -> None:
         self._imports.done(tab_id)
-        if not self._closed:  # the window may have closed while the imports ran
-            self.tab(tab_id)
+        self._build_in_slices(tab_id)
 
     def tab(self, tab_id: str) -> TopicTab:
         """Tab ``tab_id``, built now if it was not yet."""

@@ -152,3 +152,26 @@ def test_the_window_code_imports_no_torch_before_a_tab_is_built():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_shown_tab_is_built_in_slices(qtbot, make_win, caplog):
+    """The placeholder's tab is built a slice per event-loop turn (qt/staged.py), then takes its place."""
+    caplog.set_level("INFO", logger="lab_app.app")
+    win = make_win()
+    qtbot.waitUntil(lambda: IDS[0] in built(win), timeout=30000)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"built tab {IDS[0]} ")]
+    assert len(lines) == 1 and " slices over " in lines[0]
+    assert int(lines[0].split(" in ")[1].split()[0]) > 1
+    assert win.tabs.widget(0) is win.tab_by_id[IDS[0]] and win._staged == {}
+
+
+def test_a_tab_asked_for_mid_build_is_finished_at_once_and_placed_once(qtbot, make_win):
+    win = make_win()
+    qtbot.waitUntil(lambda: IDS[0] in win._staged and win._staged[IDS[0]].slices >= 1, timeout=30000)
+    build = win._staged[IDS[0]]
+    assert not build.done and isinstance(win.tabs.widget(0), TabPlaceholder)
+    tab = win.tab(IDS[0])        # a file routed to it, Open Recent, --screenshot: it is needed now
+    assert build.done and tab is build.result and win.tabs.widget(0) is tab
+    qtbot.wait(100)              # the build's next turn comes and goes
+    assert win.tab_by_id[IDS[0]] is tab and win.tabs.widget(0) is tab and win._staged == {}
+    assert sum(isinstance(p, TopicTab) for p in pages(win)) == 1

@@ -8,6 +8,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QWidget
 
 from lab_app.io.atomic import atomic_save
+from lab_app.qt.staged import build_pause
 
 
 def save_qimage(image: QImage, path: str | Path) -> Path:
@@ -39,6 +40,10 @@ class ExportableView(QWidget):
 
     A view that draws lazily (a timer-throttled render) overrides ``before_export`` to finish its
     pending drawing first."""
+
+    def __init__(self, *args, **kwargs):
+        build_pause()   # a tab built in slices lets the event loop run before each view (qt/staged.py)
+        super().__init__(*args, **kwargs)
 
     def before_export(self) -> None:
         """Bring the view up to date before it is grabbed (nothing to do for most views)."""

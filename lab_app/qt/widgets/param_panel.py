@@ -23,6 +23,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QWidget
 from superqt import QDoubleSlider, QLabeledDoubleSlider, QLabeledSlider
 
+from lab_app.qt.staged import build_pause
+
 LIVE_COLOR = "#3a9d5d"
 RESTART_COLOR = "#c77c2a"
 LIVE_TIP = "Live: changes the view of the last result at once, no retraining."
@@ -95,6 +97,7 @@ class ParamPanel(QWidget):
     restart_changed = Signal(str, object)
 
     def __init__(self, config: Any, parent: QWidget | None = None):
+        build_pause()   # in a tab built in slices, a slice ends here when due (qt/staged.py)
         super().__init__(parent)
         if not dataclasses.is_dataclass(config) or isinstance(config, type):
             raise TypeError(f"ParamPanel needs a dataclass instance, got {type(config).__name__}")

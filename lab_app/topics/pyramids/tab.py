@@ -19,14 +19,13 @@ from pathlib import Path
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout
 
 from lab_app.qt.tab_base import TopicTab
+from lab_app.topics.pyramids.faces_panel import FacesPanel  # imported with this module, off the UI thread
+from lab_app.topics.pyramids.fpn_panel import FpnPanel
 
 
 class PyramidsTab(TopicTab):
     def __init__(self, ctx, parent=None):
         super().__init__(ctx, parent)
-        from lab_app.topics.pyramids.faces_panel import FacesPanel
-        from lab_app.topics.pyramids.fpn_panel import FpnPanel
-
         self.fpn = FpnPanel(self)
         self.faces = FacesPanel(self)
         self.subtabs = QTabWidget()

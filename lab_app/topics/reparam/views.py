@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lab_app.core.tiling import tile
+from lab_app.qt.staged import build_pause
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
 from lab_app.topics.reparam import task
@@ -28,9 +28,11 @@ class EstimatorPlots(ExportableView):
         )
         self.hist_plot.addLegend(offset=(-10, 10))
         self.hist_plot.setLabel("left", "density")
+        build_pause()   # each plot costs ~25 ms: a tab built in slices may yield here (qt/staged.py)
         self.var_plot = self.layout_widget.addPlot(row=1, col=0, title="variance of the M-sample mean")
         self.var_plot.setLogMode(x=True, y=True)
         self.var_plot.setLabel("bottom", "samples M")
+        build_pause()
         self.race_plot = self.layout_widget.addPlot(row=1, col=1, title="race: true L(theta_t)")
         self.race_plot.setLabel("bottom", "gradient step")
         self.race_plot.addLegend(offset=(-10, 10))

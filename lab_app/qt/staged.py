@@ -1,0 +1,106 @@
+"""Building a tab in slices across event-loop turns.
+
+A tab's constructor creates a few hundred widgets (a pyqtgraph plot alone costs ~25 ms here), 0.15
+to 0.7 s of UI-thread work in one go: the window froze that long whenever a tab was first shown.
+``StagedBuild`` runs the constructor in a greenlet (a second stack on the same thread: the Qt objects
+are made on the GUI thread as before) and the constructor's code calls ``build_pause()`` between its
+widgets (every view does, first thing: ExportableView); once the slice has run SLICE_S, the pause
+hands the thread back to the event loop and the build goes on in a later turn. Outside a staged
+build (tests, ``win.tab(id)`` when a caller needs the tab now) ``build_pause`` does nothing, so the
+same constructor builds at once. Generators would do the same only with every constructor (and every
+panel's and view's inside it) rewritten as one; the pauses leave the constructors as they are. The
+half-built tab is not on screen and not in the window's table of tabs while it waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import greenlet
+from PySide6.QtCore import QObject, QTimer, Signal
+
+log = logging.getLogger(__name__)
+
+SLICE_S = 0.015  # UI-thread time a slice runs before it may yield (a 60 Hz frame is 16 ms)
+
+_running: list[StagedBuild] = []   # the staged builds in the middle of a slice, innermost last
+
+
+def build_pause() -> None:
+    """Called between widgets in a tab's construction: in a staged build whose slice has run for
+    SLICE_S, let the event loop run (the build goes on in a later turn); elsewhere nothing."""
+    if not _running:
+        return
+    build = _running[-1]
+    if build.finishing or build.glet is not greenlet.getcurrent():
+        return
+    if time.perf_counter() - build.slice_start >= SLICE_S:
+        build.glet.parent.switch()
+
+
+class StagedBuild(QObject):
+    """``make()`` run in slices across event-loop turns (``start``), or to the end now (``finish``).
+    Emits ``built(obj)`` or ``failed(message)`` once; ``slices`` counts the turns it took and
+    ``longest_slice_s`` the longest."""
+
+    built = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, make: Callable[[], object], parent: QObject | None = None):
+        super().__init__(parent)
+        self.glet = greenlet.greenlet(make)
+        self.finishing = False
+        self.result: object = None
+        self.error: BaseException | None = None
+        self.slice_start = 0.0
+        self.slices = 0
+        self.longest_slice_s = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.glet.dead
+
+    @property
+    def running(self) -> bool:
+        """In the middle of a slice (the build's own code is asking)."""
+        return self in _running
+
+    def start(self) -> None:
+        QTimer.singleShot(0, self, self._step)
+
+    def finish(self) -> object:
+        """Build the rest now, without pauses; the object, or the build's exception raised."""
+        self.finishing = True
+        while not self.glet.dead:
+            self._slice()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def _step(self) -> None:
+        if self.glet.dead:          # finished meanwhile by ``finish``
+            return
+        self._slice()
+        if not self.glet.dead:
+            QTimer.singleShot(0, self, self._step)
+
+    def _slice(self) -> None:
+        self.slice_start = time.perf_counter()
+        _running.append(self)
+        self.glet.parent = greenlet.getcurrent()   # a pause (or the end) comes back here
+        try:
+            out = self.glet.switch()
+        except Exception as e:  # noqa: BLE001 - the build failed: reported, the window goes on
+            self.error = e
+            log.exception("building in slices failed")
+            self.failed.emit(f"{type(e).__name__}: {e}")
+            return
+        finally:
+            _running.remove(self)
+            self.slices += 1
+            self.longest_slice_s = max(self.longest_slice_s, time.perf_counter() - self.slice_start)
+        if self.glet.dead:
+            self.result = out
+            self.built.emit(out)

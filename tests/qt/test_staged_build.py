@@ -1,0 +1,93 @@
+"""A tab built in slices (lab_app/qt/staged.py): the event loop runs between the slices, the same
+constructor builds at once outside a staged build, a caller that needs the object finishes it now,
+and a failing build says why."""
+
+import time
+
+import pytest
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from lab_app.qt import staged
+from lab_app.qt.staged import StagedBuild, build_pause
+
+
+class Slow(QWidget):
+    """Five parts of 25 ms each (busy, as widget construction is), with a pause before each."""
+
+    def __init__(self, ticks: list | None = None):
+        super().__init__()
+        self.parts = []
+        layout = QVBoxLayout(self)
+        for i in range(5):
+            build_pause()
+            if ticks is not None:
+                self.parts.append(len(ticks))     # how many timer ticks had come when this part began
+            end = time.perf_counter() + 0.025
+            while time.perf_counter() < end:
+                pass
+            layout.addWidget(QLabel(f"part {i}"))
+
+
+def run_until_built(build: StagedBuild, timeout_ms: int = 10000) -> None:
+    loop = QEventLoop()
+    build.built.connect(loop.quit)
+    build.failed.connect(loop.quit)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    build.start()
+    loop.exec()
+
+
+def test_the_event_loop_runs_between_slices(qtbot):
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(0)
+    build = StagedBuild(lambda: Slow(ticks))
+    run_until_built(build)
+    timer.stop()
+    assert build.done and isinstance(build.result, Slow)
+    w = build.result
+    qtbot.addWidget(w)
+    assert w.layout().count() == 5
+    # each 25 ms part is past SLICE_S: every pause after the first yields, and timer ticks come
+    # between the parts (the event loop ran); no slice ran much longer than one part
+    assert build.slices >= 5
+    assert w.parts == sorted(w.parts) and w.parts[-1] > w.parts[0] and len(set(w.parts)) == 5
+    assert build.longest_slice_s < 0.025 + staged.SLICE_S + 0.04
+
+
+def test_outside_a_staged_build_the_constructor_builds_at_once(qtbot):
+    ticks: list[float] = []
+    w = Slow(ticks)
+    qtbot.addWidget(w)
+    assert w.layout().count() == 5 and w.parts == [0] * 5
+
+
+def test_finish_builds_the_rest_now(qtbot):
+    build = StagedBuild(Slow)
+    built = []
+    build.built.connect(built.append)
+    build.start()
+    qtbot.waitUntil(lambda: build.slices >= 2, timeout=5000)   # part way
+    assert not build.done
+    w = build.finish()
+    qtbot.addWidget(w)
+    assert build.done and w.layout().count() == 5 and built == [w]
+    slices = build.slices
+    qtbot.wait(50)                        # the pending turn finds it done and does nothing
+    assert build.slices == slices and built == [w]
+
+
+def test_a_failing_build_says_why(qtbot):
+    def make():
+        build_pause()
+        raise ValueError("no such dataset")
+
+    build = StagedBuild(make)
+    messages = []
+    build.failed.connect(messages.append)
+    run_until_built(build)
+    assert messages == ["ValueError: no such dataset"]
+    with pytest.raises(ValueError, match="no such dataset"):
+        build.finish()
