@@ -1,9 +1,11 @@
 """ImageBoxes: an image with detection boxes and "class score" captions, in pixel coordinates.
 
 The y axis points down (invertY) and the image is row-major, so a box given in image pixel
-coordinates (x0, y0, x1, y1) lands exactly on the pixels it names. Boxes and captions come from a pool
-of graphics items that grows when a frame has more boxes than any before and hides the extras, so a
-detector can redraw every frame without creating items.
+coordinates (x0, y0, x1, y1) lands exactly on the pixels it names. Every box and caption is drawn by
+one graphics item (``BoxesItem``), in one paint: a graphics item per box and a pyqtgraph TextItem per
+caption cost the UI thread about a millisecond each to create and again at every zoom (each caption
+recomputes its transform), and a detector's frame on a photo can carry hundreds of boxes
+(``ui_stalls --trace`` caught a 1 s stall creating them).
 """
 
 from __future__ import annotations
@@ -13,12 +15,85 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
-from PySide6.QtWidgets import QGraphicsRectItem, QVBoxLayout, QWidget
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPen
+from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
 
 from lab_app.io.atomic import atomic_write_text
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
+
+
+class BoxesItem(pg.GraphicsObject):
+    """Boxes (N, 4) in view coordinates, outlined in their colours with a cosmetic pen, and a caption
+    on each box's top edge, outside it, in white on a patch of the box colour at a fixed pixel size
+    whatever the zoom."""
+
+    PAD = 2.0   # caption padding, pixels
+
+    def __init__(self, line_width: float = 2.0):
+        super().__init__()
+        self.line_width = line_width
+        self.rects: list[QRectF] = []
+        self.colors: list[QColor] = []
+        self.captions: list[str] = []
+        self.font = QApplication.font()
+        self._metrics = QFontMetricsF(self.font)
+        self._caption_px = (0.0, 0.0)    # widest caption and caption height, pixels
+        self._bounds = QRectF()
+
+    def set_boxes(self, rects: list[QRectF], colors: list[QColor], captions: list[str]) -> None:
+        self.prepareGeometryChange()
+        self.rects, self.colors, self.captions = rects, colors, captions
+        widest = max((self._metrics.horizontalAdvance(c) for c in captions if c), default=0.0)
+        self._caption_px = (widest + 2 * self.PAD, self._metrics.height() + 2 * self.PAD if widest else 0.0)
+        self._bounds = QRectF()
+        for r in rects:
+            self._bounds = self._bounds.united(r)
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
+        if self._bounds.isNull():
+            return QRectF()
+        # room for the captions (pixel-sized, above and right of a box) and the pen, in view units
+        px, py = self.pixelSize() if self.getViewBox() is not None else (0.0, 0.0)
+        w, h = self._caption_px
+        m = self.line_width
+        return self._bounds.adjusted(-m * px, -(h + m) * abs(py), (w + m) * px, (h + m) * abs(py))
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 - pyqtgraph hook: a zoom changes the pixel size
+        self.prepareGeometryChange()
+        super().viewTransformChanged()
+
+    def paint(self, painter: QPainter, *args) -> None:
+        if not self.rects:
+            return
+        painter.save()
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for rect, color in zip(self.rects, self.colors, strict=True):
+            pen = QPen(color, self.line_width)
+            pen.setCosmetic(True)   # line width in screen pixels whatever the zoom
+            painter.setPen(pen)
+            painter.drawRect(rect)
+        if self._caption_px[1]:
+            to_device = painter.transform()
+            painter.resetTransform()
+            painter.setFont(self.font)
+            h = self._caption_px[1]
+            for rect, color, text in zip(self.rects, self.colors, self.captions, strict=True):
+                if not text:
+                    continue
+                # the box's top-left corner on screen (the view's y may point either way)
+                a, b = to_device.map(rect.topLeft()), to_device.map(rect.bottomRight())
+                corner = QPointF(min(a.x(), b.x()), min(a.y(), b.y()))
+                width = self._metrics.horizontalAdvance(text) + 2 * self.PAD
+                patch = QRectF(corner.x(), corner.y() - h, width, h)
+                fill = QColor(color)
+                fill.setAlpha(200)
+                painter.fillRect(patch, fill)
+                painter.setPen(QColor(255, 255, 255))
+                painter.drawText(patch, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
 
 
 class ImageBoxes(ExportableView):
@@ -37,8 +112,9 @@ class ImageBoxes(ExportableView):
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view_box.addItem(self.image_item)
         self.line_width = line_width
-        self.rect_items: list[QGraphicsRectItem] = []
-        self.text_items: list[pg.TextItem] = []
+        self.boxes_item = BoxesItem(line_width)
+        self.boxes_item.setZValue(10)
+        self.view_box.addItem(self.boxes_item, ignoreBounds=True)  # boxes past the border must not zoom out
         self._image: np.ndarray | None = None
         self._boxes = np.zeros((0, 4))
         self._labels = np.zeros(0, np.int64)
@@ -80,12 +156,10 @@ class ImageBoxes(ExportableView):
         if class_names is not None:
             self._class_names = [str(c) for c in class_names]
         self._boxes, self._labels, self._scores = boxes, labels, scores
-        self._grow_pool(n)
-        for i in range(n):
-            self._draw_box(i)
-        for i in range(n, len(self.rect_items)):
-            self.rect_items[i].hide()
-            self.text_items[i].hide()
+        colors = [QColor(*class_color(int(k))) for k in labels]
+        rects = [QRectF(min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0))
+                 for x0, y0, x1, y1 in boxes.tolist()]
+        self.boxes_item.set_boxes(rects, colors, [self.caption(i) for i in range(n)])
 
     def clear_boxes(self) -> None:
         self.set_boxes(np.zeros((0, 4)))
@@ -96,35 +170,13 @@ class ImageBoxes(ExportableView):
         name = self._class_names[k] if 0 <= k < len(self._class_names) else str(k)
         return name if self._scores is None else f"{name} {self._scores[i]:.2f}"
 
-    def _grow_pool(self, n: int) -> None:
-        while len(self.rect_items) < n:
-            rect = QGraphicsRectItem()
-            rect.setZValue(10)
-            self.view_box.addItem(rect, ignoreBounds=True)  # boxes past the border must not zoom out
-            text = pg.TextItem(anchor=(0, 1))
-            text.setZValue(11)
-            self.view_box.addItem(text, ignoreBounds=True)
-            self.rect_items.append(rect)
-            self.text_items.append(text)
-
-    def _draw_box(self, i: int) -> None:
-        x0, y0, x1, y1 = self._boxes[i]
-        color = class_color(int(self._labels[i]))
-        rect, text = self.rect_items[i], self.text_items[i]
-        pen = pg.mkPen(color, width=self.line_width)
-        pen.setCosmetic(True)  # line width in screen pixels whatever the zoom
-        rect.setPen(pen)
-        rect.setRect(QRectF(min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)))
-        rect.show()
-        # The caption sits on the box's top edge, outside it, on a patch of the box colour.
-        text.setText(self.caption(i), color=(255, 255, 255))
-        text.fill = pg.mkBrush(*color, 200)
-        text.setPos(min(x0, x1), min(y0, y1))
-        text.show()
-
     def visible_boxes(self) -> list[QRectF]:
-        """Rects of the box items now shown (for checks and tests)."""
-        return [r.rect() for r in self.rect_items if r.isVisible()]
+        """Rects of the boxes now drawn, in image pixels (for checks and tests)."""
+        return list(self.boxes_item.rects)
+
+    def box_color(self, i: int) -> tuple[int, int, int]:
+        """The colour box ``i`` is drawn in (its class's)."""
+        return self.boxes_item.colors[i].getRgb()[:3]
 
     # --------------------------------------------------------------- export
 

@@ -1,5 +1,5 @@
-"""ImageBoxes: pooled box items (N visible after set_boxes, fewer after a smaller call), pixel
-coordinates with y down, captions, export."""
+"""ImageBoxes: N boxes drawn after set_boxes (fewer after a smaller call), in their class colours
+with their captions on screen, pixel coordinates with y down, export."""
 
 from __future__ import annotations
 
@@ -28,25 +28,53 @@ def view(qtbot):
 BOXES = np.array([[30, 10, 50, 20], [0, 0, 60, 60], [70, 40, 110, 90]], float)
 
 
-def test_set_boxes_shows_exactly_n_and_reuses_the_pool(view):
+def test_set_boxes_shows_exactly_n(view):
     view.set_boxes(BOXES, [0, 1, 2], [0.9, 0.5, 0.25], ["a", "b", "c"])
     assert len(view.visible_boxes()) == 3
-    pool = list(view.rect_items)
     view.set_boxes(BOXES[:1], [2], [0.8])
     assert len(view.visible_boxes()) == 1
-    assert view.rect_items == pool  # the same items, the extras hidden
-    assert sum(t.isVisible() for t in view.text_items) == 1
     view.clear_boxes()
     assert view.visible_boxes() == []
 
 
-def test_boxes_and_captions_match_inputs(view):
+def screen(view) -> QImage:
+    view.plot_widget.scene().update()
+    return view.grab().toImage()
+
+
+def at(view, x: float, y: float) -> tuple[int, int]:
+    """Widget pixel of view (image) point (x, y)."""
+    p = view.plot_widget.mapFromScene(view.view_box.mapViewToScene(QPointF(x, y)))
+    return int(round(p.x())), int(round(p.y()))
+
+
+def rgb(image: QImage, xy: tuple[int, int]) -> tuple[int, int, int]:
+    c = image.pixelColor(*xy)
+    return c.red(), c.green(), c.blue()
+
+
+def test_boxes_and_captions_are_drawn_as_given(view):
     view.set_boxes(BOXES, [0, 1, 2], [0.9, 0.5, 0.25], ["a", "b", "c"])
     rect = view.visible_boxes()[2]
     assert (rect.left(), rect.top(), rect.right(), rect.bottom()) == (70, 40, 110, 90)
-    assert view.rect_items[2].pen().color().getRgb()[:3] == class_color(2)
+    assert [view.box_color(i) for i in range(3)] == [class_color(k) for k in range(3)]
     assert [view.caption(i) for i in range(3)] == ["a 0.90", "b 0.50", "c 0.25"]
-    assert view.text_items[0].textItem.toPlainText() == "a 0.90"
+    image = screen(view)
+    # box 2's outline on screen, in class 2's colour: the middle of its left and bottom edges
+    for x, y in ((70, 65), (90, 90)):
+        assert rgb(image, at(view, x, y)) == class_color(2)
+    inside = rgb(image, at(view, 90, 65))
+    assert inside == (0, 0, 0)                      # the image shows through inside the box
+    # its caption sits above its top edge, on a patch of its colour (alpha 200 over black), with
+    # white text in it: somewhere in the patch's pixels there is white
+    x, y = at(view, 70, 40)
+    patch = [rgb(image, (x + dx, y - dy)) for dx in range(2, 40) for dy in range(2, 12)]
+    faded = tuple(round(c * 200 / 255) for c in class_color(2))
+    assert sum(all(abs(a - b) <= 2 for a, b in zip(p, faded)) for p in patch) > len(patch) // 3
+    assert any(min(p) > 200 for p in patch)
+    # nothing drawn where box 2 would be once only box 0 is left
+    view.set_boxes(BOXES[:1], [0], [0.9], ["a"])
+    assert rgb(screen(view), at(view, 70, 65)) == (0, 0, 0)
 
 
 def test_y_axis_points_down_so_pixels_match(view):
