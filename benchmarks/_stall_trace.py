@@ -1,41 +1,70 @@
 """What the UI thread was doing when it stalled: a sampling watchdog for ``ui_stalls --trace``.
 
 A daemon thread wakes every ``every_ms``; when the GUI probe's last tick is older than
-``threshold_ms`` it samples the GUI thread's Python stack (``sys._current_frames``) and the top
-frames of every other thread, until the ticks come back. Each stall then becomes one record: its
+``threshold_ms`` it samples the GUI thread's Python stack and the top frames of every other thread,
+until the ticks come back. Each stall then becomes one record: its
 length, the GUI stack seen most often during it (the lab's and pyqtgraph's frames, innermost
 last) and the other threads' frames seen most (a worker that holds the GIL in a long C call shows
 up there while the GUI stack sits in the event loop). The sampler needs the GIL itself: during a
 C call that holds it, the sample comes when the call ends, so the stack names the Python line that
 made the call.
+
+The stacks are read with ``faulthandler.dump_traceback`` (into a temporary file, parsed), which walks
+each thread's frames as they are. ``sys._current_frames`` instead makes a frame object for every
+running frame of every thread, and on Python 3.11 sampling that way crashed the process now and then
+(segfaults in the sampler, or later in a paint, on the pyramids tab while its threads ran; none in
+runs without ``--trace``).
 """
 
 from __future__ import annotations
 
 import collections
+import faulthandler
 import os
+import re
 import subprocess
-import sys
+import tempfile
 import threading
 import time
-import traceback
 
 KEEP = ("lab_app", "models", "pyqtgraph", "benchmarks", "torch", "open3d", "sklearn", "PySide6", "importlib")
 
 
-def _frames(frame, limit: int = 14) -> tuple[str, ...]:
+_THREAD = re.compile(r"^(?:Current thread|Thread) (0x[0-9a-f]+)")
+_FILE = re.compile(r'^  File "(.*)", line (\d+) in (.*)$')
+
+
+def _read_stacks(dump) -> dict[int, list[tuple[str, int, str]]]:
+    """Every thread's stack, outermost frame first, by thread ident, from ``faulthandler``'s dump."""
+    dump.seek(0)
+    dump.truncate()
+    faulthandler.dump_traceback(dump, all_threads=True)
+    dump.flush()
+    dump.seek(0)
+    stacks: dict[int, list[tuple[str, int, str]]] = {}
+    current = None
+    for line in dump.read().decode("utf-8", "replace").splitlines():
+        m = _THREAD.match(line)
+        if m:
+            current = stacks.setdefault(int(m.group(1), 16), [])
+            continue
+        m = _FILE.match(line)
+        if m and current is not None:
+            current.insert(0, (m.group(1), int(m.group(2)), m.group(3)))
+    return stacks
+
+
+def _frames(stack: list[tuple[str, int, str]], limit: int = 14) -> tuple[str, ...]:
     out = []
-    # no source lines read (lookup_lines=False): only file names and line numbers of live frames
-    summary = traceback.StackSummary.extract(traceback.walk_stack(frame), limit=60, lookup_lines=False)
-    for fs in reversed(summary):
-        path = fs.filename.replace("\\", "/")
+    for filename, lineno, name in stack:
+        path = filename.replace("\\", "/")
         if "site-packages/" in path:
             path = path.split("site-packages/", 1)[1]
         elif "/lab_app/" in path or "/models/" in path or "/benchmarks/" in path:
             path = path[path.rfind("/lab_app/") + 1 if "/lab_app/" in path else
                         path.rfind("/models/") + 1 if "/models/" in path else path.rfind("/benchmarks/") + 1:]
         if path.startswith(KEEP) or "<frozen importlib" in path:
-            out.append(f"{path}:{fs.lineno} {fs.name}")
+            out.append(f"{path}:{lineno} {name}")
     return tuple(out[-limit:])
 
 
@@ -77,6 +106,10 @@ class StallTracer:
         self._thread.join(2)
 
     def _run(self) -> None:
+        with tempfile.TemporaryFile() as dump:
+            self._sample(dump)
+
+    def _sample(self, dump) -> None:
         gui_samples: collections.Counter = collections.Counter()
         other_samples: collections.Counter = collections.Counter()
         began = None
@@ -90,7 +123,7 @@ class StallTracer:
                     native = None
                 if native is None and late > 0.25 and PYSPY:
                     native = _native_dump()
-                frames = sys._current_frames()
+                frames = _read_stacks(dump)
                 gui = frames.get(self.gui)
                 if gui is not None:
                     gui_samples[_frames(gui)] += 1
