@@ -157,6 +157,8 @@ class ProcessBackend:
 
     #: Nothing to add to a run's label: the run is on this computer.
     address = ""
+    #: On this computer: it also takes the CPU-heavy tasks that do not train (LOCAL_HEAVY_TASKS).
+    local = True
 
     def __init__(self, threads: int | None = None):
         self.threads = threads

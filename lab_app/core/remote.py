@@ -45,6 +45,13 @@ TRAINING_TASKS = frozenset({
     "lab_app.topics.vq.task.train",
     "lab_app.topics.vq.prior_task.train_prior",
 })
+#: CPU-heavy tasks that do not train: seconds of numpy and Cython work in a thread would hold the
+#: interpreter lock the UI thread needs, so the worker process on this computer takes them too
+#: (``ProcessBackend.local``); a cluster does not (they measure this computer or answer a photo).
+LOCAL_HEAVY_TASKS = frozenset({
+    "lab_app.topics.pyramids.measure.measure_task",
+    "lab_app.topics.pyramids.faces.lbp_task",
+})
 INSTALL_HINT = "Ray is not installed here: pip install 'visual-dl-lab[ray]' (or pip install ray)"
 #: How long a cluster address may take to answer before it counts as unreachable.
 CONNECT_TIMEOUT_S = 5.0
@@ -63,6 +70,10 @@ def task_name(make: Any) -> str:
 
 def is_training_task(make: Any) -> bool:
     return task_name(make) in TRAINING_TASKS
+
+
+def is_local_heavy_task(make: Any) -> bool:
+    return task_name(make) in LOCAL_HEAVY_TASKS
 
 
 def ray_available() -> bool:

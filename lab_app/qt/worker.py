@@ -36,7 +36,7 @@ from lab_app.core.control import Cancelled, Control
 from lab_app.core.device import apply_thread_policy
 from lab_app.core.events import Message, Progress
 from lab_app.core.procpool import NotPortable
-from lab_app.core.remote import RemoteError, is_training_task
+from lab_app.core.remote import RemoteError, is_local_heavy_task, is_training_task
 from lab_app.io.errors import LoadError
 
 log = logging.getLogger(__name__)
@@ -148,11 +148,16 @@ class TaskRunner(QObject):
     def paused(self) -> bool:
         return self._run is not None and self._run.ctl.paused
 
+    def _goes_to_backend(self, make: TaskFactory) -> bool:
+        """Training tasks (``remote_filter``), and on a backend on this computer (the worker
+        process) the CPU-heavy tasks that do not train as well."""
+        return self.remote_filter(make) or (getattr(self.backend, "local", False) and is_local_heavy_task(make))
+
     def start(self, make: TaskFactory, label: str = "") -> int:
         """Cancel the current run (latest wins) and start ``make(ctl)`` in a new thread."""
         self._cancel_current()
         ctl = Control(self.device)
-        backend = self.backend if self.backend is not None and self.remote_filter(make) else None
+        backend = self.backend if self.backend is not None and self._goes_to_backend(make) else None
         if backend is not None and backend.address:
             label = f"{label} on {backend.address}"
         run = _Run(label, ctl)

@@ -231,3 +231,36 @@ def test_the_window_trains_in_its_worker_and_ends_it_on_close(qtbot):
     assert proc.poll() is None
     win.close()
     qtbot.waitUntil(lambda: proc.poll() is not None, timeout=10_000)
+
+
+def test_the_worker_also_takes_the_heavy_tasks_that_do_not_train_and_a_cluster_does_not(qtbot, backend):
+    """The faces tab's LBP cascade and crowd measurement (seconds of Cython and numpy in a thread of
+    the window's process) go to the worker on this computer; a cluster gets training only; a
+    dropped photo's inference stays here."""
+    import numpy as np
+
+    from lab_app.core.control import Control
+    from lab_app.core.remote import RayBackend
+    from lab_app.qt.worker import TaskRunner
+    from lab_app.topics.pyramids import faces as F
+    from lab_app.topics.pyramids import measure
+    from lab_app.topics.pyramids.crowd import make_crowd
+    from lab_app.topics.vae import task as vae_task
+
+    photo = F.Photo(make_crowd(0).image, "crowd")
+    lbp = functools.partial(F.lbp_task, photo, 24, 1.2)
+    crowds = functools.partial(measure.measure_task, F.FacesConfig())
+    train = functools.partial(vae_task.train, None, None)
+    inference = functools.partial(F.cascade_task, photo, F.FacesConfig())
+    r = TaskRunner(device="cpu")
+    try:
+        r.backend = backend
+        assert [r._goes_to_backend(m) for m in (lbp, crowds, train, inference)] == [True, True, True, False]
+        r.backend = RayBackend.__new__(RayBackend)      # only its class's attributes are read
+        assert [r._goes_to_backend(m) for m in (lbp, crowds, train, inference)] == [False, False, True, False]
+    finally:
+        r.shutdown(5)
+    # and the LBP task pickles and runs there, finding what it finds here
+    events = list(backend.stream(lbp, Control("cpu")))
+    here = F.lbp_detect(photo.image, 24, 1.2)[0]
+    assert len(here) > 0 and np.array_equal(events[-1].boxes, here)

@@ -65,7 +65,10 @@ def _collect(runner):
 def test_training_tasks_are_named_and_exist():
     import importlib
 
-    for name in TRAINING_TASKS:
+    from lab_app.core.remote import LOCAL_HEAVY_TASKS
+
+    assert not TRAINING_TASKS & LOCAL_HEAVY_TASKS
+    for name in TRAINING_TASKS | LOCAL_HEAVY_TASKS:
         module, _, fn = name.rpartition(".")
         assert callable(getattr(importlib.import_module(module), fn)), name
     from lab_app.topics.vae import task
