@@ -45,12 +45,22 @@ TRAINING_TASKS = frozenset({
     "lab_app.topics.vq.task.train",
     "lab_app.topics.vq.prior_task.train_prior",
 })
-#: CPU-heavy tasks that do not train: seconds of numpy and Cython work in a thread would hold the
-#: interpreter lock the UI thread needs, so the worker process on this computer takes them too
-#: (``ProcessBackend.local``); a cluster does not (they measure this computer or answer a photo).
+#: CPU-heavy tasks that do not train: seconds of numpy, torch and Cython work in a thread would hold
+#: the interpreter lock the UI thread needs (``ui_stalls --trace`` found each of these beside the
+#: UI thread's stalls), so the worker process on this computer takes them too
+#: (``ProcessBackend.local``); a cluster does not (they read local files or measure this computer).
+#: Each returns what it makes and changes nothing it was given that the tab reads afterwards (in the
+#: worker it gets copies).
 LOCAL_HEAVY_TASKS = frozenset({
     "lab_app.topics.pyramids.measure.measure_task",
     "lab_app.topics.pyramids.faces.lbp_task",
+    "lab_app.topics.pyramids.fpn_task.load_task",
+    "lab_app.topics.language.task.read_and_analyse",
+    "lab_app.topics.language.task.analyse_documents",
+    "lab_app.topics.transforms.task.fit_kl",
+    "lab_app.topics.vq.prior_task.sample",
+    "lab_app.topics.vq.checkpoints.load_stage1",
+    "lab_app.topics.pointcloud.task.demo",
 })
 INSTALL_HINT = "Ray is not installed here: pip install 'visual-dl-lab[ray]' (or pip install ray)"
 #: How long a cluster address may take to answer before it counts as unreachable.

@@ -1,5 +1,7 @@
 """The language tab through its real widgets: demo, typing, bad and good drops, ARPA export, sampling."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -109,3 +111,33 @@ def test_embedding_view_labels_the_frequent_words_and_the_marked_ones(qtbot):
     assert view.label_texts() == words[:5] + ["w20"]
     view.set_words(xy[:3], words[:3], np.zeros(3, np.int64), ["all"])   # fewer words: fewer labels
     assert view.label_texts() == words[:3]
+
+
+@pytest.mark.slow
+def test_the_analysis_runs_in_the_worker_and_a_reanalysis_keeps_the_text(qtbot, tab, caplog):
+    """Tokenising and fitting the n-gram models holds the interpreter lock for seconds: with the
+    worker process on, the analysis runs there (it pickles: no fallback to a thread); the result is a
+    copy, yet a re-analysis of the same text keeps the tab's documents and does not retrain the
+    skip-gram."""
+    from lab_app.core.procpool import ProcessBackend
+
+    caplog.set_level("INFO", logger="lab_app.qt.worker")
+    backend = ProcessBackend()
+    backend.start()
+    try:
+        tab.runner.backend = backend
+        with qtbot.waitSignal(tab.demo_ready, timeout=90000):
+            tab.start_demo()
+        docs, model = tab.documents, tab.model
+        assert model.order == 3 and tab.corpus.heldout_name == "king-lear"
+        retrained = []
+        tab._start_embeddings = lambda: retrained.append(True)
+        tab.params.set_config(replace(tab.config, order=2))
+        with qtbot.waitSignal(tab.runner.finished, timeout=60000):
+            tab._reanalyse()
+        assert tab.documents is docs and tab.model.order == 2 and retrained == []
+        assert not [r for r in caplog.records if "runs in this process" in r.getMessage()]
+    finally:
+        tab.runner.backend = None
+        assert tab.shutdown()
+        backend.close()

@@ -68,6 +68,7 @@ class LanguageTab(TopicTab):
         self.corpus = None
         self.embeddings: task.Embeddings | None = None
         self._pending_source = self.source
+        self._pending_documents = None   # what a re-analysis runs on (see _on_analysis)
         self._ngram_key: tuple | None = None
         self._embed_key: tuple | None = None
         self._sample_count = 0
@@ -203,26 +204,16 @@ class LanguageTab(TopicTab):
         """Read (in the worker) and analyse; the shown model stays until the new one is ready."""
         self.banner.clear()
         self._pending_source = source
-        self.runner.start(partial(self._read_and_analyse, path, self.config), label=f"reading {source}")
-
-    @staticmethod
-    def _read_and_analyse(path, cfg, ctl):
-        documents = task.read_documents(path)  # LoadError -> banner, previous corpus kept
-        yield task.Message(f"read {', '.join(d.name for d in documents)}")
-        result = yield from task.analyse(cfg, documents, ctl)
-        return documents, result
+        self._pending_documents = None          # read by the task
+        self.runner.start(partial(task.read_and_analyse, path, self.config), label=f"reading {source}")
 
     def _reanalyse(self) -> None:
         if self.documents is None:
             return
         docs, cfg = self.documents, self.config
         self._pending_source = self.source
-        self.runner.start(partial(self._analyse_docs, docs, cfg), label="fitting n-gram models")
-
-    @staticmethod
-    def _analyse_docs(documents, cfg, ctl):
-        result = yield from task.analyse(cfg, documents, ctl)
-        return documents, result
+        self._pending_documents = docs          # the same text: the task (maybe in the worker) returns a copy
+        self.runner.start(partial(task.analyse_documents, docs, cfg), label="fitting n-gram models")
 
     def _open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open text", "", "Text (*.txt *.md *.text);;All files (*)")
@@ -297,6 +288,8 @@ class LanguageTab(TopicTab):
 
     def _on_analysis(self, result) -> None:
         documents, analysis = result
+        if self._pending_documents is not None:  # a re-analysis of the text shown: keep this object
+            documents = self._pending_documents
         new_text = documents is not self.documents
         self.documents, self.source = documents, self._pending_source
         self._ngram_key = self.config.ngram_key()

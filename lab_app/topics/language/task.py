@@ -115,6 +115,21 @@ def read_documents(path: Path | None) -> list:
     return default_documents() if path is None else [load_document(path)]
 
 
+def read_and_analyse(path: Path | None, cfg: LanguageConfig, ctl: Control):
+    """Task: read the documents (the shipped plays for None; LoadError for an unusable file) and
+    analyse them; returns (documents, Analysis)."""
+    documents = read_documents(path)
+    yield Message(f"read {', '.join(d.name for d in documents)}")
+    result = yield from analyse(cfg, documents, ctl)
+    return documents, result
+
+
+def analyse_documents(documents: list, cfg: LanguageConfig, ctl: Control):
+    """Task: analyse documents already read (the config changed); returns (documents, Analysis)."""
+    result = yield from analyse(cfg, documents, ctl)
+    return documents, result
+
+
 def analyse(cfg: LanguageConfig, documents: list, ctl: Control):
     """Tokenise, fit the selected model, then sweep perplexity over n and smoothing."""
     corpus = make_corpus(documents, cfg.tokenisation, max_heldout_tokens=HELDOUT_TOKENS)
