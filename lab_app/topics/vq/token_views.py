@@ -9,8 +9,9 @@ import colorsys
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtWidgets import QGraphicsRectItem, QVBoxLayout, QWidget
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetricsF, QPainter
+from PySide6.QtWidgets import QApplication, QGraphicsRectItem, QVBoxLayout, QWidget
 
 from lab_app.qt.widgets.export import ExportableView
 
@@ -31,6 +32,49 @@ def code_colors(codes: np.ndarray) -> np.ndarray:
     return out
 
 
+class GridLabels(pg.GraphicsObject):
+    """Each token's code number, white, centred in its unit cell, at a fixed pixel size: one item
+    painting them all (a pyqtgraph TextItem per token cost ~3 ms each to create, and a sampling run
+    sets the grid at every step)."""
+
+    def __init__(self):
+        super().__init__()
+        self.codes = np.zeros((0, 0), np.int64)
+        self.font = QApplication.font()
+        self._metrics = QFontMetricsF(self.font)
+
+    def set_codes(self, codes: np.ndarray) -> None:
+        self.prepareGeometryChange()
+        self.codes = np.asarray(codes, np.int64)
+        self.update()
+
+    def texts(self) -> list[list[str]]:
+        """What each cell shows ("" for a token not drawn yet)."""
+        return [["" if k < 0 else str(int(k)) for k in row] for row in self.codes]
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
+        h, w = self.codes.shape
+        return QRectF(0, 0, w, h)
+
+    def paint(self, painter: QPainter, *args) -> None:
+        if self.codes.size == 0:
+            return
+        to_device = painter.transform()
+        painter.save()
+        painter.resetTransform()
+        painter.setFont(self.font)
+        painter.setPen(QColor(255, 255, 255))
+        half_h = self._metrics.height() / 2
+        for r, row in enumerate(self.texts()):
+            for c, text in enumerate(row):
+                if text:
+                    centre = to_device.map(QPointF(c + 0.5, r + 0.5))
+                    half_w = self._metrics.horizontalAdvance(text) / 2
+                    painter.drawText(QRectF(centre.x() - half_w, centre.y() - half_h, 2 * half_w, 2 * half_h),
+                                     Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
+
+
 class TokenMapView(ExportableView):
     token_clicked = Signal(int, int, int)
 
@@ -47,7 +91,10 @@ class TokenMapView(ExportableView):
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view_box.addItem(self.image_item)
         self.numbers = numbers
-        self.labels: list[pg.TextItem] = []
+        self.labels = GridLabels()
+        self.labels.setZValue(5)
+        self.labels.setVisible(numbers)
+        self.view_box.addItem(self.labels)
         self.outlines: list[QGraphicsRectItem] = []
         self.indices: np.ndarray | None = None
         self.selected: tuple[int, int] | None = None
@@ -78,23 +125,8 @@ class TokenMapView(ExportableView):
         self.view_box.autoRange(padding=0.01)
 
     def _update_labels(self) -> None:
-        if not self.numbers or self.indices is None:
-            return
-        h, w = self.indices.shape
-        while len(self.labels) < h * w:
-            item = pg.TextItem(color=(255, 255, 255), anchor=(0.5, 0.5))
-            item.setZValue(5)
-            self.view_box.addItem(item)
-            self.labels.append(item)
-        for i, item in enumerate(self.labels):
-            if i >= h * w:
-                item.setVisible(False)
-                continue
-            r, c = divmod(i, w)
-            k = int(self.indices[r, c])
-            item.setText("" if k < 0 else str(k))
-            item.setPos(c + 0.5, r + 0.5)
-            item.setVisible(k >= 0)
+        if self.numbers and self.indices is not None:
+            self.labels.set_codes(self.indices)
 
     def select(self, row: int, col: int) -> list[tuple[int, int]]:
         """Outline every token with the code at (row, col); returns their positions and emits the click."""
