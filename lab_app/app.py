@@ -481,6 +481,9 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self._closed = True
+        for build in self._staged.values():   # tabs half built: their construction stops here
+            build.abandon()
+        self._staged.clear()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("last_tab", self.current_id())
         self.settings.sync()

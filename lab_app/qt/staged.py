@@ -79,8 +79,15 @@ class StagedBuild(QObject):
             raise self.error
         return self.result
 
+    def abandon(self) -> None:
+        """Stop here (the window closes): the constructor unwinds at its pause (GreenletExit) and
+        nothing is emitted."""
+        self.finishing = True
+        if not self.glet.dead and self.glet is not greenlet.getcurrent():
+            self.glet.throw()       # GreenletExit where it paused; the greenlet ends quietly
+
     def _step(self) -> None:
-        if self.glet.dead:          # finished meanwhile by ``finish``
+        if self.glet.dead:          # finished meanwhile by ``finish``, or abandoned
             return
         self._slice()
         if not self.glet.dead:

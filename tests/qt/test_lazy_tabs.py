@@ -175,3 +175,13 @@ def test_a_tab_asked_for_mid_build_is_finished_at_once_and_placed_once(qtbot, ma
     qtbot.wait(100)              # the build's next turn comes and goes
     assert win.tab_by_id[IDS[0]] is tab and win.tabs.widget(0) is tab and win._staged == {}
     assert sum(isinstance(p, TopicTab) for p in pages(win)) == 1
+
+
+def test_closing_the_window_mid_build_stops_the_build(qtbot, make_win):
+    win = make_win()
+    qtbot.waitUntil(lambda: IDS[0] in win._staged and win._staged[IDS[0]].slices >= 1, timeout=30000)
+    build = win._staged[IDS[0]]
+    win.close()
+    qtbot.wait(200)
+    assert build.done and build.result is None and win._staged == {}
+    assert built(win) == set() and isinstance(win.tabs.widget(0), TabPlaceholder)

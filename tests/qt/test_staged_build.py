@@ -91,3 +91,27 @@ def test_a_failing_build_says_why(qtbot):
     assert messages == ["ValueError: no such dataset"]
     with pytest.raises(ValueError, match="no such dataset"):
         build.finish()
+
+
+def test_an_abandoned_build_stops_where_it_paused(qtbot):
+    made = []
+
+    def make():
+        for i in range(5):
+            build_pause()
+            made.append(i)
+            end = time.perf_counter() + 0.025
+            while time.perf_counter() < end:
+                pass
+        return "built"
+
+    build = StagedBuild(make)
+    outcomes = []
+    build.built.connect(outcomes.append)
+    build.failed.connect(outcomes.append)
+    build.start()
+    qtbot.waitUntil(lambda: build.slices >= 2, timeout=5000)
+    build.abandon()
+    stopped_at = list(made)
+    qtbot.wait(100)
+    assert build.done and made == stopped_at and len(made) < 5 and outcomes == []
