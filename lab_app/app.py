@@ -197,7 +197,7 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
         return self._install_tab(tab_id, tab, time.perf_counter() - t0)
 
     def _build_in_slices(self, tab_id: str) -> None:
-        """Build tab ``tab_id`` a slice per event-loop turn (lab_app/qt/lazy_tabs.py, StagedBuild):
+        """Build tab ``tab_id`` a slice per event-loop turn (lab_app/qt/staged.py, StagedBuild):
         the window keeps drawing while the tab's widgets are made; it takes its place when done."""
         if self._closed or tab_id in self.tab_by_id or tab_id in self._staged:
             return
@@ -223,7 +223,11 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
         if self._staged.get(tab_id) is not build:   # _build_tab raises it
             return
         del self._staged[tab_id]
-        self.statusBar().showMessage(f"The {topic(tab_id).title} tab could not be built: {message}")
+        text = f"The {topic(tab_id).title} tab could not be built: {message}"
+        self.statusBar().showMessage(text)
+        placeholder = self.tabs.widget(TOPICS.index(topic(tab_id)))
+        if isinstance(placeholder, TabPlaceholder):
+            placeholder.show_error(text)
 
     def _install_tab(self, tab_id: str, tab: TopicTab, seconds: float,
                      build: StagedBuild | None = None) -> TopicTab:

@@ -28,11 +28,17 @@ class TabPlaceholder(QWidget):
     def __init__(self, title: str, parent: QWidget | None = None):
         super().__init__(parent)
         self._asked = False
-        label = QLabel(f"Opening the {title} tab…")
+        self.label = label = QLabel(f"Opening the {title} tab…")
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setWordWrap(True)
         label.setStyleSheet("QLabel { color: #8a93a6; font-size: 15px; }")
         layout = QVBoxLayout(self)
         layout.addWidget(label)
+
+    def show_error(self, text: str) -> None:
+        """The tab could not be built: say why where it would be."""
+        self.label.setText(text)
+        self.label.setStyleSheet("QLabel { color: #e06c75; font-size: 15px; }")
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().paintEvent(event)

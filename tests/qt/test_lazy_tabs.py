@@ -185,3 +185,19 @@ def test_closing_the_window_mid_build_stops_the_build(qtbot, make_win):
     qtbot.wait(200)
     assert build.done and build.result is None and win._staged == {}
     assert built(win) == set() and isinstance(win.tabs.widget(0), TabPlaceholder)
+
+
+def test_a_tab_that_fails_to_build_says_why_in_its_place(qtbot, make_win, monkeypatch):
+    from lab_app.topics.language.tab import LanguageTab
+
+    def broken(self, *args, **kwargs):
+        raise OSError("the plays are missing")
+
+    monkeypatch.setattr(LanguageTab, "__init__", broken)
+    win = make_win()
+    qtbot.waitUntil(lambda: IDS[0] in built(win), timeout=30000)
+    win.tabs.setCurrentIndex(IDS.index("language"))
+    placeholder = win.tabs.widget(IDS.index("language"))
+    qtbot.waitUntil(lambda: "could not be built" in placeholder.label.text(), timeout=30000)
+    assert "the plays are missing" in placeholder.label.text() and "language" not in built(win)
+    assert "the plays are missing" in win.statusBar().currentMessage()
