@@ -11,8 +11,8 @@ pyqtgraph's timer, though, runs a full pass (generation 2) every tenth pass of g
 CPython itself does not: CPython also waits until the objects that reached generation 2 since its
 last full pass are at least a quarter of those it held then (gcmodule.c, "long_lived_pending >
 long_lived_total / 4"), so that full passes cost linear time overall. With torch and pyqtgraph
-loaded, generation 2 holds about half a million objects and one full pass blocks the UI thread for
-about a quarter of a second, every few seconds while a tab trains and draws. ``GuiCollector``
+loaded the old generation is large, and each full pass is a stall of the UI thread, every few
+seconds while a tab trains and draws (figures in the README, ``ui_stalls``). ``GuiCollector``
 keeps CPython's rule: it counts the survivors of each generation-1 pass it runs (the objects the pass
 looked at minus those it found unreachable) and runs a full pass only when they reach that quarter.
 """

@@ -1,7 +1,8 @@
 """Building a tab in slices across event-loop turns.
 
-A tab's constructor creates a few hundred widgets (a pyqtgraph plot alone costs ~25 ms here), 0.15
-to 0.7 s of UI-thread work in one go: the window froze that long whenever a tab was first shown.
+A tab's constructor creates a few hundred widgets, pyqtgraph plots among them (each costs tens of
+milliseconds), all in one go: the window froze that long whenever a tab was first shown (figures in
+the README, "Start-up").
 ``StagedBuild`` runs the constructor in a greenlet (a second stack on the same thread: the Qt objects
 are made on the GUI thread as before) and the constructor's code calls ``build_pause()`` between its
 widgets (every view does, first thing: ExportableView); once the slice has run SLICE_S, the pause

@@ -3,9 +3,9 @@
 The y axis points down (invertY) and the image is row-major, so a box given in image pixel
 coordinates (x0, y0, x1, y1) lands exactly on the pixels it names. Every box and caption is drawn by
 one graphics item (``BoxesItem``), in one paint: a graphics item per box and a pyqtgraph TextItem per
-caption cost the UI thread about a millisecond each to create and again at every zoom (each caption
-recomputes its transform), and a detector's frame on a photo can carry hundreds of boxes
-(``ui_stalls --trace`` caught a 1 s stall creating them).
+caption cost the UI thread time to create and again at every zoom (each caption recomputes its
+transform), and a detector's frame on a photo can carry hundreds of boxes (``ui_stalls --trace``
+caught a stall of a second creating them).
 """
 
 from __future__ import annotations

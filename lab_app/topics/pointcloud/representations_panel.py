@@ -100,7 +100,7 @@ class RepresentationsPanel(ExportableView):
         lay.addLayout(controls)
 
     def _plot(self, col: int, title: str) -> pg.PlotItem:
-        build_pause()   # a plot costs ~25 ms: a tab built in slices may yield here (qt/staged.py)
+        build_pause()   # each plot is a costly widget: a tab built in slices may yield here (qt/staged.py)
         p = self.glw.addPlot(row=0, col=col, title=title)
         p.setAspectLocked(True)
         p.hideAxis("left")

@@ -104,7 +104,7 @@ class ReparamTab(TopicTab):
         self.estimator_plots = EstimatorPlots()
         self.simplex = SimplexView()
         self.simplex.probs_dragged.connect(self._logits_dragged)
-        build_pause()   # each plot costs ~25 ms: a tab built in slices may yield here (qt/staged.py)
+        build_pause()   # each plot is a costly widget: a tab built in slices may yield here (qt/staged.py)
         self.tau_plot = pg.PlotWidget(title="relaxed gradient: bias (orange), variance (blue)")
         tp = self.tau_plot.getPlotItem()
         tp.setLogMode(x=True, y=True)

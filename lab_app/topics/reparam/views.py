@@ -28,7 +28,7 @@ class EstimatorPlots(ExportableView):
         )
         self.hist_plot.addLegend(offset=(-10, 10))
         self.hist_plot.setLabel("left", "density")
-        build_pause()   # each plot costs ~25 ms: a tab built in slices may yield here (qt/staged.py)
+        build_pause()   # each plot is a costly widget: a tab built in slices may yield here (qt/staged.py)
         self.var_plot = self.layout_widget.addPlot(row=1, col=0, title="variance of the M-sample mean")
         self.var_plot.setLogMode(x=True, y=True)
         self.var_plot.setLabel("bottom", "samples M")

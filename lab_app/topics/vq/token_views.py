@@ -34,8 +34,8 @@ def code_colors(codes: np.ndarray) -> np.ndarray:
 
 class GridLabels(pg.GraphicsObject):
     """Each token's code number, white, centred in its unit cell, at a fixed pixel size: one item
-    painting them all (a pyqtgraph TextItem per token cost ~3 ms each to create, and a sampling run
-    sets the grid at every step)."""
+    painting them all (a pyqtgraph TextItem per token is slow to create and to lay out, and a
+    sampling run sets the grid at every step)."""
 
     def __init__(self):
         super().__init__()
