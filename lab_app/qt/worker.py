@@ -151,7 +151,8 @@ class TaskRunner(QObject):
     def _goes_to_backend(self, make: TaskFactory) -> bool:
         """Training tasks (``remote_filter``), and on a backend on this computer (the worker
         process) the CPU-heavy tasks that do not train as well."""
-        return self.remote_filter(make) or (getattr(self.backend, "local", False) and is_local_heavy_task(make))
+        local = getattr(self.backend, "local", False)
+        return self.remote_filter(make) or (local and is_local_heavy_task(make))
 
     def start(self, make: TaskFactory, label: str = "") -> int:
         """Cancel the current run (latest wins) and start ``make(ctl)`` in a new thread."""
