@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
@@ -35,20 +34,21 @@ from lab_app.core.device import (
 from lab_app.core.procpool import ProcessBackend
 from lab_app.io import file_kind
 from lab_app.io.kinds import known_extensions
-from lab_app.qt.lazy_tabs import BuiltTabs, ImportAhead, TabPlaceholder, log_first_paint, swap_page
+from lab_app.qt.lazy_tabs import BuiltTabs, ImportAhead, TabPlaceholder, label, log_first_paint
 from lab_app.qt.settings import add_recent_file, open_settings, recent_files, runs_db_path
 from lab_app.qt.staged import StagedBuild
 from lab_app.qt.tab_base import LabContext, TopicTab
 from lab_app.qt.window_cluster import ClusterMixin
 from lab_app.qt.window_export import ExportMixin
 from lab_app.qt.window_status import StatusBarMixin
+from lab_app.qt.window_tabs import TabBuildMixin
 from lab_app.qt.worker import TaskRunner
-from lab_app.registry import TOPICS, tab_for_kind, topic
+from lab_app.registry import TOPICS, tab_for_kind
 
 log = logging.getLogger(__name__)
 
 
-class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
+class MainWindow(TabBuildMixin, StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
     def __init__(self, device_pref: str | None = None, seed: int = 0, start_tab: str | None = None,
                  demo: bool = True, train_process: bool | None = None):
         super().__init__()
@@ -174,98 +174,6 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
             self.device_pref, device = "auto", choose_device("auto")
         self.ctx.device = device
         self._update_device_label()
-
-    def _build_tab(self, tab_id: str) -> TopicTab:
-        """Build tab ``tab_id`` now (the rest of it, when its build in slices is under way) and put it
-        in its placeholder's place (the current tab stays current)."""
-        spec = topic(tab_id)  # KeyError for an unknown id
-        staged = self._staged.get(tab_id)
-        if tab_id in self._building or (staged is not None and staged.running):
-            raise RuntimeError(f"tab {tab_id!r} asked for while it is being built")
-        self._start_torch()
-        self._imports.wait()
-        t0 = time.perf_counter()
-        if staged is not None:
-            del self._staged[tab_id]
-            tab = staged.finish()
-        else:
-            self._building.add(tab_id)
-            try:
-                tab = spec.load_class()(self.ctx)
-            finally:
-                self._building.discard(tab_id)
-        return self._install_tab(tab_id, tab, time.perf_counter() - t0)
-
-    def _build_in_slices(self, tab_id: str) -> None:
-        """Build tab ``tab_id`` a slice per event-loop turn (lab_app/qt/staged.py, StagedBuild):
-        the window keeps drawing while the tab's widgets are made; it takes its place when done."""
-        if self._closed or tab_id in self.tab_by_id or tab_id in self._staged:
-            return
-        self._start_torch()
-        self._imports.wait()
-        build = StagedBuild(lambda: topic(tab_id).load_class()(self.ctx), self)
-        self._staged[tab_id] = build
-        t0 = time.perf_counter()
-        build.built.connect(lambda tab: self._staged_built(tab_id, build, tab, t0))
-        build.failed.connect(lambda message: self._staged_failed(tab_id, build, message))
-        build.start()
-
-    def _staged_built(self, tab_id: str, build: StagedBuild, tab: TopicTab, t0: float) -> None:
-        if self._staged.get(tab_id) is not build:   # finished by _build_tab, which installs it
-            return
-        del self._staged[tab_id]
-        if self._closed:
-            tab.deleteLater()
-            return
-        self._install_tab(tab_id, tab, time.perf_counter() - t0, build)
-
-    def _staged_failed(self, tab_id: str, build: StagedBuild, message: str) -> None:
-        if self._staged.get(tab_id) is not build:   # _build_tab raises it
-            return
-        del self._staged[tab_id]
-        text = f"The {topic(tab_id).title} tab could not be built: {message}"
-        self.statusBar().showMessage(text)
-        placeholder = self.tabs.widget(TOPICS.index(topic(tab_id)))
-        if isinstance(placeholder, TabPlaceholder):
-            placeholder.show_error(text)
-
-    def _install_tab(self, tab_id: str, tab: TopicTab, seconds: float,
-                     build: StagedBuild | None = None) -> TopicTab:
-        spec = topic(tab_id)
-        dict.__setitem__(self.tab_by_id, tab_id, tab)
-        tab.status_message.connect(lambda text, t=tab: self._tab_status(t, text))
-        for r in tab.runners():
-            r.started.connect(lambda label, t=tab, r=r: self._on_started(t, r, label))
-            r.progress.connect(lambda ev, t=tab, r=r: self._on_progress(t, r, ev))
-            r.busy_changed.connect(lambda busy, t=tab: self._on_busy(t))
-            r.paused_changed.connect(lambda paused, why, t=tab, r=r: self._on_paused(t, r, paused, why))
-            r.errored.connect(lambda msg, t=tab: self._tab_status(t, msg, 10000))
-            r.busy_changed.connect(lambda busy, t=tab: self._refresh_runs(t, busy))
-            r.backend = self.training_backend()   # the cluster joined, else the worker process
-        index = TOPICS.index(spec)
-        swap_page(self.tabs, index, tab, label(spec.title))
-        if build is None:
-            log.info("built tab %s (%.2f s)", tab_id, seconds)
-        else:
-            log.info("built tab %s in %d slices over %.2f s (longest %.0f ms)", tab_id, build.slices, seconds,
-                     1000 * build.longest_slice_s)
-        if index == self.tabs.currentIndex():
-            self._activate(tab)
-        return tab
-
-    def _import_ahead(self, tab_id: str) -> None:
-        """A placeholder is on screen: import torch and its tab's module off the UI thread, then
-        build the tab in slices (``_on_imported``)."""
-        if tab_id not in self.tab_by_id:
-            self._imports.start(tab_id, ["torch", topic(tab_id).tab.partition(":")[0]])
-
-    def _on_imported(self, tab_id: str) -> None:
-        self._imports.done(tab_id)
-        self._build_in_slices(tab_id)
-
-    def tab(self, tab_id: str) -> TopicTab:
-        """Tab ``tab_id``, built now if it was not yet."""
-        return self.tab_by_id[tab_id]
 
     def current_id(self) -> str:
         return TOPICS[self.tabs.currentIndex()].id
@@ -499,11 +407,6 @@ class MainWindow(StatusBarMixin, ClusterMixin, ExportMixin, QMainWindow):
         if self.procs is not None:
             self.procs.close()
         event.accept()
-
-
-def label(title: str) -> str:
-    """A title as tab or menu text: a single "&" would mark a shortcut letter and vanish."""
-    return title.replace("&", "&&")
 
 
 def about_text(device) -> str:

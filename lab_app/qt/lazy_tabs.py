@@ -47,6 +47,11 @@ class TabPlaceholder(QWidget):
             QTimer.singleShot(0, self, self.wanted.emit)
 
 
+def label(title: str) -> str:
+    """A title as tab or menu text: a single "&" would mark a shortcut letter and vanish."""
+    return title.replace("&", "&&")
+
+
 class BuiltTabs(dict):
     """The tabs built so far, by id. Looking up one that is not built yet builds it (so
     ``tabs[tab_id]`` always gives the tab); iterating, ``in`` and ``get`` see only built tabs."""

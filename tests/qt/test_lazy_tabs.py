@@ -156,7 +156,7 @@ def test_the_window_code_imports_no_torch_before_a_tab_is_built():
 
 def test_a_shown_tab_is_built_in_slices(qtbot, make_win, caplog):
     """The placeholder's tab is built a slice per event-loop turn (qt/staged.py), then takes its place."""
-    caplog.set_level("INFO", logger="lab_app.app")
+    caplog.set_level("INFO", logger="lab_app.qt.window_tabs")
     win = make_win()
     qtbot.waitUntil(lambda: IDS[0] in built(win), timeout=30000)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"built tab {IDS[0]} ")]
