@@ -36,7 +36,6 @@ class BoxesItem(pg.GraphicsObject):
         self.line_width = line_width
         self.rects: list[QRectF] = []
         self.colors: list[QColor] = []
-        self.captions: list[str] = []
         self.font = QApplication.font()
         self._metrics = QFontMetricsF(self.font)
         self._caption_px = (0.0, 0.0)    # widest caption and caption height, pixels
@@ -46,7 +45,7 @@ class BoxesItem(pg.GraphicsObject):
 
     def set_boxes(self, rects: list[QRectF], colors: list[QColor], captions: list[str]) -> None:
         self.prepareGeometryChange()
-        self.rects, self.colors, self.captions = rects, colors, captions
+        self.rects, self.colors = rects, colors
         groups: dict[int, tuple[QColor, list[QRectF]]] = {}
         for rect, color in zip(rects, colors, strict=True):
             groups.setdefault(color.rgba(), (color, []))[1].append(rect)

@@ -42,10 +42,13 @@ class GridLabels(pg.GraphicsObject):
         self.codes = np.zeros((0, 0), np.int64)
         self.font = QApplication.font()
         self._metrics = QFontMetricsF(self.font)
+        self._labels: list[tuple[QPointF, str, float]] = []   # cell centre, text, half its width in px
 
     def set_codes(self, codes: np.ndarray) -> None:
         self.prepareGeometryChange()
         self.codes = np.asarray(codes, np.int64)
+        self._labels = [(QPointF(c + 0.5, r + 0.5), text, self._metrics.horizontalAdvance(text) / 2)
+                        for r, row in enumerate(self.texts()) for c, text in enumerate(row) if text]
         self.update()
 
     def texts(self) -> list[list[str]]:
@@ -57,7 +60,7 @@ class GridLabels(pg.GraphicsObject):
         return QRectF(0, 0, w, h)
 
     def paint(self, painter: QPainter, *args) -> None:
-        if self.codes.size == 0:
+        if not self._labels:
             return
         to_device = painter.transform()
         painter.save()
@@ -65,13 +68,10 @@ class GridLabels(pg.GraphicsObject):
         painter.setFont(self.font)
         painter.setPen(QColor(255, 255, 255))
         half_h = self._metrics.height() / 2
-        for r, row in enumerate(self.texts()):
-            for c, text in enumerate(row):
-                if text:
-                    centre = to_device.map(QPointF(c + 0.5, r + 0.5))
-                    half_w = self._metrics.horizontalAdvance(text) / 2
-                    painter.drawText(QRectF(centre.x() - half_w, centre.y() - half_h, 2 * half_w, 2 * half_h),
-                                     Qt.AlignmentFlag.AlignCenter, text)
+        for cell, text, half_w in self._labels:
+            centre = to_device.map(cell)
+            painter.drawText(QRectF(centre.x() - half_w, centre.y() - half_h, 2 * half_w, 2 * half_h),
+                             Qt.AlignmentFlag.AlignCenter, text)
         painter.restore()
 
 
