@@ -7,24 +7,14 @@ from __future__ import annotations
 import functools
 import os
 import threading
-import time
 
 import pytest
 
 from lab_app.core.events import Progress
 from lab_app.core.procpool import ProcessBackend
+from tests.core.tasks import counting, echo_live
 
 pytestmark = pytest.mark.slow
-
-
-def counting(n, ctl, fail_at=None, sleep=0.0, hold=None):
-    for step in range(n):
-        ctl.checkpoint()
-        if step == fail_at:
-            raise ValueError(f"bad value at step {step}")
-        time.sleep(sleep)
-        yield Progress(step, n, {"loss": 1.0 / (step + 1)})
-    return {"steps": n, "device": str(ctl.device), "pid": os.getpid()}
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +42,18 @@ def runner(qtbot, backend):
     r.shutdown(30)
 
 
-def _run(qtbot, runner, make, timeout=60_000):
+def _listen(runner) -> tuple[list, dict]:
+    """The runner's events as they come, and its outcome ("finished", "errored" or "cancelled")."""
     events, out = [], {}
     runner.event.connect(events.append)
     runner.finished.connect(lambda v: out.setdefault("finished", v))
     runner.errored.connect(lambda m: out.setdefault("errored", m))
     runner.cancelled.connect(lambda: out.setdefault("cancelled", True))
+    return events, out
+
+
+def _run(qtbot, runner, make, timeout=60_000):
+    events, out = _listen(runner)
     runner.start(make, "test")
     qtbot.waitUntil(lambda: not runner.busy, timeout=timeout)
     return events, out
@@ -148,11 +144,6 @@ def test_the_transforms_gan_trains_the_same_in_the_worker_as_here(qtbot, runner)
     assert losses(remote_events) and losses(remote_events) == losses(local_events)
 
 
-def echo_live(knobs, ctl):
-    for step in range(100_000):
-        ctl.checkpoint()
-        time.sleep(0.01)
-        yield Progress(step, 100_000, {"beta": float(knobs["beta"])})
 
 
 def test_a_live_setting_written_here_reaches_the_task_in_the_worker(qtbot, runner, backend):
@@ -173,9 +164,7 @@ def test_a_live_setting_written_here_reaches_the_task_in_the_worker(qtbot, runne
 
 
 def test_switching_back_to_threads_lets_a_run_under_way_finish_in_its_worker(qtbot, runner, backend):
-    events, out = [], {}
-    runner.event.connect(events.append)
-    runner.finished.connect(lambda v: out.setdefault("finished", v))
+    events, out = _listen(runner)
     runner.start(functools.partial(counting, 150, sleep=0.01), "under way")
     qtbot.waitUntil(lambda: len(events) >= 3, timeout=30_000)
     worker = backend._worker
@@ -192,9 +181,7 @@ def test_a_worker_that_dies_ends_its_run_with_a_message_and_the_next_run_starts_
     b = ProcessBackend()
     r = _runner_on(b)
     try:
-        events, out = [], {}
-        r.event.connect(events.append)
-        r.errored.connect(lambda m: out.setdefault("errored", m))
+        events, out = _listen(r)
         r.start(functools.partial(counting, 100_000, sleep=0.01), "doomed")
         qtbot.waitUntil(lambda: len(events) >= 3, timeout=60_000)
         first = b.pid

@@ -20,6 +20,8 @@ from lab_app.core.remote import (  # noqa: E402
     is_training_task,
     task_name,
 )
+from tests.core import tasks  # noqa: E402
+from tests.core.tasks import counting, echo_live  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -28,21 +30,14 @@ pytestmark = pytest.mark.slow
 def backend():
     import ray.cloudpickle
 
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # this module's tasks go by value
+    for module in (sys.modules[__name__], tasks):   # the tests' tasks go by value (workers lack tests/)
+        ray.cloudpickle.register_pickle_by_value(module)
     b = RayBackend("local", "cpu", num_cpus=2)
     b.connect()
     yield b
     ray.shutdown()
 
 
-def counting(n, ctl, fail_at=None, sleep=0.0):
-    for step in range(n):
-        ctl.checkpoint()
-        if step == fail_at:
-            raise ValueError(f"bad value at step {step}")
-        time.sleep(sleep)
-        yield Progress(step, n, {"loss": 1.0 / (step + 1)})
-    return {"steps": n, "device": str(ctl.device)}
 
 
 @pytest.fixture
@@ -103,7 +98,7 @@ def test_result_comes_back_and_label_names_the_cluster(qtbot, runner):
     events = _collect(runner)
     with qtbot.waitSignal(runner.finished, timeout=60000) as done:
         runner.start(functools.partial(counting, 5), "training")
-    assert done.args[0] == {"steps": 5, "device": "cpu"}
+    assert {k: done.args[0][k] for k in ("steps", "device")} == {"steps": 5, "device": "cpu"}
     assert [e.step for e in events if isinstance(e, Progress)] == [0, 1, 2, 3, 4]
     assert labels == ["training on local"]
 
@@ -130,11 +125,6 @@ def test_pause_resume_and_cancel_reach_the_remote_task(qtbot, runner):
     assert runner.wait(30)
 
 
-def echo_live(knobs, ctl):
-    for step in range(100_000):
-        ctl.checkpoint()
-        time.sleep(0.01)
-        yield Progress(step, 100_000, {"beta": float(knobs["beta"])})
 
 
 def test_a_live_setting_written_here_reaches_the_remote_task(qtbot, runner):
