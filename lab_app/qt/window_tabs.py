@@ -16,6 +16,9 @@ from lab_app.qt.staged import StagedBuild
 from lab_app.qt.tab_base import TopicTab
 from lab_app.registry import TOPICS, topic
 
+#: Imported by a tab's build (not by its module): the first build would import them on the UI thread.
+BUILD_IMPORTS = ("lab_app.qt.widgets.param_panel",)
+
 log = logging.getLogger(__name__)
 
 
@@ -76,8 +79,11 @@ class TabBuildMixin:
 
     def _install_tab(self, tab_id: str, tab: TopicTab, seconds: float,
                      build: StagedBuild | None = None) -> TopicTab:
+        from lab_app.qt.widgets.axis_cache import cache_axes  # pyqtgraph: not before the first paint
+
         spec = topic(tab_id)
         dict.__setitem__(self.tab_by_id, tab_id, tab)
+        cache_axes(tab)
         tab.status_message.connect(lambda text, t=tab: self._tab_status(t, text))
         for r in tab.runners():
             r.started.connect(lambda label, t=tab, r=r: self._on_started(t, r, label))
@@ -99,10 +105,11 @@ class TabBuildMixin:
         return tab
 
     def _import_ahead(self, tab_id: str) -> None:
-        """A placeholder is on screen: import torch and its tab's module off the UI thread, then
-        build the tab in slices (``_on_imported``)."""
+        """A placeholder is on screen: import torch, its tab's module and the widgets tabs import while
+        they build (the config panel and superqt under it) off the UI thread, then build the tab in
+        slices (``_on_imported``)."""
         if tab_id not in self.tab_by_id:
-            self._imports.start(tab_id, ["torch", topic(tab_id).tab.partition(":")[0]])
+            self._imports.start(tab_id, ["torch", topic(tab_id).tab.partition(":")[0], *BUILD_IMPORTS])
 
     def _on_imported(self, tab_id: str) -> None:
         self._imports.done(tab_id)

@@ -3,6 +3,11 @@
 Each metric gets one PlotDataItem, created the first time the metric appears and then only fed new
 data with setData. Values live in numpy buffers that double when full, so appending is amortised O(1)
 and no Python list is converted to an array on every redraw.
+
+Appends are drawn at most every ``REDRAW_MS``: a run reports a point per step, tens a second, and
+each redraw of a plot whose range moves re-lays both axes (tick texts measured and drawn) on the UI
+thread. ``item``, ``flush`` and export bring the curves up to date at once. The view follows the
+data in steps (StickyRange), not at every point.
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lab_app.io.atomic import atomic_write_text
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
+from lab_app.qt.widgets.sticky_range import StickyRange
 
 
 class _Series:
@@ -45,6 +52,8 @@ class LossCurve(ExportableView):
 
     # Where the legend sits: top right suits a falling loss, bottom right a rising score (mAP, accuracy).
     LEGEND_OFFSETS = {"top right": (-10, 10), "bottom right": (-10, -10)}
+    #: The longest a new point waits before it is drawn; points in between are drawn together.
+    REDRAW_MS = 150
 
     def __init__(self, parent: QWidget | None = None, title: str = "", y_label: str = "",
                  log_y: bool = False, legend_corner: str = "top right"):
@@ -64,31 +73,64 @@ class LossCurve(ExportableView):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget)
+        self.range = StickyRange()
+        self.plot_item.addItem(self.range)
         self._series: dict[str, _Series] = {}
+        self._stale: set[str] = set()   # metrics with points not drawn yet
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(self.REDRAW_MS)
+        self._redraw.timeout.connect(self.flush)
         self._log_y = False
         self.set_log_y(log_y)
 
     def append(self, step: float, metrics: Mapping[str, float]) -> None:
-        """Add one point per metric at ``step``; a metric seen for the first time gets a new curve."""
+        """Add one point per metric at ``step``; a metric seen for the first time gets a new curve.
+        The point is drawn within ``REDRAW_MS``, with the others that came meanwhile."""
         for name, value in metrics.items():
             series = self._series.get(name)
             if series is None:
                 series = self._add_series(name)
             series.append(float(step), float(value))
+            self._stale.add(name)
+        if self._stale and not self._redraw.isActive():
+            self._redraw.start()
+
+    def flush(self) -> None:
+        """Draw every point appended since the last redraw."""
+        self._redraw.stop()
+        for name in self._stale:
+            series = self._series[name]
             series.item.setData(*series.data())
+        if self._stale:
+            self._fit_range()
+        self._stale.clear()
+
+    def _fit_range(self) -> None:
+        xs, ys = [], []
+        for series in self._series.values():
+            steps, values = series.data()
+            if self._log_y:   # the view's y is log10 of the values
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    values = np.log10(values)
+            xs.append(steps)
+            ys.append(values)
+        if xs:
+            self.range.fit(np.concatenate(xs), np.concatenate(ys))
+
+    def before_export(self) -> None:
+        self.flush()
 
     def extend(self, points) -> None:
         """Add many ``(step, metrics)`` points (a loaded run's history) and redraw each curve once:
         ``append`` per point redraws every curve every time, and replaying a checkpoint's few
         thousand points that way held the UI thread for seconds."""
-        touched: dict[str, _Series] = {}
         for step, metrics in points:
             for name, value in metrics.items():
                 series = self._series.get(name) or self._add_series(name)
                 series.append(float(step), float(value))
-                touched[name] = series
-        for series in touched.values():
-            series.item.setData(*series.data())
+                self._stale.add(name)
+        self.flush()
 
     def _add_series(self, name: str) -> _Series:
         color = class_color(len(self._series))
@@ -113,6 +155,8 @@ class LossCurve(ExportableView):
         return self._series[name].data()
 
     def item(self, name: str) -> pg.PlotDataItem:
+        """The curve that draws ``name``, with every point appended so far."""
+        self.flush()
         return self._series[name].item
 
     def clear(self) -> None:
@@ -121,11 +165,16 @@ class LossCurve(ExportableView):
             self.legend.removeItem(name)
             self.plot_item.removeItem(series.item)
         self._series.clear()
+        self._stale.clear()
+        self._redraw.stop()
+        self.range.reset()
 
     def set_log_y(self, on: bool) -> None:
         """Log-scaled y axis: losses spanning decades read better in log space."""
         self._log_y = bool(on)
         self.plot_item.setLogMode(x=False, y=self._log_y)
+        self.range.reset()
+        self._fit_range()
 
 
     def export_data(self, path: str | Path) -> Path:

@@ -59,6 +59,21 @@ def test_a_history_extends_the_curves_as_appends_would_with_one_redraw_each(curv
     assert sorted(redraws) == ["loss", "mAP"]       # one setData per curve, not one per point
 
 
+def test_appends_in_one_burst_are_drawn_together_within_the_redraw_interval(curve, qtbot):
+    redraws = []
+    curve.append(0, {"loss": 1.0})
+    item = curve._series["loss"].item
+    real = item.setData
+    item.setData = lambda *a, **k: (redraws.append(len(a[0])), real(*a, **k))
+    for step in range(1, 50):
+        curve.append(step, {"loss": 1.0 / (step + 1)})
+    assert redraws == []                                    # nothing drawn inside the burst
+    qtbot.waitUntil(lambda: redraws == [50], timeout=5 * LossCurve.REDRAW_MS)   # then all 50 points at once
+    assert np.allclose(curve._series["loss"].item.yData, 1.0 / np.arange(1, 51))
+    curve.append(50, {"loss": 0.5})
+    assert len(curve.item("loss").yData) == 51 and redraws == [50, 51]   # item() draws what is pending
+
+
 def test_log_y_keeps_the_data_and_tolerates_zero(curve, qtbot):
     curve.set_log_y(True)
     for step, loss in enumerate([1.0, 0.1, 0.0, 0.01]):
@@ -122,3 +137,46 @@ def test_legend_sits_in_the_corner_asked_for(qtbot, corner):
 def test_unknown_legend_corner_is_refused(qtbot):
     with pytest.raises(ValueError, match="legend_corner"):
         LossCurve(legend_corner="middle")
+
+
+def test_the_view_holds_every_point_and_moves_only_in_steps(curve, qtbot):
+    moves = []
+    curve.plot_item.getViewBox().sigRangeChanged.connect(lambda *_: moves.append(1))
+    rng = np.random.default_rng(0)
+    losses = 2.0 * np.exp(-np.arange(400) / 80) + 0.05 * rng.random(400)
+    new_extremes = 0
+    for step, loss in enumerate(losses):
+        new_extremes += bool(step == 0 or loss < losses[:step].min())
+        curve.append(step, {"loss": loss})
+        curve.flush()
+        curve.plot_item.getViewBox().prepareForPaint()     # where pyqtgraph applies auto-range
+        (x0, x1), (y0, y1) = curve.plot_item.getViewBox().viewRange()
+        assert x0 <= 0 and x1 >= step and y0 <= losses[: step + 1].min() and y1 >= losses[: step + 1].max()
+    assert new_extremes > 100            # exact auto-range would have moved the view at each of these
+    assert curve.range.changes < 40 and len(moves) < 40
+
+
+def test_sticky_bounds_follow_log_y_and_a_new_run(curve):
+    for step, loss in enumerate([10.0, 1.0, 0.1, 0.0]):
+        curve.append(step, {"loss": loss})
+    curve.flush()
+    assert curve.range.bounds[1][0] < 0.1 and curve.range.bounds[1][1] > 10.0
+    curve.set_log_y(True)              # now in log10: -1 .. 1, the 0 left out
+    lo, hi = curve.range.bounds[1]
+    assert -1.6 < lo < -1.0 and 1.0 < hi < 1.6
+    curve.clear()
+    curve.append(0, {"loss": 1000.0})
+    curve.flush()
+    assert curve.range.bounds[1][0] < 3.0 < curve.range.bounds[1][1] < 3.5   # log10(1000), not the old run's
+
+
+def test_grown_keeps_bounds_that_hold_the_data_and_makes_room_when_it_leaves():
+    from lab_app.qt.widgets.sticky_range import X_ROOM, Y_ROOM, grown
+
+    assert grown(None, 0.0, 10.0, 0) == (0.0, X_ROOM * 10.0)
+    assert grown((0.0, 15.0), 0.0, 12.0, 0) == (0.0, 15.0)
+    assert grown((0.0, 15.0), 0.0, 16.0, 0) == (0.0, X_ROOM * 16.0)
+    assert grown(None, 1.0, 3.0, 1) == (1.0 - Y_ROOM * 2, 3.0 + Y_ROOM * 2)
+    assert grown((0.5, 3.5), 0.6, 3.0, 1) == (0.5, 3.5)
+    assert grown((0.5, 3.5), 0.4, 3.0, 1) == pytest.approx((0.4 - Y_ROOM * 2.6, 3.0 + Y_ROOM * 2.6))
+    assert grown((0.5, 3.5), float("nan"), 3.0, 1) == (0.5, 3.5)
