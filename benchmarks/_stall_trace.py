@@ -63,7 +63,7 @@ def _frames(stack: list[tuple[str, int, str]], limit: int = 14) -> tuple[str, ..
         elif "/lab_app/" in path or "/models/" in path or "/benchmarks/" in path:
             path = path[path.rfind("/lab_app/") + 1 if "/lab_app/" in path else
                         path.rfind("/models/") + 1 if "/models/" in path else path.rfind("/benchmarks/") + 1:]
-        if path.startswith(KEEP) or "<frozen importlib" in path:
+        if path.startswith(KEEP) or (name == "<module>" and "<frozen" not in path):   # an import chain shows
             out.append(f"{path}:{lineno} {name}")
     return tuple(out[-limit:])
 

@@ -132,3 +132,22 @@ def test_a_ready_page_off_screen_is_not_a_result_until_shown(qtbot):
     tab.subtabs.setCurrentWidget(tab.fpn)
     assert tab.has_result and not tab.demo_done
     assert tab.shutdown(10.0)
+
+
+def test_loading_detectors_goes_to_the_worker_process_by_name(qtbot, tmp_path, monkeypatch):
+    """Reading and rebuilding the detectors is CPU work the window leaves to its worker process, which
+    takes only tasks it can name (a lambda around load_task ran on in the window's process)."""
+    import torch
+
+    from lab_app.core.remote import is_local_heavy_task
+
+    tab = PyramidsTab(LabContext(device=torch.device("cpu")))
+    qtbot.addWidget(tab)
+    started = []
+    monkeypatch.setattr(tab.fpn.train_runner, "start", lambda make, label="": started.append(make))
+    monkeypatch.setattr(task, "CHECKPOINT", tmp_path / "shipped.safetensors")
+    task.CHECKPOINT.write_bytes(b"")
+    tab.fpn.start_demo()
+    tab.fpn.load_checkpoint(tmp_path / "mine.safetensors")
+    assert len(started) == 2 and all(is_local_heavy_task(make) for make in started)
+    assert [make.args[0].name for make in started] == ["shipped.safetensors", "mine.safetensors"]

@@ -140,7 +140,8 @@ class FpnPanel(QWidget):
     # --- the panel interface -----------------------------------------------------------------------
     def start_demo(self) -> None:
         if task.CHECKPOINT.exists():
-            self.train_runner.start(lambda ctl: task.load_task(task.CHECKPOINT, ctl), "load pyramids detectors")
+            # a partial, not a lambda: the runner sends load_task by name to the worker process
+            self.train_runner.start(partial(task.load_task, task.CHECKPOINT), "load pyramids detectors")
         else:
             self.retrain()
 
@@ -156,7 +157,7 @@ class FpnPanel(QWidget):
     def load_checkpoint(self, path: Path) -> None:
         """Read saved detectors in the training runner; a wrong file gets a message naming it and the
         detectors in use stay."""
-        self.train_runner.start(lambda ctl, p=Path(path): task.load_task(p, ctl), f"loading {Path(path).name}")
+        self.train_runner.start(partial(task.load_task, Path(path)), f"loading {Path(path).name}")
 
     def views(self) -> dict:
         return {"fpn_levels": self.merged, "fpn_level_maps": self.strip, "fpn_table": self.results}
