@@ -7,7 +7,8 @@ and no Python list is converted to an array on every redraw.
 Appends are drawn at most every ``REDRAW_MS``: a run reports a point per step, tens a second, and
 each redraw of a plot whose range moves re-lays both axes (tick texts measured and drawn) on the UI
 thread. ``item``, ``flush`` and export bring the curves up to date at once. The view follows the
-data in steps (StickyRange), not at every point.
+data in steps (StickyRange), not at every point, and fits the data exactly once points stop coming
+(``SETTLE_MS``) or a whole history is shown at once.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class LossCurve(ExportableView):
     LEGEND_OFFSETS = {"top right": (-10, 10), "bottom right": (-10, -10)}
     #: The longest a new point waits before it is drawn; points in between are drawn together.
     REDRAW_MS = 150
+    #: No new point for this long after a redraw: the run has stopped, paused or reports seldom (then
+    #: exact fitting costs little), and the view drops the room it kept.
+    SETTLE_MS = 400
 
     def __init__(self, parent: QWidget | None = None, title: str = "", y_label: str = "",
                  log_y: bool = False, legend_corner: str = "top right"):
@@ -81,6 +85,10 @@ class LossCurve(ExportableView):
         self._redraw.setSingleShot(True)
         self._redraw.setInterval(self.REDRAW_MS)
         self._redraw.timeout.connect(self.flush)
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(self.SETTLE_MS)
+        self._settle.timeout.connect(self.range.reset)
         self._log_y = False
         self.set_log_y(log_y)
 
@@ -104,6 +112,7 @@ class LossCurve(ExportableView):
             series.item.setData(*series.data())
         if self._stale:
             self._fit_range()
+            self._settle.start()
         self._stale.clear()
 
     def _fit_range(self) -> None:
@@ -131,6 +140,8 @@ class LossCurve(ExportableView):
                 series.append(float(step), float(value))
                 self._stale.add(name)
         self.flush()
+        self._settle.stop()
+        self.range.reset()   # a finished history: fit it exactly
 
     def _add_series(self, name: str) -> _Series:
         color = class_color(len(self._series))
@@ -167,6 +178,7 @@ class LossCurve(ExportableView):
         self._series.clear()
         self._stale.clear()
         self._redraw.stop()
+        self._settle.stop()
         self.range.reset()
 
     def set_log_y(self, on: bool) -> None:
@@ -174,7 +186,8 @@ class LossCurve(ExportableView):
         self._log_y = bool(on)
         self.plot_item.setLogMode(x=False, y=self._log_y)
         self.range.reset()
-        self._fit_range()
+        if self._settle.isActive():   # points are still coming: room again, in the new scale
+            self._fit_range()
 
 
     def export_data(self, path: str | Path) -> Path:

@@ -170,6 +170,22 @@ def test_sticky_bounds_follow_log_y_and_a_new_run(curve):
     assert curve.range.bounds[1][0] < 3.0 < curve.range.bounds[1][1] < 3.5   # log10(1000), not the old run's
 
 
+def test_the_view_fits_the_data_once_points_stop_and_for_a_whole_history(curve, qtbot):
+    view = curve.plot_item.getViewBox()
+    for step in range(200):
+        curve.append(step, {"loss": 1.0 / (step + 1)})
+    curve.flush()
+    view.prepareForPaint()
+    assert view.viewRange()[0][1] > 1.3 * 199            # room to grow while the run goes on
+    qtbot.waitUntil(lambda: curve.range.bounds == [None, None], timeout=3 * LossCurve.SETTLE_MS)
+    view.prepareForPaint()
+    assert 199 <= view.viewRange()[0][1] < 1.1 * 199     # then the curve fills the plot
+    curve.clear()
+    curve.extend([(step, {"loss": 1.0}) for step in range(0, 5000, 10)])
+    view.prepareForPaint()
+    assert curve.range.bounds == [None, None] and 4990 <= view.viewRange()[0][1] < 1.1 * 4990
+
+
 def test_grown_keeps_bounds_that_hold_the_data_and_makes_room_when_it_leaves():
     from lab_app.qt.widgets.sticky_range import X_ROOM, Y_ROOM, grown
 
