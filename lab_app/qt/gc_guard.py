@@ -15,6 +15,13 @@ loaded the old generation is large, and each full pass is a stall of the UI thre
 seconds while a tab trains and draws (figures in the README, ``ui_stalls``). ``GuiCollector``
 keeps CPython's rule: it counts the survivors of each generation-1 pass it runs (the objects the pass
 looked at minus those it found unreachable) and runs a full pass only when they reach that quarter.
+
+Even so a full pass traverses every tracked object (a few hundred thousand with every tab built),
+a stall of a tenth of a second or more each time. Most of them are made once and live as long as
+the window: modules, tabs, their widgets and plots. ``settle_long_lived`` (called when a tab has
+been built) collects the young generations and then freezes every object (``gc.freeze``, the
+permanent generation): full passes skip them from then on. Frozen objects are still freed by
+reference counting; only a reference cycle among them that becomes garbage later stays until exit.
 """
 
 from __future__ import annotations
@@ -61,6 +68,22 @@ class GuiCollector:
             self.passes[2] += 1
             self.long_lived = max(0, self.long_lived + self.pending - found)
             self.pending = 0
+
+
+    def settle(self) -> None:
+        """Many long-lived objects were just made: collect the young generations, then freeze
+        everything so that full passes no longer traverse it."""
+        gc.collect(1)
+        gc.freeze()
+        self.long_lived = len(gc.get_objects(generation=2))   # frozen objects are in none
+        self.pending = 0
+
+
+def settle_long_lived() -> None:
+    """A tab (or the window) has been built: freeze what exists (``GuiCollector.settle``). Nothing
+    to do where no guard collects (tests, scripts): their collections stay as they were."""
+    if _guard is not None:
+        _guard.settle()
 
 
 def collect_in_gui_thread(interval_s: float = 1.0) -> GuiCollector:

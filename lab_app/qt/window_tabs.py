@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
+from lab_app.qt.gc_guard import settle_long_lived
 from lab_app.qt.lazy_tabs import TabPlaceholder, label, swap_page
 from lab_app.qt.staged import StagedBuild
 from lab_app.qt.tab_base import TopicTab
@@ -102,6 +103,7 @@ class TabBuildMixin:
                      1000 * build.longest_slice_s)
         if index == self.tabs.currentIndex():
             self._activate(tab)
+        settle_long_lived()   # the tab's objects live as long as the window: out of full gc passes
         return tab
 
     def _import_ahead(self, tab_id: str) -> None:

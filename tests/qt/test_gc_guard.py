@@ -4,9 +4,11 @@ generation since its last full pass reach a quarter of it."""
 
 import gc
 import threading
+import weakref
 
 import pytest
 
+from lab_app.qt import gc_guard
 from lab_app.qt.gc_guard import GuiCollector, collect_in_gui_thread
 
 
@@ -43,6 +45,8 @@ def test_collections_happen_only_in_the_gui_thread(qtbot, generations):
 
     qtbot.waitUntil(allocated_and_collected, timeout=5000)
     assert all(t is threading.main_thread() for _, t in generations)
+    guard.timer.stop()
+    gc_guard._guard = None   # the rest of the suite collects after each test (conftest), freezes nothing
 
 
 def _allocate_and_check(guard, kept: list, n: int, keep: int) -> None:
@@ -79,3 +83,26 @@ def test_full_pass_once_survivors_reach_a_quarter(qtbot, generations):
     assert guard.pending == 0
     # what it now holds counts the survivors it promoted
     assert guard.long_lived >= before + before // 4
+
+
+class _Node:
+    pass
+
+
+def test_settle_collects_young_garbage_then_takes_the_living_out_of_full_passes(qtbot):
+    guard = GuiCollector(interval_s=3600)
+    cycle = _Node()
+    cycle.me = cycle                     # garbage only the cyclic collector finds
+    dead = weakref.ref(cycle)
+    del cycle
+    alive = [_Node() for _ in range(5000)]
+    frozen = gc.get_freeze_count()
+    try:
+        guard.settle()
+        assert dead() is None                                  # collected, not frozen
+        assert gc.get_freeze_count() >= frozen + len(alive)
+        old = {id(o) for o in gc.get_objects(generation=2)}
+        assert not any(id(o) in old for o in alive)            # a full pass no longer traverses them
+        assert guard.long_lived == len(old) and guard.pending == 0
+    finally:
+        gc.unfreeze()
