@@ -226,7 +226,6 @@ class TaskRunner(QObject):
             run.outcome = (kind, value)
 
     def _run_task(self, run: _Run, make: TaskFactory, recorder, backend=None) -> None:
-        apply_thread_policy(self.threads)
         ctl = run.ctl
         gen = None
         try:
@@ -237,7 +236,8 @@ class TaskRunner(QObject):
                     gen = backend.stream(make, ctl, run)
                 except NotPortable as e:  # holds something that does not pickle: it runs here
                     log.info("task %r runs in this process: %s", run.label, e)
-            if gen is None:
+            if gen is None:   # it runs here: this thread's torch and BLAS threads by the policy
+                apply_thread_policy(self.threads)
                 gen = make(ctl)
             if not isinstance(gen, Iterator):  # a plain function: its return value is the result
                 run.result = ("finished", gen)
