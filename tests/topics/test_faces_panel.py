@@ -115,3 +115,23 @@ def test_photo_opened_on_the_other_sub_tab_reaches_faces_too(qtbot, tmp_path, mo
         assert tab.faces.photo.name == "group.png" and tab.faces.counts()["onet"] >= 1
     finally:
         assert tab.shutdown(10.0)
+
+
+def test_a_cascade_run_in_the_worker_process_keeps_its_stages_for_the_next_knob(qtbot, panel, tmp_path):
+    """From the worker process the finished cache's photo is a copy of the photo shown (it came in
+    another message): the panel keeps one photo, so a threshold re-runs only the stages after it."""
+    import pickle
+
+    from lab_app.core.remote import is_local_heavy_task
+
+    panel.run_lbp = False
+    Image.fromarray(C.make_crowd(3, height=200, width=240, sizes=[60, 40]).image).save(tmp_path / "c.png")
+    open_and_wait(qtbot, panel, tmp_path / "c.png")
+    copied = pickle.loads(pickle.dumps(panel.cache))       # as the worker process sends it back
+    assert copied.photo is not panel.photo
+    panel._on_cascade_finished(copied)
+    assert panel.photo is copied.photo and panel.cache is copied
+    started = []
+    panel.runner.start = lambda make, label="": started.append(make)
+    panel.params.control("t3").setValue(0.99)
+    assert is_local_heavy_task(started[-1]) and started[-1].keywords["cache"] is copied

@@ -136,7 +136,8 @@ def test_a_ready_page_off_screen_is_not_a_result_until_shown(qtbot):
 
 def test_loading_detectors_goes_to_the_worker_process_by_name(qtbot, tmp_path, monkeypatch):
     """Reading and rebuilding the detectors is CPU work the window leaves to its worker process, which
-    takes only tasks it can name (a lambda around load_task ran on in the window's process)."""
+    takes only tasks it can name (a lambda around load_task ran on in the window's process); the image
+    and table runs are tested with the panel below."""
     import torch
 
     from lab_app.core.remote import is_local_heavy_task
@@ -151,3 +152,28 @@ def test_loading_detectors_goes_to_the_worker_process_by_name(qtbot, tmp_path, m
     tab.fpn.load_checkpoint(tmp_path / "mine.safetensors")
     assert len(started) == 2 and all(is_local_heavy_task(make) for make in started)
     assert [make.args[0].name for make in started] == ["shipped.safetensors", "mine.safetensors"]
+
+
+def test_image_and_table_runs_are_named_tasks_for_the_worker_process(qtbot, panel, monkeypatch, tmp_path):
+    from lab_app.core.remote import is_local_heavy_task
+
+    started = []
+    for runner in (panel.image_runner, panel.eval_runner):
+        monkeypatch.setattr(runner, "start", lambda make, label="": started.append(make))
+    panel._run_image()
+    panel._evaluate()
+    assert len(started) == 2 and all(is_local_heavy_task(make) for make in started)
+    # what the image task makes is what the panel draws: the same pipelines on a scene, in this thread
+    run = _drain(started[0])
+    assert set(run.runs) == set(task.PIPELINES) and run.image.ndim == 3
+
+
+def _drain(make):
+    from lab_app.core.control import Control
+
+    gen = make(Control())
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        return stop.value

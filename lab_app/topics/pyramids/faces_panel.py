@@ -295,6 +295,10 @@ class FacesPanel(QWidget):
     def _on_cascade_finished(self, cache) -> None:
         self._loading = None
         if cache is not None:
+            if cache.photo is not self.photo and _same_photo(cache.photo, self.photo):
+                # the cascade ran in the worker process: its photo came back as a copy of the one
+                # shown (another message); keep one, so that a knob re-runs only the stages it changes
+                self.photo = cache.photo
             self.cache = cache
             c = self.config
             if (cache.min_face, cache.factor, cache.thresholds) != (c.min_face, c.factor, c.thresholds):
@@ -336,3 +340,8 @@ class FacesPanel(QWidget):
         if self._drawn and self._measured and (self._lbp_done or not self.run_lbp) and not self._ready_sent:
             self._ready_sent = True
             self.ready.emit()
+
+
+def _same_photo(a: F.Photo | None, b: F.Photo | None) -> bool:
+    return (a is not None and b is not None and a.name == b.name and a.image.shape == b.image.shape
+            and np.array_equal(a.image, b.image))

@@ -181,27 +181,10 @@ class FpnPanel(QWidget):
         if self.models is None:
             return
         models, cfg, path = self.models, self.current_config(), self.pending_path
+        prev = self.image_run if only != task.PIPELINES else None     # None: the whole image anew
         seed = getattr(self, "_scene_seed", 0)
-
-        def make(ctl):
-            if path is not None:
-                from lab_app.io.image import load_image
-
-                image = load_image(path)
-                note = f"{path.name} (trained on procedural shapes only: on a photo its boxes are guesses)"
-            else:
-                from lab_app.data.scenes import make_scene
-
-                image, note = make_scene(cfg.scenes(), cfg.seed * 1_000_003 + 20_011 + seed).image, ""
-            return (yield from task.run_image(models, image, cfg, ctl, note=note))
-
-        if only != task.PIPELINES and self.image_run is not None:
-            prev = self.image_run
-
-            def make(ctl, prev=prev):            # noqa: F811  (the same image, some pipelines again)
-                update = yield from task.run_image(models, prev.image, cfg, ctl, only=only, note=prev.note)
-                return replace(prev, runs={**prev.runs, **update.runs})
-
+        # partials of module functions: the runner sends them to the worker process by name
+        make = partial(task.image_task, models, cfg, path=path, seed=seed, only=only, prev=prev)
         self.image_runner.start(make, "pyramids: run image")
 
     def _evaluate(self, only=task.PIPELINES) -> None:
@@ -210,7 +193,8 @@ class FpnPanel(QWidget):
         models, cfg, table = self.models, self.current_config(), self.table
         if table is not None and table.scenes != cfg.eval_scenes:     # no row scored on other scenes stays
             only, table = task.PIPELINES, None
-        self.eval_runner.start(lambda ctl: task.evaluate_task(models, cfg, ctl, only, table), "pyramids: table")
+        self.eval_runner.start(partial(task.evaluate_task, models, cfg, only=only, table=table),
+                               "pyramids: table")
 
     def current_config(self) -> task.FpnConfig:
         live = self.params.config

@@ -307,6 +307,26 @@ def evaluate(models: Models, cfg: FpnConfig, ctl: Control, only=PIPELINES, scene
     return Table(rows, SIZE_EDGES, len(scenes))
 
 
+def image_task(models: Models, cfg: FpnConfig, ctl: Control, path: Path | None = None, seed: int = 0,
+               only=PIPELINES, prev: ImageRun | None = None):
+    """Task generator for the panel's image runner: ``prev``'s image again through the pipelines in
+    ``only`` (their runs replace those in ``prev``); else the photo at ``path``, or else procedural
+    scene ``seed`` of ``cfg``, through every pipeline."""
+    if prev is not None:
+        update = yield from run_image(models, prev.image, cfg, ctl, only=only, note=prev.note)
+        return replace(prev, runs={**prev.runs, **update.runs})
+    if path is not None:
+        from lab_app.io.image import load_image
+
+        image = load_image(path)
+        note = f"{Path(path).name} (trained on procedural shapes only: on a photo its boxes are guesses)"
+    else:
+        from lab_app.data.scenes import make_scene
+
+        image, note = make_scene(cfg.scenes(), cfg.seed * 1_000_003 + 20_011 + seed).image, ""
+    return (yield from run_image(models, image, cfg, ctl, note=note))
+
+
 def evaluate_task(models, cfg, ctl, only=PIPELINES, table=None):
     return (yield from evaluate(models, cfg, ctl, only, table=table))
 
