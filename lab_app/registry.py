@@ -17,6 +17,9 @@ class TopicSpec:
     title: str
     tab: str  # "package.module:ClassName"
     accepts: tuple[str, ...]  # file kinds from lab_app.io.kinds
+    #: Modules the tab's first result imports on the UI thread that take seconds to import (torchvision:
+    #: its detection views filter boxes with torchvision.ops): imported ahead with the tab's module.
+    preload: tuple[str, ...] = ()
 
     def load_class(self):
         module, _, name = self.tab.partition(":")
@@ -29,10 +32,10 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("reparam", "Reparameterization", "lab_app.topics.reparam.tab:ReparamTab", ()),
     TopicSpec("transforms", "GAN vs VAE (2D)", "lab_app.topics.transforms.tab:TransformsTab", ()),
     TopicSpec("vae", "VAE", "lab_app.topics.vae.tab:VaeTab", ("image",)),
-    TopicSpec("anchorfree", "Anchor-free detection", "lab_app.topics.anchorfree.tab:AnchorFreeTab", ("image",)),
-    TopicSpec("yolo", "YOLO v1", "lab_app.topics.yolo.tab:YoloTab", ("image",)),
+    TopicSpec("anchorfree", "Anchor-free detection", "lab_app.topics.anchorfree.tab:AnchorFreeTab", ("image",), ("torchvision",)),
+    TopicSpec("yolo", "YOLO v1", "lab_app.topics.yolo.tab:YoloTab", ("image",), ("torchvision",)),
     TopicSpec("pointcloud", "3D point clouds", "lab_app.topics.pointcloud.tab:PointCloudTab", ("pointcloud",)),
-    TopicSpec("pyramids", "Pyramids & small objects", "lab_app.topics.pyramids.tab:PyramidsTab", ("image",)),
+    TopicSpec("pyramids", "Pyramids & small objects", "lab_app.topics.pyramids.tab:PyramidsTab", ("image",), ("torchvision",)),
     TopicSpec("vq", "VQ-VAE / VQGAN", "lab_app.topics.vq.tab:VqTab", ("image",)),
 )
 

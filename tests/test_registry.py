@@ -1,6 +1,7 @@
 """lab_app/registry.py is the one source of a tab's id, title and accepted file kinds: no tab class
 repeats them, each tab reads its own line, and the lines agree with the file kinds the lab reads."""
 
+import importlib.util
 import inspect
 
 import pytest
@@ -17,6 +18,8 @@ def test_ids_and_titles_are_unique_and_kinds_known():
     assert all(i and i == i.lower() and " " not in i for i in ids), ids
     for spec in TOPICS:
         assert set(spec.accepts) <= {IMAGE, POINTCLOUD, TEXT, CHECKPOINT}, spec
+        for name in spec.preload:       # imported ahead of the tab's build: a typo would go unnoticed
+            assert importlib.util.find_spec(name) is not None, (spec.id, name)
 
 
 @pytest.fixture(scope="module")

@@ -58,6 +58,7 @@ LOCAL_HEAVY_TASKS = frozenset({
     "lab_app.topics.pyramids.fpn_task.image_task",
     "lab_app.topics.pyramids.fpn_task.evaluate_task",
     "lab_app.topics.pyramids.faces.cascade_task",
+    "lab_app.detection.detector.detector_run",
     "lab_app.topics.language.task.read_and_analyse",
     "lab_app.topics.language.task.analyse_documents",
     "lab_app.topics.transforms.task.fit_kl",

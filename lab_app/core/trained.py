@@ -65,7 +65,7 @@ class ModelRun:
 
     ready: Ready
     output: Any = None
-    inputs: Any = None          # what the output is of (the tab compares it with what it shows now)
+    inputs: Any = None          # what the output is of (a copy when the run went to the worker process)
 
 
 @dataclass(frozen=True)
@@ -171,11 +171,14 @@ class ModelSlot:
         return self._running
 
     def finished(self, run: ModelRun) -> bool:
-        """The runner built ``run.ready``: True when it is a model not in use before."""
+        """The runner built ``run.ready``: True when it is a model not in use before. A run of the
+        model in use is not new even when ``run.ready`` is a copy of it (the run went to the worker
+        process and back)."""
+        reused = self._running is not None and self._running is self.ready
         if self._running is not None and self._running is self.pending:
             self.pending = None
         self.shipped = False
-        new = run.ready is not None and run.ready is not self.ready
+        new = run.ready is not None and run.ready is not self.ready and not reused
         if new:
             self.ready = run.ready
         return new

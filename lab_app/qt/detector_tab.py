@@ -64,6 +64,7 @@ class DetectorTab(TopicTab):
         self.file_runner = self.add_runner()    # reads a photo, paints a scene
         self.save_runner = self.add_runner()    # writes a checkpoint
         self.slot = ModelSlot()                 # the model in use and the one to build next
+        self._infer_image = None                # the image the last detector run started on
         self.class_names: tuple[str, ...] = ()
         self.trained: Trained | None = None     # what Save writes
         self.image: np.ndarray | None = None
@@ -224,6 +225,9 @@ class DetectorTab(TopicTab):
             return
         source = self.slot.start()
         label = "loading the model" if isinstance(source, (str, Path)) else "detecting"
+        # in the worker process (LOCAL_HEAVY_TASKS): the result's image is a copy, so the run's image is
+        # remembered here to tell whether the result is still the one on screen
+        self._infer_image = self.image
         self.infer_runner.start(partial(detector_run, self.task.SPEC, self.task.detect, source, self.image,
                                         views_for(self.config.tta)), label=label)
 
@@ -249,7 +253,7 @@ class DetectorTab(TopicTab):
             return
         if self.slot.finished(result):
             self._use(result.ready)
-        if result.output is None or result.inputs is not self.image:
+        if result.output is None or self._infer_image is not self.image:
             return
         self.result = result.output
         cfg = self.config

@@ -107,11 +107,12 @@ class TabBuildMixin:
         return tab
 
     def _import_ahead(self, tab_id: str) -> None:
-        """A placeholder is on screen: import torch, its tab's module and the widgets tabs import while
-        they build (the config panel and superqt under it) off the UI thread, then build the tab in
-        slices (``_on_imported``)."""
+        """A placeholder is on screen: import torch, its tab's module, the widgets tabs import while
+        they build (the config panel and superqt under it) and what its first result imports
+        (``TopicSpec.preload``) off the UI thread, then build the tab in slices (``_on_imported``)."""
         if tab_id not in self.tab_by_id:
-            self._imports.start(tab_id, ["torch", topic(tab_id).tab.partition(":")[0], *BUILD_IMPORTS])
+            spec = topic(tab_id)
+            self._imports.start(tab_id, ["torch", spec.tab.partition(":")[0], *BUILD_IMPORTS, *spec.preload])
 
     def _on_imported(self, tab_id: str) -> None:
         self._imports.done(tab_id)
