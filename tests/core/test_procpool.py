@@ -221,9 +221,9 @@ def test_the_window_trains_in_its_worker_and_ends_it_on_close(qtbot):
 
 
 def test_the_worker_also_takes_the_heavy_tasks_that_do_not_train_and_a_cluster_does_not(qtbot, backend):
-    """The faces tab's LBP cascade and crowd measurement (seconds of Cython and numpy in a thread of
-    the window's process) go to the worker on this computer; a cluster gets training only; a
-    dropped photo's inference stays here."""
+    """The faces tab's cascades and crowd measurement (seconds of Cython, numpy and torch in a thread
+    of the window's process) go to the worker on this computer; a cluster gets training only; a light
+    task (reading a dropped photo for the VAE) stays here."""
     import numpy as np
 
     from lab_app.core.control import Control
@@ -238,13 +238,15 @@ def test_the_worker_also_takes_the_heavy_tasks_that_do_not_train_and_a_cluster_d
     lbp = functools.partial(F.lbp_task, photo, 24, 1.2)
     crowds = functools.partial(measure.measure_task, F.FacesConfig())
     train = functools.partial(vae_task.train, None, None)
-    inference = functools.partial(F.cascade_task, photo, F.FacesConfig())
+    cascade = functools.partial(F.cascade_task, photo, F.FacesConfig())
+    light = functools.partial(vae_task.open_image, "photo.png")
+    tasks = (lbp, crowds, cascade, train, light)
     r = TaskRunner(device="cpu")
     try:
         r.backend = backend
-        assert [r._goes_to_backend(m) for m in (lbp, crowds, train, inference)] == [True, True, True, False]
+        assert [r._goes_to_backend(m) for m in tasks] == [True, True, True, True, False]
         r.backend = RayBackend.__new__(RayBackend)      # only its class's attributes are read
-        assert [r._goes_to_backend(m) for m in (lbp, crowds, train, inference)] == [False, False, True, False]
+        assert [r._goes_to_backend(m) for m in tasks] == [False, False, False, True, False]
     finally:
         r.shutdown(5)
     # and the LBP task pickles and runs there, finding what it finds here
