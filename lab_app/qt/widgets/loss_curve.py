@@ -4,15 +4,16 @@ Each metric gets one PlotDataItem, created the first time the metric appears and
 data with setData. Values live in numpy buffers that double when full, so appending is amortised O(1)
 and no Python list is converted to an array on every redraw.
 
-Appends are drawn at most every ``REDRAW_MS``: a run reports a point per step, tens a second, and
-each redraw of a plot whose range moves re-lays both axes (tick texts measured and drawn) on the UI
-thread. ``item``, ``flush`` and export bring the curves up to date at once. The view follows the
-data in steps (StickyRange), not at every point, and fits the data exactly once points stop coming
-(``SETTLE_MS``) or a whole history is shown at once.
+Appends are drawn at most every ``REDRAW_MS`` (plus a stagger between curves, ``STAGGER_MS``): a run
+reports a point per step, tens a second, and each redraw of a plot whose range moves re-lays both axes
+(tick texts measured and drawn) on the UI thread. ``item``, ``flush`` and export bring the curves up
+to date at once. The view follows the data in steps (StickyRange), not at every point, and fits the
+data exactly once points stop coming (``SETTLE_MS``) or a whole history is shown at once.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,6 +26,10 @@ from lab_app.io.atomic import atomic_write_text
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
 from lab_app.qt.widgets.sticky_range import StickyRange
+
+_instances = itertools.count()
+#: Redraw intervals of successive curves differ by this much (ms): see LossCurve.__init__.
+STAGGER_MS = 12
 
 
 class _Series:
@@ -53,7 +58,7 @@ class LossCurve(ExportableView):
 
     # Where the legend sits: top right suits a falling loss, bottom right a rising score (mAP, accuracy).
     LEGEND_OFFSETS = {"top right": (-10, 10), "bottom right": (-10, -10)}
-    #: The longest a new point waits before it is drawn; points in between are drawn together.
+    #: About the longest a new point waits before it is drawn; points in between are drawn together.
     REDRAW_MS = 150
     #: No new point for this long after a redraw: the run has stopped, paused or reports seldom (then
     #: exact fitting costs little), and the view drops the room it kept.
@@ -83,7 +88,9 @@ class LossCurve(ExportableView):
         self._stale: set[str] = set()   # metrics with points not drawn yet
         self._redraw = QTimer(self)
         self._redraw.setSingleShot(True)
-        self._redraw.setInterval(self.REDRAW_MS)
+        # Several curves fed by one event would redraw in the same event-loop turn, one long paint of
+        # them all; a few ms apart, each is its own short paint.
+        self._redraw.setInterval(self.REDRAW_MS + STAGGER_MS * (next(_instances) % 5))
         self._redraw.timeout.connect(self.flush)
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
