@@ -69,7 +69,6 @@ class GuiCollector:
             self.long_lived = max(0, self.long_lived + self.pending - found)
             self.pending = 0
 
-
     def settle(self) -> None:
         """Many long-lived objects were just made: collect the young generations, then freeze
         everything so that full passes no longer traverse it."""
@@ -80,7 +79,7 @@ class GuiCollector:
 
 
 def settle_long_lived() -> None:
-    """A tab (or the window) has been built: freeze what exists (``GuiCollector.settle``). Nothing
+    """A tab has been built: freeze what exists (``GuiCollector.settle``). Nothing
     to do where no guard collects (tests, scripts): their collections stay as they were."""
     if _guard is not None:
         _guard.settle()

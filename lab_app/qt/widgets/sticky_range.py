@@ -1,8 +1,8 @@
 """StickyRange: auto-range for a plot that grows point by point, changing the view only in steps.
 
 pyqtgraph's auto-range fits the data exactly, so on a live curve every new step (or new lowest loss)
-moves the range, and every range change re-lays both axes: tick values, texts measured and drawn,
-the grid, on the UI thread, several ms per plot per point. A StickyRange is an invisible item in
+moves the range, and every range change re-lays both axes (tick values, texts measured and drawn,
+the grid) on the UI thread, for every plot at every point. A StickyRange is an invisible item in
 the plot whose data bounds hold the data with room to grow: x up to half as far again as the data
 spans, y a quarter of the span beyond each end. Auto-range sees those bounds, so the view changes
 only when the data leaves them, a few times over a run. The person's zoom, pan and the plot's "A"
