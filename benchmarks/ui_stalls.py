@@ -214,10 +214,10 @@ def _run_app(args, files, load_before, display, own_xvfb) -> dict:
     QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     from lab_app.app import MainWindow
-    from lab_app.qt.gc_guard import collect_in_gui_thread
+    from lab_app.qt.gui_thread import prepare_gui_thread
     from lab_app.registry import TOPICS
 
-    collect_in_gui_thread()
+    prepare_gui_thread()
     win = MainWindow(demo=True)
     win.resize(1400, 860)
     win.show()

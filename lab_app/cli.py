@@ -68,9 +68,9 @@ def run_app(args) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Visual Deep-Learning Lab")
     app.setOrganizationName("VisualDLLab")
-    from lab_app.qt.gc_guard import collect_in_gui_thread
+    from lab_app.qt.gui_thread import prepare_gui_thread
 
-    collect_in_gui_thread()     # cyclic garbage collection only in this thread (see gc_guard)
+    prepare_gui_thread()     # garbage collection only in this thread, a short switch interval
 
     from lab_app.app import MainWindow
 

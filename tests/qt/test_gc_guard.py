@@ -3,6 +3,7 @@ and a full pass (generation 2) runs only by CPython's rule: once the objects pro
 generation since its last full pass reach a quarter of it."""
 
 import gc
+import sys
 import threading
 import weakref
 
@@ -106,3 +107,23 @@ def test_settle_collects_young_garbage_then_takes_the_living_out_of_full_passes(
         assert guard.long_lived == len(old) and guard.pending == 0
     finally:
         gc.unfreeze()
+
+
+def test_prepare_gui_thread_collects_often_and_shortens_the_switch_interval(qtbot, generations):
+    """The window's process: young garbage is collected in small passes (a check every few frames,
+    not every second) and another Python thread hands the interpreter lock to the GUI thread within
+    a millisecond, not the default 5 ms."""
+    from lab_app.qt.gui_thread import SWITCH_INTERVAL_S, prepare_gui_thread
+
+    before = sys.getswitchinterval()
+    guard = prepare_gui_thread()
+    try:
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S) and SWITCH_INTERVAL_S < before
+        assert not gc.isenabled() and 0 < guard.timer.interval() <= 50
+        kept = []
+        qtbot.waitUntil(lambda: kept.append([[i] for i in range(2000)]) or bool(generations), timeout=2000)
+        assert all(t is threading.main_thread() for _, t in generations)
+    finally:
+        guard.timer.stop()
+        gc_guard._guard = None
+        sys.setswitchinterval(before)
