@@ -100,7 +100,7 @@ def _frame(app, view) -> tuple[float, float, int]:
     from OpenGL import GL
 
     t0, c0 = time.perf_counter(), time.process_time()
-    view.glview.repaint()
+    view.glview.render_now()
     drawn = view.drawn_points
     view.glview.makeCurrent()
     GL.glFinish()

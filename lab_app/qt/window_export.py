@@ -45,9 +45,9 @@ class ExportMixin:
                 tab.banner.show_message(f"export failed: {e}", "error")
 
     def export_window(self, path: str | Path) -> Path:
-        from lab_app.qt.widgets.export import save_qimage
+        from lab_app.qt.widgets.export import grab_widget, save_qimage
 
-        return save_qimage(self.grab().toImage(), path)
+        return save_qimage(grab_widget(self), path)   # 3D views included (they draw in their own windows)
 
     def export_window_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export window", "lab.png", "PNG (*.png)")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QCoreApplication, QPoint, Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 if QApplication.instance() is None:   # must precede the QApplication that pytest-qt creates
     QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
@@ -109,8 +109,10 @@ def test_red_cloud_is_drawn_in_the_centre_on_the_background(view):
     h, w = frame.shape[:2]
     centre = frame[h // 2 - 20: h // 2 + 20, w // 2 - 20: w // 2 + 20]
     assert is_color(centre, (255, 0, 0)).mean() > 0.5
-    for corner in (frame[:8, :8], frame[:8, -8:]):   # top corners: sky, above the floor grid
-        assert is_color(corner, BACKGROUND, tol=3).all()
+    # top corners: sky, above the floor grid. The view draws into the display's own surface
+    # (gl_window.py): on pytest-xvfb's 16-bit display a channel is rounded by up to 7 levels.
+    for corner in (frame[:8, :8], frame[:8, -8:]):
+        assert is_color(corner, BACKGROUND, tol=8).all()
 
 
 @pytest.mark.gl
@@ -168,3 +170,77 @@ def test_export_png_writes_the_drawn_frame(view, tmp_path):
     assert not image.isNull() and image.width() == view.glview.width()
     colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
     assert len(colours) > 10   # not a blank (single-colour) image
+
+
+@pytest.mark.gl
+def test_a_view_never_shown_exports_its_cloud_and_draws_it_once_shown(qtbot):
+    """A 3D view on a page not yet opened has no GL context (it draws in a native window of its
+    own): its export draws the same items off screen, and gives them back to the view intact."""
+    from PySide6.QtWidgets import QStackedWidget
+
+    pages = QStackedWidget()
+    qtbot.addWidget(pages)
+    pages.addWidget(QWidget())
+    v = PointCloudView(background=BACKGROUND)
+    pages.addWidget(v)
+    pages.resize(320, 240)
+    pages.show()
+    qtbot.waitExposed(pages)
+    v.set_cloud(ball(20_000), solid(20_000, (1.0, 0.0, 0.0)))
+    assert not v.glview.isValid()            # never exposed
+    hidden = v.render_array()
+    assert is_color(hidden[hidden.shape[0] // 2 - 20: hidden.shape[0] // 2 + 20,
+                           hidden.shape[1] // 2 - 20: hidden.shape[1] // 2 + 20], (255, 0, 0)).mean() > 0.5
+    pages.setCurrentWidget(v)
+    qtbot.waitUntil(v.glview.isValid, timeout=5000)
+    shown = v.render_array()
+    h, w = shown.shape[:2]
+    assert is_color(shown[h // 2 - 20: h // 2 + 20, w // 2 - 20: w // 2 + 20], (255, 0, 0)).mean() > 0.5
+
+
+@pytest.mark.gl
+def test_the_window_holds_no_opengl_widget_and_its_export_shows_the_cloud(qtbot, tmp_path):
+    """One QOpenGLWidget anywhere in a window would switch all of its painting to OpenGL composition
+    (gl_window.py); the 3D view is a native window in a container instead, and a grab of the
+    widgets around it paints it from its framebuffer."""
+    from PySide6.QtOpenGLWidgets import QOpenGLWidget
+    from PySide6.QtWidgets import QVBoxLayout
+
+    from lab_app.qt.widgets.export import grab_widget
+
+    outer = QWidget()
+    qtbot.addWidget(outer)
+    layout = QVBoxLayout(outer)
+    v = PointCloudView(background=BACKGROUND)
+    layout.addWidget(v)
+    outer.resize(400, 300)
+    outer.show()
+    qtbot.waitExposed(outer)
+    v.set_cloud(ball(20_000), solid(20_000, (0.0, 1.0, 0.0)))
+    qtbot.waitUntil(v.glview.isValid, timeout=5000)
+    assert outer.findChildren(QOpenGLWidget) == []
+    image = grab_widget(outer).convertToFormat(QImage.Format.Format_RGBA8888)
+    rows = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes()).reshape(image.height(), -1)
+    pixels = rows[:, : 4 * image.width()].reshape(image.height(), image.width(), 4)
+    origin = v.host.mapTo(outer, QPoint(0, 0))
+    cy, cx = origin.y() + v.host.height() // 2, origin.x() + v.host.width() // 2
+    assert is_color(pixels[cy - 15: cy + 15, cx - 15: cx + 15], (0, 255, 0)).mean() > 0.5
+
+
+@pytest.mark.gl
+def test_a_cloud_set_before_the_gl_context_is_capped_once_it_exists(qtbot, monkeypatch):
+    """The 3D window makes its GL context at its first paint, so a cloud set right after show()
+    cannot know yet whether the renderer is software; once it can, the still view drops to the cap
+    there (and keeps every point on a hardware renderer)."""
+    import lab_app.qt.widgets.pointcloud_view as module
+
+    monkeypatch.setattr(module, "SOFTWARE_STILL_POINTS", 250_000)   # a million in the app
+    v = PointCloudView(lod_points=100_000, background=BACKGROUND)
+    qtbot.addWidget(v)
+    v.resize(320, 240)
+    v.show()
+    n = 400_000
+    v.set_cloud(ball(n))
+    assert v.glview.context() is None and v.drawn_points == n      # not painted yet: no cap known
+    qtbot.waitUntil(lambda: v._software_gl is not None, timeout=5000)
+    assert v.drawn_points == (250_000 if v._software_gl else n) and v.total_points == n

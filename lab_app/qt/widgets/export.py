@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QPoint, QRect
+from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QWidget
 
 from lab_app.io.atomic import atomic_save
@@ -23,12 +24,33 @@ def save_qimage(image: QImage, path: str | Path) -> Path:
     return atomic_save(path, write, suffix=".png")
 
 
+#: objectName of the widgets that host a 3D view in a native window (gl_window.GLHost)
+GL_HOST = "lab-gl-host"
+
+
 def grab_widget(widget: QWidget) -> QImage:
-    """The widget as it looks on screen (OpenGL widgets render their framebuffer)."""
+    """The widget as it looks on screen. OpenGL widgets render their framebuffer; a 3D view in a
+    native window (gl_window.py), which a grab does not see into, is painted from its framebuffer
+    where it sits."""
     grab_fb = getattr(widget, "grabFramebuffer", None)
     if callable(grab_fb):
         return grab_fb()
-    return widget.grab().toImage()
+    image = widget.grab().toImage()
+    hosts = [h for h in widget.findChildren(QWidget, GL_HOST) if h.isVisibleTo(widget)]
+    if widget.objectName() == GL_HOST:
+        hosts.append(widget)
+    if not hosts:
+        return image
+    painter = QPainter(image)
+    try:
+        for host in hosts:
+            frame = host.grab_framebuffer()
+            if not frame.isNull():
+                origin = QPoint(0, 0) if host is widget else host.mapTo(widget, QPoint(0, 0))
+                painter.drawImage(QRect(origin, host.size()), frame)
+    finally:
+        painter.end()
+    return image
 
 
 def export_widget_png(widget: QWidget, path: str | Path) -> Path:

@@ -1,4 +1,4 @@
-"""PointCloudView: a 3D point cloud in a pyqtgraph.opengl GLViewWidget, fast enough for millions of points.
+"""PointCloudView: a 3D point cloud in a pyqtgraph 3D view (gl_window.py), fast enough for millions of points.
 
 Why it is shaped like this (measured under Xvfb + Mesa llvmpipe, see benchmarks/gl_frame.py):
 - GLScatterPlotItem uploads its arrays to VBOs once, on the first paint after ``setData``; later frames
@@ -23,7 +23,8 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lab_app.core.colormaps import height_colors, permute_rows
 from lab_app.io.atomic import atomic_path
-from lab_app.qt.widgets.export import ExportableView, export_widget_png
+from lab_app.qt.widgets.export import ExportableView, save_qimage
+from lab_app.qt.widgets.gl_window import GLHost
 
 # Points are opaque and depth-tested: pyqtgraph's default 'additive' mode would saturate dense clouds
 # to white and ignore occlusion.
@@ -105,11 +106,14 @@ class PointCloudView(ExportableView):
         self._colors: np.ndarray | None = None
         self._has_lod = False
 
-        self.glview = gl.GLViewWidget(self)
+        # In a native window of its own (gl_window.py): a QOpenGLWidget would switch the whole lab
+        # window, every tab, to OpenGL composition for the rest of the session.
+        self.host = GLHost(self)
+        self.glview = self.host.gl
         self.glview.setBackgroundColor(background)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.glview)
+        layout.addWidget(self.host)
 
         self._grid = gl.GLGridItem(color=(255, 255, 255, 40))
         self._grid.setVisible(grid)
@@ -133,6 +137,7 @@ class PointCloudView(ExportableView):
         # frame takes longer than settle_ms (a loaded machine), a timer started at the event would
         # expire mid-drag and put a multi-second full-detail frame between two drags.
         self.glview.frameSwapped.connect(self._lod_frame_drawn)
+        self.glview.initialized.connect(self._gl_ready, Qt.ConnectionType.QueuedConnection)
         self.resize(640, 480)
 
     # ----------------------------------------------------------------------------------------- data
@@ -194,6 +199,16 @@ class PointCloudView(ExportableView):
             self.glview.doneCurrent()
         self.renderer = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
         return any(word in self.renderer.lower() for word in ("llvmpipe", "softpipe", "swrast", "software"))
+
+    def _gl_ready(self) -> None:
+        """The GL context exists now. A cloud set before (a view not yet on screen) could not know
+        the renderer: on software GL its still view keeps only the first ``still_cap()`` points
+        of its permuted arrays, as ``set_cloud`` would have done."""
+        cap = self.still_cap()
+        full = self._full
+        if self._has_lod and cap is not None and full.pos is not None and len(full.pos) > cap:
+            color = full.color[:cap] if isinstance(full.color, np.ndarray) else full.color
+            full.setData(pos=full.pos[:cap], color=color)
 
     def reset_camera(self, center=None, radius: float | None = None):
         """Look at the cloud's centre from far enough that its bounding sphere fills the view."""
@@ -272,7 +287,7 @@ class PointCloudView(ExportableView):
         return buf.reshape(h, image.bytesPerLine())[:, : 4 * w].reshape(h, w, 4).copy()
 
     def export_png(self, path: str | Path) -> Path:   # the GL surface itself: a grab of the widget misses it
-        return export_widget_png(self.glview, path)
+        return save_qimage(self.glview.grabFramebuffer(), path)
 
     def export_data(self, path: str | Path) -> Path:
         """Save the cloud in its original order as .npy: (N, 3) points, or (N, 6|7) points + colours."""
