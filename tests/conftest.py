@@ -18,6 +18,12 @@ os.environ.setdefault("LAB_TRAIN_PROCESS", "0")
 
 OFFSCREEN = os.environ.get("QT_QPA_PLATFORM") == "offscreen"
 
+# As the app does (lab_app/cli.py), before any QApplication exists: its GL views share one context
+# group, which the off-screen export of a 3D view not yet shown relies on (gl_window.py).
+from PySide6.QtCore import QCoreApplication, Qt  # noqa: E402
+
+QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+
 # The app's thread policy for the whole test session (torch and BLAS): on 2 cores, default
 # threading made single tests up to 20x slower.
 from lab_app.core.device import apply_thread_policy  # noqa: E402

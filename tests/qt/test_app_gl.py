@@ -52,3 +52,35 @@ def test_export_draws_the_dropped_cloud_and_writes_the_run_card(qtbot, tmp_path,
     card = json.loads(files[-1].read_text())
     assert card["config"]["points_shown"] == 20000 and card["config"]["source"].endswith("ball.ply")
     assert win.shutdown(10.0)
+
+
+def test_a_cloud_dropped_onto_the_3d_view_opens(qtbot, tmp_path, monkeypatch):
+    """The 3D view is a native window of its own (gl_window.py), which by itself refuses drags: a
+    file dropped onto it goes up to the lab window, which opens it, as a drop anywhere else does."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    monkeypatch.setenv("LAB_SETTINGS_DIR", str(tmp_path / "settings"))
+    win = MainWindow(device_pref="cpu", demo=False, start_tab="pointcloud")
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitUntil(lambda: "pointcloud" in win.tab_by_id, timeout=60000)
+    tab = win.tab_by_id["pointcloud"]
+    pts = np.random.default_rng(1).normal(size=(3000, 3)).astype(np.float32)
+    save_point_cloud(tmp_path / "dropped.ply", PointCloud(pts))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "dropped.ply"))])
+    target = tab.view.glview
+    assert target is not tab.view and not hasattr(target, "parentWidget")   # a window, not a widget
+    pos, copy = QPointF(20, 20), Qt.DropAction.CopyAction
+    buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(pos.toPoint(), copy, mime, buttons, mods)
+    QApplication.sendEvent(target, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(pos, copy, mime, buttons, mods)
+    with qtbot.waitSignal(tab.runner.finished, timeout=20000):
+        QApplication.sendEvent(target, drop)
+    qtbot.waitUntil(lambda: tab.view.total_points == 3000, timeout=5000)
+    assert win.shutdown(10.0)

@@ -26,13 +26,15 @@ from functools import partial
 
 from OpenGL import GL
 from pyqtgraph.opengl.GLViewWidget import GLViewMixin, GLViewWidget
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QOpenGLContext
 from PySide6.QtOpenGL import QOpenGLWindow
-from PySide6.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QSizePolicy, QVBoxLayout, QWidget
 from shiboken6 import Shiboken
 
 from lab_app.qt.widgets.export import GL_HOST
+
+_DRAG_EVENTS = {QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.DragLeave, QEvent.Type.Drop}
 
 
 class GLViewWindow(GLViewMixin, QOpenGLWindow):
@@ -42,10 +44,21 @@ class GLViewWindow(GLViewMixin, QOpenGLWindow):
     paint: ``initialized`` says when it exists (connect it queued: it is emitted inside that paint)."""
 
     initialized = Signal()
+    #: the widget around this window's container (the container hands drags to the window, which
+    #: refuses them): files dragged onto the view go to it, and from there up to the first widget
+    #: that accepts drops (the lab window, which opens them)
+    drop_target: QWidget | None = None
 
     def initializeGL(self) -> None:  # noqa: N802 - Qt's name
         super().initializeGL()
         self.initialized.emit()
+
+    def event(self, ev) -> bool:
+        if ev.type() in _DRAG_EVENTS and self.drop_target is not None:
+            # a plain QWindow refuses drags; a widget passes one up to the first that accepts drops
+            QApplication.sendEvent(self.drop_target, ev)
+            return True
+        return super().event(ev)
 
     def grabFramebuffer(self, size: QSize | None = None) -> QImage:  # noqa: N802 - Qt's name
         """The view as it is now, drawn afresh: QOpenGLWindow's own grab reads whatever the back
@@ -78,7 +91,10 @@ class GLViewWindow(GLViewMixin, QOpenGLWindow):
     def _grab_off_screen(self, size: QSize) -> QImage:
         """The same items from the same camera, drawn by a hidden GLViewWidget that is its own top
         level (so no lab window switches to GL composition), then given back. The app shares GL
-        contexts (AA_ShareOpenGLContexts): what the items create there stays valid here."""
+        contexts (AA_ShareOpenGLContexts): what the items create there stays valid here. Without
+        that (a script of its own), nothing is drawn: a null image, whose export says so."""
+        if not QCoreApplication.testAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts):
+            return QImage()
         import pyqtgraph.opengl as gl
 
         mirror = gl.GLViewWidget()
@@ -150,6 +166,7 @@ class GLHost(QWidget):
         if native_gl_windows():
             self.gl = GLViewWindow()
             self.container = QWidget.createWindowContainer(self.gl, self)
+            self.gl.drop_target = self   # the container fills it: the same coordinates
             _containers.add(self.container)
             self.container.destroyed.connect(partial(_containers.discard, self.container))
         else:
