@@ -4,10 +4,9 @@ A QOpenGLWidget anywhere in a top-level window switches that whole window to Ope
 from the first time one is shown, every repaint of every other widget (each plot of each tab) is
 uploaded as a texture and composed with OpenGL before it reaches the screen, and Qt never switches
 back, not even once the GL widget is deleted. On software OpenGL (Mesa's llvmpipe, which is what a
-machine without a GPU, or a remote desktop, gives) that made every pyqtgraph repaint several times
-slower for the rest of the session once the 3D tab had been opened (measured with
-``benchmarks/ui_stalls.py``: the tabs visited after it stalled much longer than when visited
-without it; figures in the README).
+machine without a GPU, or a remote desktop, gives) that made every pyqtgraph repaint slower for the
+rest of the session once the 3D tab had been opened (``benchmarks/ui_stalls.py``: the tabs visited
+after it stalled much longer than when visited without it; figures in the README).
 
 pyqtgraph's camera, items and mouse handling live in ``GLViewMixin``, which works over a
 QOpenGLWindow as well as over a QOpenGLWidget. Embedded with ``QWidget.createWindowContainer``, the
@@ -22,11 +21,10 @@ from __future__ import annotations
 
 import atexit
 import functools
-from functools import partial
 
 from OpenGL import GL
 from pyqtgraph.opengl.GLViewWidget import GLViewMixin, GLViewWidget
-from PySide6.QtCore import QCoreApplication, QEvent, QSize, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QOpenGLContext
 from PySide6.QtOpenGL import QOpenGLWindow
 from PySide6.QtWidgets import QApplication, QSizePolicy, QVBoxLayout, QWidget
@@ -73,16 +71,18 @@ class GLViewWindow(GLViewMixin, QOpenGLWindow):
         finally:
             self.doneCurrent()
 
-    def render_now(self) -> None:
-        """Draw and present a frame now, as a paint event would (a benchmark times it)."""
-        if not self.isValid() or not self.isExposed():
+    def render_now(self, timeout_ms: int = 10_000) -> None:
+        """Ask for a frame and return once Qt has drawn and presented it (what QWidget.repaint does
+        for a widget; a benchmark times it). Drawing it by hand would leave the update that
+        ``orbit`` and ``setData`` ask for pending, and the event loop would draw it again."""
+        if not self.isExposed():
             return
-        self.makeCurrent()
-        try:
-            self._draw()
-            self.context().swapBuffers(self)
-        finally:
-            self.doneCurrent()
+        loop = QEventLoop()
+        self.frameSwapped.connect(loop.quit)
+        QTimer.singleShot(timeout_ms, loop.quit)
+        self.update()
+        loop.exec()
+        self.frameSwapped.disconnect(loop.quit)
 
     def _draw(self) -> None:
         GL.glViewport(0, 0, self.deviceWidth(), self.deviceHeight())   # what Qt sets before paintGL
@@ -168,7 +168,7 @@ class GLHost(QWidget):
             self.container = QWidget.createWindowContainer(self.gl, self)
             self.gl.drop_target = self   # the container fills it: the same coordinates
             _containers.add(self.container)
-            self.container.destroyed.connect(partial(_containers.discard, self.container))
+            self.container.destroyed.connect(functools.partial(_containers.discard, self.container))
         else:
             self.gl = self.container = GLViewFallback(self)
         self.container.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
