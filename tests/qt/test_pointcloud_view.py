@@ -41,13 +41,24 @@ def is_color(pixels: np.ndarray, rgb, tol: int = 40) -> np.ndarray:
     return np.all(np.abs(pixels[..., :3].astype(int) - np.asarray(rgb)) <= tol, axis=-1)
 
 
+def centre(frame: np.ndarray, cy: int | None = None, cx: int | None = None, r: int = 20) -> np.ndarray:
+    """The (2r, 2r) pixels around (cy, cx), the middle of ``frame`` by default."""
+    cy = frame.shape[0] // 2 if cy is None else cy
+    cx = frame.shape[1] // 2 if cx is None else cx
+    return frame[cy - r: cy + r, cx - r: cx + r]
+
+
+def show_widget(qtbot, widget: QWidget, size=(320, 240)) -> None:
+    qtbot.addWidget(widget)
+    widget.resize(*size)
+    widget.show()
+    qtbot.waitExposed(widget)
+
+
 @pytest.fixture
 def view(qtbot):
     v = PointCloudView(lod_points=100_000, point_size=4, settle_ms=150, background=BACKGROUND)
-    qtbot.addWidget(v)
-    v.resize(320, 240)
-    v.show()
-    qtbot.waitExposed(v)
+    show_widget(qtbot, v)
     return v
 
 
@@ -179,23 +190,16 @@ def test_a_view_never_shown_exports_its_cloud_and_draws_it_once_shown(qtbot):
     from PySide6.QtWidgets import QStackedWidget
 
     pages = QStackedWidget()
-    qtbot.addWidget(pages)
     pages.addWidget(QWidget())
     v = PointCloudView(background=BACKGROUND)
     pages.addWidget(v)
-    pages.resize(320, 240)
-    pages.show()
-    qtbot.waitExposed(pages)
+    show_widget(qtbot, pages)
     v.set_cloud(ball(20_000), solid(20_000, (1.0, 0.0, 0.0)))
     assert not v.glview.isValid()            # never exposed
-    hidden = v.render_array()
-    assert is_color(hidden[hidden.shape[0] // 2 - 20: hidden.shape[0] // 2 + 20,
-                           hidden.shape[1] // 2 - 20: hidden.shape[1] // 2 + 20], (255, 0, 0)).mean() > 0.5
+    assert is_color(centre(v.render_array()), (255, 0, 0)).mean() > 0.5
     pages.setCurrentWidget(v)
     qtbot.waitUntil(v.glview.isValid, timeout=5000)
-    shown = v.render_array()
-    h, w = shown.shape[:2]
-    assert is_color(shown[h // 2 - 20: h // 2 + 20, w // 2 - 20: w // 2 + 20], (255, 0, 0)).mean() > 0.5
+    assert is_color(centre(v.render_array()), (255, 0, 0)).mean() > 0.5
 
 
 @pytest.mark.gl
@@ -209,13 +213,9 @@ def test_the_window_holds_no_opengl_widget_and_its_export_shows_the_cloud(qtbot,
     from lab_app.qt.widgets.export import grab_widget
 
     outer = QWidget()
-    qtbot.addWidget(outer)
-    layout = QVBoxLayout(outer)
     v = PointCloudView(background=BACKGROUND)
-    layout.addWidget(v)
-    outer.resize(400, 300)
-    outer.show()
-    qtbot.waitExposed(outer)
+    QVBoxLayout(outer).addWidget(v)
+    show_widget(qtbot, outer, (400, 300))
     v.set_cloud(ball(20_000), solid(20_000, (0.0, 1.0, 0.0)))
     qtbot.waitUntil(v.glview.isValid, timeout=5000)
     assert outer.findChildren(QOpenGLWidget) == []
@@ -224,7 +224,7 @@ def test_the_window_holds_no_opengl_widget_and_its_export_shows_the_cloud(qtbot,
     pixels = rows[:, : 4 * image.width()].reshape(image.height(), image.width(), 4)
     origin = v.host.mapTo(outer, QPoint(0, 0))
     cy, cx = origin.y() + v.host.height() // 2, origin.x() + v.host.width() // 2
-    assert is_color(pixels[cy - 15: cy + 15, cx - 15: cx + 15], (0, 255, 0)).mean() > 0.5
+    assert is_color(centre(pixels, cy, cx, r=15), (0, 255, 0)).mean() > 0.5
 
 
 @pytest.mark.gl
@@ -238,7 +238,7 @@ def test_a_cloud_set_before_the_gl_context_is_capped_once_it_exists(qtbot, monke
     v = PointCloudView(lod_points=100_000, background=BACKGROUND)
     qtbot.addWidget(v)
     v.resize(320, 240)
-    v.show()
+    v.show()                                 # not waiting for it to be exposed: no context yet
     n = 400_000
     v.set_cloud(ball(n))
     assert v.glview.context() is None and v.drawn_points == n      # not painted yet: no cap known
