@@ -67,6 +67,11 @@ def test_representation_sliders_redraw_live(qtbot, tab):
 
     waiting(lambda: reps.set_cloud(np.asarray(sample_shape("cube", 1024, seed=1)) * 1.6))
     assert len(reps.point_item.data) == 1024 and reps.voxels is not None and reps.multiview is not None
+    # shaded by depth, far points first, from a few shared brushes (one per point made each redraw a stall)
+    brushes = list(reps.point_item.data["brush"])
+    assert len({id(b) for b in brushes}) <= 32
+    assert brushes[-1].color().red() > brushes[0].color().red() + 100
+    assert len({id(b) for b in reps.voxel_item.data["brush"]}) <= 32
     edges = len(reps.edges)
     waiting(lambda: reps.k_slider.setValue(reps.k_slider.value() + 4))
     assert len(reps.edges) > edges and f"{len(reps.edges):,} edges" in reps.graph_label.text()

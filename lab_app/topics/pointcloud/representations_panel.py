@@ -43,6 +43,21 @@ def _slider(lo: int, hi: int, value: int) -> QSlider:
     return s
 
 
+
+#: Depth shading in a few shared brushes, not one per point: pyqtgraph renders each distinct brush
+#: into its symbol atlas, so a brush per point made every redraw of the 1,024 points a stall (seen in
+#: ``ui_stalls --trace``). 32 steps of brightness read as a smooth gradient.
+_SHADES = np.linspace(0.0, 1.0, 32)
+_POINT_BRUSHES = [pg.mkBrush(int(60 + 195 * d), int((60 + 195 * d) * 0.8), 90, 255) for d in _SHADES]
+_VOXEL_BRUSHES = [pg.mkBrush(int((70 + 185 * d) * 0.5), int((70 + 185 * d) * 0.8), int(70 + 185 * d), 255)
+                  for d in _SHADES]
+
+
+def _shaded(depth: np.ndarray, brushes: list) -> list:
+    """The brush of each depth in [0, 1] (1 = near: brightest)."""
+    steps = np.clip(np.rint(np.asarray(depth) * (len(brushes) - 1)), 0, len(brushes) - 1).astype(int)
+    return [brushes[k] for k in steps]
+
 class RepresentationsPanel(ExportableView):
     def __init__(self, runner: TaskRunner, parent: QWidget | None = None):
         super().__init__(parent)
@@ -145,9 +160,7 @@ class RepresentationsPanel(ExportableView):
     def _draw_points(self, c: rep.Computed) -> None:
         self.points, self.xy, self.depth = c.points, c.xy, c.depth
         order = np.argsort(self.depth)           # far first: near points paint over far ones
-        shade = (60 + 195 * self.depth[order]).astype(np.uint8)
-        brushes = np.stack([shade, (shade * 0.8).astype(np.uint8), np.full_like(shade, 90), np.full_like(shade, 255)], 1)
-        self.point_item.setData(pos=self.xy[order], brush=[pg.mkBrush(*c) for c in brushes])
+        self.point_item.setData(pos=self.xy[order], brush=_shaded(self.depth[order], _POINT_BRUSHES))
         self.point_label.setText(f"{len(self.points):,} points x 3 floats = {_human_bytes(self.points.nbytes)}; "
                                  "unordered, no grid")
         self.node_item.setData(pos=self.xy)
@@ -169,9 +182,8 @@ class RepresentationsPanel(ExportableView):
     def _draw_voxels(self, c: rep.Computed) -> None:
         self.voxels = vox = c.voxels
         order = np.argsort(c.voxel_depth)
-        shade = (70 + 185 * c.voxel_depth[order]).astype(np.uint8)
         self.voxel_item.setData(pos=c.voxel_xy[order], size=vox.size * 1.05,
-                                brush=[pg.mkBrush(int(s * 0.5), int(s * 0.8), int(s), 255) for s in shade])
+                                brush=_shaded(c.voxel_depth[order], _VOXEL_BRUSHES))
         gflop = 2 * vox.conv_flops() / 1e9
         self.voxel_label.setText(
             f"r = {vox.resolution}: {vox.occupied:,} of {vox.cells:,} cells occupied "
