@@ -135,7 +135,10 @@ def native_gl_windows() -> bool:
     """Whether this platform gives OpenGL windows a context (not Qt's offscreen or minimal ones)."""
     if QGuiApplication.platformName() in ("offscreen", "minimal"):
         return False
-    return QOpenGLContext().create()
+    shared = QOpenGLContext.globalShareContext()   # made with the application under AA_ShareOpenGLContexts
+    if shared is not None:
+        return shared.isValid()
+    return QOpenGLContext().create()   # else make a context of its own to find out (slower)
 
 
 #: The window containers that Qt has not deleted yet. A top-level widget still alive when the
