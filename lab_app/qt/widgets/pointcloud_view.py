@@ -281,13 +281,13 @@ class PointCloudView(ExportableView):
     # ----------------------------------------------------------------------------------- export
     def render_array(self) -> np.ndarray:
         """The current frame as an (H, W, 4) uint8 RGBA array (renders if needed)."""
-        image = self.glview.grabFramebuffer().convertToFormat(QImage.Format.Format_RGBA8888)
+        image = self.host.grab_framebuffer().convertToFormat(QImage.Format.Format_RGBA8888)
         h, w = image.height(), image.width()
         buf = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
         return buf.reshape(h, image.bytesPerLine())[:, : 4 * w].reshape(h, w, 4).copy()
 
     def export_png(self, path: str | Path) -> Path:   # the GL surface itself: a grab of the widget misses it
-        return save_qimage(self.glview.grabFramebuffer(), path)
+        return save_qimage(self.host.grab_framebuffer(), path)
 
     def export_data(self, path: str | Path) -> Path:
         """Save the cloud in its original order as .npy: (N, 3) points, or (N, 6|7) points + colours."""
