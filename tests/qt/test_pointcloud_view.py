@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QCoreApplication, QPoint, Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QWidget
 
-if QApplication.instance() is None:   # must precede the QApplication that pytest-qt creates
-    QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
-
-from lab_app.core.colormaps import height_colors, permute_rows  # noqa: E402
-from lab_app.qt.widgets.pointcloud_view import (  # noqa: E402
+from lab_app.core.colormaps import height_colors, permute_rows
+from lab_app.qt.widgets.pointcloud_view import (
     SOFTWARE_STILL_POINTS,
     PointCloudView,
     as_rgba,
@@ -210,7 +207,7 @@ def test_the_window_holds_no_opengl_widget_and_its_export_shows_the_cloud(qtbot,
     from PySide6.QtOpenGLWidgets import QOpenGLWidget
     from PySide6.QtWidgets import QVBoxLayout
 
-    from lab_app.qt.widgets.export import grab_widget
+    from lab_app.qt.widgets.export import grab_widget, rgba_array
 
     outer = QWidget()
     v = PointCloudView(background=BACKGROUND)
@@ -219,9 +216,7 @@ def test_the_window_holds_no_opengl_widget_and_its_export_shows_the_cloud(qtbot,
     v.set_cloud(ball(20_000), solid(20_000, (0.0, 1.0, 0.0)))
     qtbot.waitUntil(v.glview.isValid, timeout=5000)
     assert outer.findChildren(QOpenGLWidget) == []
-    image = grab_widget(outer).convertToFormat(QImage.Format.Format_RGBA8888)
-    rows = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes()).reshape(image.height(), -1)
-    pixels = rows[:, : 4 * image.width()].reshape(image.height(), image.width(), 4)
+    pixels = rgba_array(grab_widget(outer))
     origin = v.host.mapTo(outer, QPoint(0, 0))
     cy, cx = origin.y() + v.host.height() // 2, origin.x() + v.host.width() // 2
     assert is_color(centre(pixels, cy, cx, r=15), (0, 255, 0)).mean() > 0.5

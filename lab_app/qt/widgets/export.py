@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QPoint, QRect
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QWidget
@@ -24,6 +25,14 @@ def save_qimage(image: QImage, path: str | Path) -> Path:
     return atomic_save(path, write, suffix=".png")
 
 
+def rgba_array(image: QImage) -> np.ndarray:
+    """``image`` as an (H, W, 4) uint8 RGBA array (a copy)."""
+    image = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    h, w = image.height(), image.width()
+    buf = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
+    return buf.reshape(h, image.bytesPerLine())[:, : 4 * w].reshape(h, w, 4).copy()
+
+
 #: objectName of the widgets that host a 3D view in a native window (gl_window.GLHost)
 GL_HOST = "lab-gl-host"
 
@@ -37,8 +46,6 @@ def grab_widget(widget: QWidget) -> QImage:
         return grab_fb()
     image = widget.grab().toImage()
     hosts = [h for h in widget.findChildren(QWidget, GL_HOST) if h.isVisibleTo(widget)]
-    if widget.objectName() == GL_HOST:
-        hosts.append(widget)
     if not hosts:
         return image
     painter = QPainter(image)
@@ -46,8 +53,7 @@ def grab_widget(widget: QWidget) -> QImage:
         for host in hosts:
             frame = host.grab_framebuffer()
             if not frame.isNull():
-                origin = QPoint(0, 0) if host is widget else host.mapTo(widget, QPoint(0, 0))
-                painter.drawImage(QRect(origin, host.size()), frame)
+                painter.drawImage(QRect(host.mapTo(widget, QPoint(0, 0)), host.size()), frame)
     finally:
         painter.end()
     return image

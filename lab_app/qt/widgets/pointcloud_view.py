@@ -18,12 +18,12 @@ import numpy as np
 import pyqtgraph.opengl as gl
 from OpenGL import GL
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QImage, QVector3D
+from PySide6.QtGui import QVector3D
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lab_app.core.colormaps import height_colors, permute_rows
 from lab_app.io.atomic import atomic_path
-from lab_app.qt.widgets.export import ExportableView, save_qimage
+from lab_app.qt.widgets.export import ExportableView, rgba_array, save_qimage
 from lab_app.qt.widgets.gl_window import GLHost
 
 # Points are opaque and depth-tested: pyqtgraph's default 'additive' mode would saturate dense clouds
@@ -281,10 +281,7 @@ class PointCloudView(ExportableView):
     # ----------------------------------------------------------------------------------- export
     def render_array(self) -> np.ndarray:
         """The current frame as an (H, W, 4) uint8 RGBA array (renders if needed)."""
-        image = self.host.grab_framebuffer().convertToFormat(QImage.Format.Format_RGBA8888)
-        h, w = image.height(), image.width()
-        buf = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
-        return buf.reshape(h, image.bytesPerLine())[:, : 4 * w].reshape(h, w, 4).copy()
+        return rgba_array(self.host.grab_framebuffer())
 
     def export_png(self, path: str | Path) -> Path:   # the GL surface itself: a grab of the widget misses it
         return save_qimage(self.host.grab_framebuffer(), path)
