@@ -127,11 +127,14 @@ def _visit(win, index: int, files: dict[str, Path], args) -> dict:
     if args.trace:
         from benchmarks._stall_trace import StallTracer
 
-        tracer = StallTracer()
+        tracer = StallTracer(float(os.environ.get("LAB_TRACE_MS", 60)))
         probe._timer.timeout.connect(tracer.tick)
         tracer.start()
 
+    marks: list[tuple[str, int]] = []   # (phase, index of its first tick in probe.lateness)
+
     def phase(name: str) -> None:
+        marks.append((name, len(probe.lateness)))
         if tracer is not None:
             tracer.label = name
 
@@ -176,13 +179,31 @@ def _visit(win, index: int, files: dict[str, Path], args) -> dict:
     lingering = [r for r in tab.runners() if not r.wait(30.0)]
     if lingering:
         steps["cancel"] = "threads still running after 30 s: " + ", ".join(r.label or "?" for r in lingering)
-    late = sorted(probe.lateness) or [0.0]
-    worst, p99 = late[-1], late[min(len(late) - 1, int(0.99 * len(late)))]  # nearest rank, never past the max
+    worst, p99 = _worst_and_p99(probe.lateness)
     out = {"longest_stall_ms": round(worst, 1), "p99_ms": round(p99, 1), "ticks": len(probe.lateness),
-           "first_result_s": None if first is None else round(first, 2), "steps": steps}
+           "first_result_s": None if first is None else round(first, 2), "steps": steps,
+           "phases": _phases(probe.lateness, marks)}
     if tracer is not None:
         tracer.stop()
         out["stalls"] = sorted(tracer.stalls, key=lambda st: -st["ms"])
+    return out
+
+
+def _worst_and_p99(late: list[float]) -> tuple[float, float]:
+    late = sorted(late) or [0.0]
+    return late[-1], late[min(len(late) - 1, int(0.99 * len(late)))]  # nearest rank, never past the max
+
+
+def _phases(lateness: list[float], marks: list[tuple[str, int]]) -> dict:
+    """Per phase of a visit: its ticks, longest stall, p99 and ticks over 16 ms (where the tab's p99
+    comes from)."""
+    out = {}
+    ends = [i for _, i in marks[1:]] + [len(lateness)]
+    for (name, start), end in zip(marks, ends):
+        part = lateness[start:end]
+        worst, p99 = _worst_and_p99(part)
+        out[name] = {"ticks": len(part), "longest_ms": round(worst, 1), "p99_ms": round(p99, 1),
+                     "over_16ms": sum(x > 16 for x in part)}
     return out
 
 

@@ -30,6 +30,13 @@ proportion to the objects it looks at. With a check every second, one generation
 pass could hold the UI thread for several frames (the README's ``ui_stalls`` figures); checking
 every 50 ms keeps each pass small, for the same total work. A check that finds nothing to do is
 one ``gc.get_count()``.
+
+While modules are being imported in a background thread (the window imports torch and a tab's
+modules ahead of its build, lab_app/qt/lazy_tabs.py ``ImportAhead``), what reaches the old
+generation is module-level objects that live as long as the process: a full pass then would traverse
+some three hundred thousand objects (torch's) on the UI thread only to find them alive.
+``hold_full_passes`` defers full passes until the imports are done and their objects frozen
+(``release_full_passes``, then ``settle_long_lived``); the young generations are still collected.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ class GuiCollector:
         self.long_lived = len(gc.get_objects(generation=2))
         self.pending = 0
         self.passes = [0, 0, 0]
+        self.holds = 0   # full passes wait while this is above 0 (imports in flight)
         gc.disable()
         self.timer = QTimer()
         self.timer.timeout.connect(self.check)
@@ -71,7 +79,7 @@ class GuiCollector:
         looked_at = len(gc.get_objects(generation=0)) + len(gc.get_objects(generation=1))
         self.pending += max(0, looked_at - gc.collect(1))
         self.passes[1] += 1
-        if c2 + 1 > self.threshold[2] and self.pending > self.long_lived // 4:
+        if c2 + 1 > self.threshold[2] and self.pending > self.long_lived // 4 and not self.holds:
             found = gc.collect(2)
             self.passes[2] += 1
             self.long_lived = max(0, self.long_lived + self.pending - found)
@@ -91,6 +99,18 @@ def settle_long_lived() -> None:
     to do where no guard collects (tests, scripts): their collections stay as they were."""
     if _guard is not None:
         _guard.settle()
+
+
+def hold_full_passes() -> None:
+    """Long-lived objects are being made (imports in a background thread): no full pass until the
+    matching ``release_full_passes``. Nothing to do where no guard collects."""
+    if _guard is not None:
+        _guard.holds += 1
+
+
+def release_full_passes() -> None:
+    if _guard is not None:
+        _guard.holds = max(0, _guard.holds - 1)
 
 
 def collect_in_gui_thread(interval_s: float = 0.05) -> GuiCollector:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QLabel, QTabWidget, QVBoxLayout, QWidget
 
+from lab_app.qt.gc_guard import hold_full_passes, release_full_passes
+
 log = logging.getLogger(__name__)
 
 
@@ -115,6 +117,7 @@ class ImportAhead(QObject):
         if key in self._pending:
             return
         self._pending.add(key)
+        hold_full_passes()   # until done(key): the imports' objects are frozen, not traversed
         names = list(modules)
 
         def work():
@@ -144,4 +147,6 @@ class ImportAhead(QObject):
         self._threads.clear()
 
     def done(self, key: str) -> None:
-        self._pending.discard(key)
+        if key in self._pending:
+            self._pending.discard(key)
+            release_full_passes()

@@ -116,6 +116,10 @@ class TabBuildMixin:
 
     def _on_imported(self, tab_id: str) -> None:
         self._imports.done(tab_id)
+        # torch and the tab's modules: a few hundred thousand objects that live as long as the
+        # process. Frozen now, before the tab's build, or the collector's first full pass after them
+        # traverses them all on the UI thread while the tab is being shown.
+        settle_long_lived()
         self._build_in_slices(tab_id)
 
     def tab(self, tab_id: str) -> TopicTab:

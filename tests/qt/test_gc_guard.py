@@ -127,3 +127,45 @@ def test_prepare_gui_thread_collects_often_and_shortens_the_switch_interval(qtbo
         guard.timer.stop()
         gc_guard._guard = None
         sys.setswitchinterval(before)
+
+
+def test_no_full_pass_while_imports_hold_them_then_as_before(qtbot, generations):
+    """While the window imports modules ahead (their objects live as long as the process), full
+    passes wait; released, the next generation-1 pass past the rule runs one."""
+    guard = GuiCollector(interval_s=3600)
+    gc_guard._guard = guard
+    try:
+        gc_guard.hold_full_passes()
+        kept: list = []
+        _allocate_and_check(guard, kept, guard.long_lived // 4 + 20_000, keep=guard.long_lived // 4 + 20_000)
+        for _ in range(200):
+            _allocate_and_check(guard, kept, 2000, keep=0)
+        gens = [g for g, _ in generations]
+        assert gens.count(1) >= 10 and 2 not in gens and guard.passes[2] == 0
+        assert guard.pending > guard.long_lived // 4      # a full pass was due all along
+        gc_guard.release_full_passes()
+        for _ in range(200):
+            _allocate_and_check(guard, kept, 2000, keep=0)
+            if guard.passes[2]:
+                break
+        assert [g for g, _ in generations].count(2) == 1 and guard.passes[2] == 1
+    finally:
+        gc_guard._guard = None
+
+
+def test_import_ahead_holds_full_passes_until_done(qtbot):
+    from lab_app.qt.lazy_tabs import ImportAhead
+
+    guard = GuiCollector(interval_s=3600)
+    gc_guard._guard = guard
+    try:
+        imports = ImportAhead()
+        with qtbot.waitSignal(imports.ready, timeout=10_000) as ready:
+            imports.start("json", ["json"])
+            assert guard.holds == 1
+        assert ready.args == ["json"] and guard.holds == 1   # ready: the window freezes, then builds
+        imports.done("json")
+        imports.done("json")                                  # a second done releases nothing more
+        assert guard.holds == 0
+    finally:
+        gc_guard._guard = None
