@@ -199,7 +199,7 @@ def _phases(lateness: list[float], marks: list[tuple[str, int]]) -> dict:
     comes from)."""
     out = {}
     ends = [i for _, i in marks[1:]] + [len(lateness)]
-    for (name, start), end in zip(marks, ends):
+    for (name, start), end in zip(marks, ends, strict=True):
         part = lateness[start:end]
         worst, p99 = _worst_and_p99(part)
         out[name] = {"ticks": len(part), "longest_ms": round(worst, 1), "p99_ms": round(p99, 1),
