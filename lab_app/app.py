@@ -328,12 +328,12 @@ class MainWindow(TabBuildMixin, StatusBarMixin, ClusterMixin, ExportMixin, QMain
         return handed
 
     def _open_checkpoint(self, path: Path) -> bool:
-        """Open a checkpoint in the tab its header names (the header alone is read here: a few KB)."""
-        from lab_app.io.checkpoint import peek_checkpoint
+        """Open a checkpoint in the tab its header names (only what names the tab is read here)."""
+        from lab_app.io.checkpoint import checkpoint_tab
         from lab_app.io.errors import LoadError
 
         try:
-            tab_id = peek_checkpoint(path).get("tab")
+            tab_id = checkpoint_tab(path)
         except LoadError as e:
             self._refuse(str(e))
             return False

@@ -9,7 +9,8 @@ header (``"lab"``) that says what the weights are::
 Loading never unpickles: safetensors holds only tensors, and the header is JSON. ``load_checkpoint``
 refuses, with a message that names the file and the problem, a file that is not safetensors, is cut
 short, belongs to another tab or holds an architecture the caller does not know. ``peek_checkpoint``
-reads the header alone (the window uses it to route a dropped ``.safetensors`` file to its tab).
+reads the header alone; ``checkpoint_tab`` only the tab (the window uses it to route a dropped
+``.safetensors`` file to its tab).
 
 Files written before this format (metadata ``model``/``config``/``card``) still load: their ``model``
 becomes the architecture and the tab is taken from ``LEGACY_TABS``."""
@@ -113,6 +114,18 @@ def peek_checkpoint(path: str | Path) -> dict[str, Any]:
     """The header alone (tab, architecture, config, ...), without reading the weights."""
     path = check_readable_file(path)
     return _header_from_meta(path, _read_meta(path))
+
+
+def checkpoint_tab(path: str | Path) -> str | None:
+    """The tab a checkpoint belongs to (``peek_checkpoint(path)["tab"]``), cheap enough for the UI
+    thread to route a dropped file: a legacy card is decoded only when it can name a tab. The shipped
+    detectors' cards hold their whole training history, hundreds of KB of JSON; a card that is
+    broken shows up when the tab loads the file (``load_checkpoint``, in its worker)."""
+    path = check_readable_file(path)
+    meta = _read_meta(path)
+    if "lab" not in meta and "model" in meta and '"tab"' not in meta.get("card", ""):
+        return LEGACY_TABS.get(meta["model"])
+    return _header_from_meta(path, meta).get("tab")
 
 
 def load_checkpoint(path: str | Path, tab: str | None = None,

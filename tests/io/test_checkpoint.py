@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from lab_app.io import LoadError, load_any, save_checkpoint
-from lab_app.io.checkpoint import Checkpoint, load_checkpoint, load_state_into, peek_checkpoint
+from lab_app.io.checkpoint import (
+    Checkpoint,
+    checkpoint_tab,
+    load_checkpoint,
+    load_state_into,
+    peek_checkpoint,
+)
 
 
 @pytest.fixture
@@ -33,7 +39,7 @@ def test_round_trip(tmp_path, state):
     assert back.metrics == {"acc": 0.5} and back.seed == 7 and back.extra == {"note": "x"}
     assert {"lab", "torch", "numpy", "python"} <= set(back.versions)
     assert load_any(path)[0] == "checkpoint"
-    assert peek_checkpoint(path)["tab"] == "pointcloud"
+    assert peek_checkpoint(path)["tab"] == "pointcloud" == checkpoint_tab(path)
 
 
 def test_checkpoint_of_another_tab_is_refused(tmp_path, state):
@@ -89,6 +95,32 @@ def test_legacy_format_still_loads(tmp_path, state):
     back = load_checkpoint(tmp_path / "old.safetensors", tab="yolo", architectures=("yolo-v1",))
     assert back.config == {"grid": 7} and back.class_names == ("circle",) and back.metrics == {"map50": 0.9}
     assert back.extra["history"] == [1]
+
+
+def test_checkpoint_tab_of_legacy_files_without_decoding_a_card_that_names_none(tmp_path, state, monkeypatch):
+    """Routing a dropped file reads what names its tab: a legacy card (the shipped detectors' hold their
+    training history) is decoded only when it has a tab of its own, which then wins as in the header."""
+    from safetensors.torch import save_file
+
+    history = [{"step": i, "loss": 1.0 / (i + 1)} for i in range(5000)]
+    save_file(state, str(tmp_path / "old.safetensors"),
+              metadata={"model": "yolo-v1", "config": "{}", "card": json.dumps({"history": history})})
+    save_file(state, str(tmp_path / "named.safetensors"),
+              metadata={"model": "yolo-v1", "config": "{}", "card": json.dumps({"tab": "anchorfree"})})
+    assert peek_checkpoint(tmp_path / "old.safetensors")["tab"] == "yolo"
+    assert peek_checkpoint(tmp_path / "named.safetensors")["tab"] == "anchorfree"
+    decoded, real_loads = [], json.loads
+
+    def loads(text, *args, **kwargs):
+        decoded.append(text)
+        return real_loads(text, *args, **kwargs)
+
+    monkeypatch.setattr(json, "loads", loads)
+    assert checkpoint_tab(tmp_path / "old.safetensors") == "yolo" and decoded == []
+    assert checkpoint_tab(tmp_path / "named.safetensors") == "anchorfree" and decoded
+    with pytest.raises(LoadError, match="hub.safetensors: .*without the lab's header"):
+        save_file(state, str(tmp_path / "hub.safetensors"))
+        checkpoint_tab(tmp_path / "hub.safetensors")
 
 
 def test_non_safetensors_file(tmp_path, state):
