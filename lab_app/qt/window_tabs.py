@@ -17,6 +17,14 @@ from lab_app.qt.staged import StagedBuild
 from lab_app.qt.tab_base import TopicTab
 from lab_app.registry import TOPICS, topic
 
+
+def install_lazy_view_menus() -> None:
+    """Plots built from now on make their context menus when first opened (lazy_menus.py)."""
+    from lab_app.qt.widgets.lazy_menus import install  # pyqtgraph: not before the first paint
+
+    install()
+
+
 #: Imported by a tab's build (not by its module): the first build would import them on the UI thread.
 BUILD_IMPORTS = ("lab_app.qt.widgets.param_panel",)
 
@@ -33,6 +41,7 @@ class TabBuildMixin:
             raise RuntimeError(f"tab {tab_id!r} asked for while it is being built")
         self._start_torch()
         self._imports.wait()
+        install_lazy_view_menus()
         t0 = time.perf_counter()
         if staged is not None:
             del self._staged[tab_id]
@@ -52,6 +61,7 @@ class TabBuildMixin:
             return
         self._start_torch()
         self._imports.wait()
+        install_lazy_view_menus()
         build = StagedBuild(lambda: topic(tab_id).load_class()(self.ctx), self)
         self._staged[tab_id] = build
         t0 = time.perf_counter()

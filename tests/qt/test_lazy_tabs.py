@@ -3,6 +3,7 @@ and a file routed to a tab not built yet, Open Recent, the View menu and the las
 still reach the right, now built, tab."""
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
@@ -163,6 +164,13 @@ def test_a_shown_tab_is_built_in_slices(qtbot, make_win, caplog):
     assert len(lines) == 1 and " slices over " in lines[0]
     assert int(lines[0].split(" in ")[1].split()[0]) > 1
     assert win.tabs.widget(0) is win.tab_by_id[IDS[0]] and win._staged == {}
+    # its plots were made without their context menus (lazy_menus.py), which wait for a right click
+    from lab_app.qt.widgets.lazy_menus import LazyViewBoxMenu
+
+    boxes = [item for view in win.tab_by_id[IDS[0]].findChildren(pg.GraphicsView)
+             for item in view.scene().items() if isinstance(item, pg.ViewBox)]
+    menus = [vb.menu for vb in boxes if vb.menu is not None]   # None: a plot with its menu off
+    assert menus and all(isinstance(m, LazyViewBoxMenu) and not m.built for m in menus)
 
 
 def test_a_tab_asked_for_mid_build_is_finished_at_once_and_placed_once(qtbot, make_win):
