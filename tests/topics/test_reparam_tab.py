@@ -31,6 +31,13 @@ def test_histograms_and_simplex_respond_to_knobs(tab, qtbot):
     assert tab.estimator_plots.exact_line.value() == pytest.approx(2.0, abs=1e-6)  # d/dmu E[z^2] = 2 mu
     assert "pathwise" in tab.numbers.text()
 
+    # Each sample is drawn in the colour of its Gumbel-max class, at its relaxed position.
+    hard = np.asarray(tab.samples.hard)
+    for k, scatter in enumerate(tab.simplex.scatters):
+        assert len(scatter.getData()[0]) == np.sum(hard == k)
+        assert scatter.opts["brush"].color() == tab.simplex.brushes[k].color()
+    assert np.allclose(tab.simplex.drawn_xy(), task.simplex_xy(tab.samples.soft))
+
     # Moving tau moves the drawn samples: low tau -> corners, high tau -> the centre.
     before = tab.simplex.drawn_xy().copy()
     tab.simplex_params.control("tau").setValue(8.0)

@@ -248,7 +248,7 @@ class ReparamTab(TopicTab):
         if cfg.classes == 3:
             self.simplex.show_samples(self.samples, cfg.tau, cfg.straight_through)
         else:
-            self.simplex.scatter.setData([], [])
+            self.simplex.clear_samples()
             self.simplex.plot_widget.getPlotItem().setTitle(f"K = {cfg.classes}: see the bars below")
         k = np.arange(cfg.classes)
         for bar, offset, heights in zip(

@@ -124,8 +124,13 @@ class SimplexView(ExportableView):
         outline = np.vstack([task.CORNERS, task.CORNERS[:1]])
         plot.plot(outline[:, 0], outline[:, 1], pen=pg.mkPen((200, 200, 200), width=2))
         self.brushes = [pg.mkBrush(*c, 110) for c in CLASS_COLORS]
-        self.scatter = pg.ScatterPlotItem(size=4, pen=None)
-        plot.addItem(self.scatter)
+        # One scatter per Gumbel-max class, each with its one brush: a list of per-point brushes made
+        # pyqtgraph style every point in Python on each redraw (tens of ms for 3,000 points, at every
+        # step of a drag of the target or of the tau slider).
+        self.scatters = [pg.ScatterPlotItem(size=4, pen=None, brush=b) for b in self.brushes]
+        for scatter in self.scatters:
+            plot.addItem(scatter)
+        self._order = np.zeros(0, dtype=np.int64)   # sample index of each drawn point, class by class
         self.soft_mean = pg.ScatterPlotItem(size=14, symbol="x", pen=pg.mkPen("y", width=2), brush=None)
         plot.addItem(self.soft_mean)
         offsets = [(-0.06, -0.06), (0.06, -0.06), (0, 0.07)]
@@ -152,8 +157,11 @@ class SimplexView(ExportableView):
 
     def show_samples(self, samples: task.SimplexSamples, tau: float, hard: bool) -> None:
         xy = task.simplex_xy(samples.soft)
-        # One brush per class (3 shared brush objects), not per point: cheap for a few thousand points.
-        self.scatter.setData(xy[:, 0], xy[:, 1], brush=[self.brushes[k] for k in samples.hard])
+        classes = np.asarray(samples.hard)
+        self._order = np.argsort(classes, kind="stable")
+        for k, scatter in enumerate(self.scatters):
+            points = xy[classes == k]
+            scatter.setData(points[:, 0], points[:, 1])
         mean = task.simplex_xy(samples.soft_mean[None])[0]
         self.soft_mean.setData([mean[0]], [mean[1]])
         self._moving = True
@@ -164,9 +172,17 @@ class SimplexView(ExportableView):
         )
         self.plot_widget.getPlotItem().setTitle(f"{what} (x: mean)")
 
+    def clear_samples(self) -> None:
+        for scatter in self.scatters:
+            scatter.setData([], [])
+        self._order = np.zeros(0, dtype=np.int64)
+
     def drawn_xy(self) -> np.ndarray:
-        x, y = self.scatter.getData()
-        return np.column_stack([x, y])
+        """The drawn points in the samples' order."""
+        drawn = np.concatenate([np.column_stack(s.getData()) for s in self.scatters]).reshape(-1, 2)
+        out = np.empty_like(drawn)
+        out[self._order] = drawn
+        return out
 
     def _on_drag(self) -> None:
         if not self._moving:
