@@ -41,7 +41,7 @@ class Worker:
             self.conn.send_bytes(payload)
 
     def serve(self) -> None:
-        import torch  # noqa: F401 - warm: the first run should not wait for it
+        warm_imports()
 
         from lab_app.core.control import Control
 
@@ -119,6 +119,23 @@ class Worker:
             self.send(kind, run_id, obj)
         except (OSError, ValueError):
             pass   # the window is gone
+
+
+def warm_imports() -> None:
+    """Import, once and before any run starts, what runs import lazily: torch, torch._dynamo (which
+    torch.optim's first optimizer imports) and torchvision.ops. Runs are threads of this process, and
+    two of them importing torchvision at once meet in its circular imports (torchvision -> models ->
+    torchvision.ops -> torchvision): one of them is handed a half-initialised torchvision.ops. Seen
+    when the pyramids tab's face cascade and its detectors' loading started together: "cannot
+    import name 'StochasticDepth' from partially initialized module 'torchvision.ops'". The first
+    run of a training tab would spend this time importing anyway."""
+    import torch
+
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])   # imports torch._dynamo
+    try:
+        import torchvision.ops  # noqa: F401
+    except ImportError:   # torchvision is a dependency; a run that needs it says so itself
+        pass
 
 
 def portable(exc: BaseException) -> BaseException:

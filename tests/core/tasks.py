@@ -28,3 +28,10 @@ def echo_live(knobs, ctl):
         ctl.checkpoint()
         time.sleep(0.01)
         yield Progress(step, 100_000, {"beta": float(knobs["beta"])})
+
+
+def loaded_modules(names, ctl):
+    """Which of ``names`` the process running this task had imported when the task began."""
+    import sys
+
+    return {name: name in sys.modules for name in names}

@@ -253,3 +253,20 @@ def test_the_worker_also_takes_the_heavy_tasks_that_do_not_train_and_a_cluster_d
     events = list(backend.stream(lbp, Control("cpu")))
     here = F.lbp_detect(photo.image, 24, 1.2)[0]
     assert len(here) > 0 and np.array_equal(events[-1].boxes, here)
+
+
+def test_the_worker_imports_what_runs_import_lazily_before_the_first_run(qtbot):
+    """Runs are threads of the worker: two that import torchvision at once can get a half-initialised
+    torchvision.ops. The worker imports it (and torch._dynamo) before it starts any run."""
+    from tests.core.tasks import loaded_modules
+
+    fresh = ProcessBackend()   # a worker no other test's run has imported anything in
+    fresh.start()
+    runner = _runner_on(fresh)
+    try:
+        names = ("torch", "torch._dynamo", "torchvision.ops")
+        _, out = _run(qtbot, runner, functools.partial(loaded_modules, names))
+        assert out["finished"] == dict.fromkeys(names, True)
+    finally:
+        runner.shutdown(30)
+        fresh.close()
