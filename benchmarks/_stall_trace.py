@@ -69,6 +69,7 @@ def _frames(stack: list[tuple[str, int, str]], limit: int = 14) -> tuple[str, ..
 
 
 PYSPY = os.environ.get("LAB_STALL_PYSPY", "")   # a py-spy executable: also dump native stacks
+NATIVE_AFTER_S = float(os.environ.get("LAB_STALL_NATIVE_MS", 250)) / 1000   # ... once a stall is this long
 
 
 def _native_dump() -> list[str]:
@@ -121,7 +122,7 @@ class StallTracer:
                     began = self.last_tick
                     gui_samples, other_samples = collections.Counter(), collections.Counter()
                     native = None
-                if native is None and late > 0.25 and PYSPY:
+                if native is None and late > NATIVE_AFTER_S and PYSPY:
                     native = _native_dump()
                 frames = _read_stacks(dump)
                 gui = frames.get(self.gui)
