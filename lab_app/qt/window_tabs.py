@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
+from lab_app.qt.first_paint import stagger_first_paint
 from lab_app.qt.gc_guard import settle_long_lived
 from lab_app.qt.lazy_tabs import TabPlaceholder, label, swap_page
 from lab_app.qt.staged import StagedBuild
@@ -90,7 +91,8 @@ class TabBuildMixin:
 
     def _install_tab(self, tab_id: str, tab: TopicTab, seconds: float,
                      build: StagedBuild | None = None) -> TopicTab:
-        from lab_app.qt.widgets.axis_cache import cache_axes  # pyqtgraph: not before the first paint
+        # pyqtgraph: not before the first paint
+        from lab_app.qt.widgets.axis_cache import cache_axes, plots_of
 
         spec = topic(tab_id)
         dict.__setitem__(self.tab_by_id, tab_id, tab)
@@ -105,6 +107,8 @@ class TabBuildMixin:
             r.busy_changed.connect(lambda busy, t=tab: self._refresh_runs(t, busy))
             r.backend = self.training_backend()   # the cluster joined, else the worker process
         index = TOPICS.index(spec)
+        if index == self.tabs.currentIndex():   # on screen now: its plots' first paints one per turn
+            stagger_first_paint(plots_of(tab))
         swap_page(self.tabs, index, tab, label(spec.title))
         if build is None:
             log.info("built tab %s (%.2f s)", tab_id, seconds)

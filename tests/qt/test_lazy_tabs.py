@@ -171,6 +171,11 @@ def test_a_shown_tab_is_built_in_slices(qtbot, make_win, caplog):
              for item in view.scene().items() if isinstance(item, pg.ViewBox)]
     menus = [vb.menu for vb in boxes if vb.menu is not None]   # None: a plot with its menu off
     assert menus and all(isinstance(m, LazyViewBoxMenu) and not m.built for m in menus)
+    # and they painted for the first time one per turn (first_paint.py), all of them by now
+    from lab_app.qt import first_paint
+
+    qtbot.waitUntil(lambda: first_paint.waiting() == 0, timeout=5000)
+    assert all(v.updatesEnabled() for v in win.tab_by_id[IDS[0]].findChildren(pg.GraphicsView))
 
 
 def test_a_tab_asked_for_mid_build_is_finished_at_once_and_placed_once(qtbot, make_win):

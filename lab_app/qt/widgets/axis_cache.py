@@ -18,6 +18,11 @@ from PySide6.QtWidgets import QGraphicsItem, QWidget
 PIXMAP_CACHE_KB = 96 * 1024
 
 
+def plots_of(root: QWidget) -> list[pg.GraphicsView]:
+    """The pyqtgraph views under ``root`` that show when it shows, in the order they were made."""
+    return [v for v in root.findChildren(pg.GraphicsView) if v.isVisibleTo(root)]
+
+
 def cache_axes(root: QWidget) -> int:
     """Give every pyqtgraph axis in the views under ``root`` (and ``root`` itself) a device-coordinate
     pixmap cache. Returns how many axes were switched over (already cached ones are not counted)."""

@@ -10,6 +10,7 @@ from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QWidget
 
 from lab_app.io.atomic import atomic_save
+from lab_app.qt.first_paint import finish_first_paint
 from lab_app.qt.staged import build_pause
 
 
@@ -44,6 +45,7 @@ def grab_widget(widget: QWidget) -> QImage:
     grab_fb = getattr(widget, "grabFramebuffer", None)
     if callable(grab_fb):
         return grab_fb()
+    finish_first_paint()   # no plot still waiting for its first paint (first_paint.py)
     image = widget.grab().toImage()
     hosts = [h for h in widget.findChildren(QWidget, GL_HOST) if h.isVisibleTo(widget)]
     if not hosts:

@@ -1,0 +1,75 @@
+"""A newly built tab's plots paint for the first time one per event-loop turn, not all in one.
+
+The first paint of a plot is its most expensive: every axis lays out its ticks and texts and renders
+them into its pixmap cache (lab_app/qt/widgets/axis_cache.py), every item computes its bounds. A tab
+shows up to a dozen plots, and when it takes its place all of them painted in the same turn of the
+event loop, one stall of a few hundred milliseconds under software rendering (``ui_stalls``).
+
+``stagger_first_paint`` turns updates off on the plots of a tab about to be shown and back on one
+plot per turn, painting it then (``repaint``), so that the window's other work (timers, input,
+events from a worker) comes in between; each plot appears a few milliseconds after the one before.
+``finish_first_paint`` (called by every export, lab_app/qt/widgets/export.py) paints what is
+still waiting at once, so an image never shows a plot that has not drawn yet.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QWidget
+
+_waiting: list[weakref.ref] = []   # plots whose first paint is still to come, in order
+_timer: QTimer | None = None
+
+
+def _widget(ref: weakref.ref) -> QWidget | None:
+    w = ref()
+    try:
+        if w is not None and w.isWidgetType():   # raises RuntimeError once Qt deleted it
+            return w
+    except RuntimeError:
+        pass
+    return None
+
+
+def stagger_first_paint(views: list[QWidget]) -> None:
+    """Hold back ``views``' painting, then paint them one per event-loop turn, in this order."""
+    global _timer
+    for view in views:
+        view.setUpdatesEnabled(False)
+        _waiting.append(weakref.ref(view))
+    if _timer is None:
+        _timer = QTimer()
+        _timer.setInterval(0)
+        _timer.timeout.connect(_paint_next)
+    if _waiting and not _timer.isActive():
+        _timer.start()
+
+
+def _paint_next() -> None:
+    while _waiting:
+        view = _widget(_waiting.pop(0))
+        if view is None:
+            continue
+        view.setUpdatesEnabled(True)
+        if view.isVisible():
+            view.repaint()
+        break
+    if not _waiting and _timer is not None:
+        _timer.stop()
+
+
+def finish_first_paint() -> None:
+    """Let every plot still waiting paint now (before a grab of the window or of a view)."""
+    while _waiting:
+        view = _widget(_waiting.pop(0))
+        if view is not None:
+            view.setUpdatesEnabled(True)
+    if _timer is not None:
+        _timer.stop()
+
+
+def waiting() -> int:
+    """How many plots still wait for their first paint."""
+    return sum(_widget(r) is not None for r in _waiting)
