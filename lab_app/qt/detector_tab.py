@@ -365,10 +365,12 @@ class DetectorTab(TopicTab):
     def _replay_history(self, history) -> None:
         self.loss_curve.clear()
         self.map_curve.clear()
-        maps = [(step, {k: v for k, v in m.items() if k.startswith(("mAP", "AP"))}) for step, m in history]
-        losses = [(step, {k: v for k, v in m.items() if not k.startswith(("mAP", "AP"))}) for step, m in history]
-        self.map_curve.extend(maps)
-        self.loss_curve.extend(losses)
+        # which curve a metric goes to, decided once per name rather than once per point
+        names = {k for _, m in history for k in m}
+        score = {k for k in names if k.startswith(("mAP", "AP"))}
+        if score:
+            self.map_curve.extend((step, {k: m[k] for k in score if k in m}) for step, m in history)
+        self.loss_curve.extend((step, {k: v for k, v in m.items() if k not in score}) for step, m in history)
 
     def _append_metrics(self, step, metrics: dict) -> None:
         maps = {k: v for k, v in metrics.items() if k.startswith(("mAP", "AP"))}

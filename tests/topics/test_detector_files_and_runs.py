@@ -105,12 +105,17 @@ def test_wrong_checkpoints_leave_the_model_and_its_boxes(qtbot, tab, tmp_path):
     torch.manual_seed(5)
     model = task.build_model(config)
     trained = Trained(cpu_state(model), model.cfg.to_dict(), ("circle", "square", "triangle"),
-                      {"map50": 0.25, "map50_95": 0.125}, [[10, {"loss": 2.0}]])
+                      {"map50": 0.25, "map50_95": 0.125},
+                      [[10, {"loss": 2.0}], [20, {"loss": 1.5, "mAP@0.5": 0.3}]])
     path = task.SPEC.save(tmp_path / "right.safetensors", trained)
     with qtbot.waitSignal(tab.infer_runner.finished, timeout=20000):
         tab.open_checkpoint(path)
     assert tab.ready.path == path and tab.trained.metrics["map50"] == 0.25
-    assert "right.safetensors" in tab.model_label.text() and tab.loss_curve.series("loss")[1] == [2.0]
+    assert "right.safetensors" in tab.model_label.text()
+    assert list(tab.loss_curve.series("loss")[1]) == [2.0, 1.5]
+    assert tab.loss_curve.names() == ["loss"] and tab.map_curve.names() == ["mAP@0.5"]   # scores apart
+    steps, scores = tab.map_curve.series("mAP@0.5")
+    assert list(steps) == [20] and list(scores) == [0.3]
     expected = task.detect(model, tab.image, tab.class_names, views=views_for(tab.config.tta)).candidates
     assert np.allclose(tab.view.candidates.scores, expected.scores, atol=1e-5)     # the loaded model's boxes
     # Save (in the file runner) writes it back unchanged

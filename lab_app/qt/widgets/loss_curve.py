@@ -49,6 +49,18 @@ class _Series:
         self.values[self.count] = value
         self.count += 1
 
+    def extend(self, steps, values) -> None:
+        """Append many points at once (one copy, not a Python call per point)."""
+        steps, values = np.asarray(steps, np.float64), np.asarray(values, np.float64)
+        need = self.count + len(steps)
+        if need > len(self.steps):
+            size = max(need, 2 * len(self.steps))
+            self.steps = np.concatenate([self.steps[: self.count], np.empty(size - self.count)])
+            self.values = np.concatenate([self.values[: self.count], np.empty(size - self.count)])
+        self.steps[self.count:need] = steps
+        self.values[self.count:need] = values
+        self.count = need
+
     def data(self) -> tuple[np.ndarray, np.ndarray]:
         return self.steps[: self.count], self.values[: self.count]
 
@@ -141,11 +153,18 @@ class LossCurve(ExportableView):
         """Add many ``(step, metrics)`` points (a loaded run's history) and redraw each curve once:
         ``append`` per point redraws every curve every time, and replaying a checkpoint's few
         thousand points that way held the UI thread for seconds."""
+        columns: dict[str, tuple[list, list]] = {}   # per metric, in the order metrics first appear
         for step, metrics in points:
             for name, value in metrics.items():
-                series = self._series.get(name) or self._add_series(name)
-                series.append(float(step), float(value))
-                self._stale.add(name)
+                column = columns.get(name)
+                if column is None:
+                    column = columns[name] = ([], [])
+                column[0].append(step)
+                column[1].append(value)
+        for name, (steps, values) in columns.items():
+            series = self._series.get(name) or self._add_series(name)
+            series.extend(steps, values)
+            self._stale.add(name)
         self.flush()
         self._settle.stop()
         self.range.reset()   # a finished history: fit it exactly
