@@ -16,7 +16,9 @@ registry order and, on each:
    train for --train-seconds, then cancels the tab's runs.
 
 Throughout, a 10 ms QTimer on the GUI thread records how late each tick comes (a stall). Per tab:
-``longest_stall_ms``, ``p99_ms``, ``first_result_s`` and ``steps`` (what was done, or why not).
+``longest_stall_ms``, ``p99_ms``, ``first_result_s``, ``steps`` (what was done, or why not) and
+``phases`` (per step above: its ticks, longest stall, p99 and ticks over 16 ms: where a tab's p99
+comes from).
 Overall: ``worst_stall_ms``, ``worst_tab``. Targets: no stall over 100 ms, p99 <= 16 ms, every
 first result within 10 s. The machine is shared: ``load_avg`` gives the 1-minute load before and
 after. Training runs where the app runs it: in its worker process unless LAB_TRAIN_PROCESS=0 says threads
