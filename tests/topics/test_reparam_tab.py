@@ -26,6 +26,8 @@ def test_histograms_and_simplex_respond_to_knobs(tab, qtbot):
         tab.redraw_simplex()
         tab.start_estimates(task.EstimatorConfig(samples=5000, race_steps=20))
     frame = tab.estimator_frame
+    race = tab.estimator_plots.race_items      # the demo is ready once the race has drawn too
+    assert "exact gradient" in race and len(race["exact gradient"].getData()[0]) > 1
     x, y = tab.estimator_plots.hist_items["pathwise"].getData()
     assert np.array_equal(x, frame.edges) and np.array_equal(y, frame.counts[2])
     assert tab.estimator_plots.exact_line.value() == pytest.approx(2.0, abs=1e-6)  # d/dmu E[z^2] = 2 mu

@@ -230,10 +230,10 @@ class ReparamTab(TopicTab):
             rows = zip(ev.names, ev.means, ev.variances, strict=True)
             lines += [f"{n:<22s} mean {m:+.4f}  var {v:.4g}" for n, m, v in rows]
             self.numbers.setText("\n".join(lines))
-            if not self.demo_done:
-                self.demo_ready.emit()
         elif isinstance(ev, task.RaceFrame):
             self.estimator_plots.show_race(ev)
+            if self.estimator_frame is not None and not self.demo_done:
+                self.demo_ready.emit()   # histograms, variance curves and the race: every plot drawn
 
     # --- simplex ---------------------------------------------------------------------------------------
     def redraw_simplex(self) -> None:
