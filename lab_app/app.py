@@ -271,6 +271,7 @@ class MainWindow(TabBuildMixin, StatusBarMixin, ClusterMixin, ExportMixin, QMain
                 w.hide()
             self.worker_label.setText("idle")
             return
+        self.stagger_if_unshown(tab)   # shown now, painted at the next turns: not yet too late
         self._activate(tab)
 
     def _activate(self, tab: TopicTab) -> None:

@@ -109,6 +109,8 @@ class TabBuildMixin:
         index = TOPICS.index(spec)
         if index == self.tabs.currentIndex():   # on screen now: its plots' first paints one per turn
             stagger_first_paint(plots_of(tab))
+        else:
+            tab.first_paints_pending = True     # the same once it is first shown (stagger_if_unshown)
         swap_page(self.tabs, index, tab, label(spec.title))
         if build is None:
             log.info("built tab %s (%.2f s)", tab_id, seconds)
@@ -119,6 +121,15 @@ class TabBuildMixin:
             self._activate(tab)
         settle_long_lived()   # the tab's objects live as long as the window: out of full gc passes
         return tab
+
+    def stagger_if_unshown(self, tab: TopicTab) -> None:
+        """``tab`` (built while another tab was on screen) is being shown for the first time: its
+        plots' first paints one per event-loop turn, as for a tab built on screen."""
+        if tab.first_paints_pending:
+            from lab_app.qt.widgets.axis_cache import plots_of
+
+            tab.first_paints_pending = False
+            stagger_first_paint(plots_of(tab))
 
     def _import_ahead(self, tab_id: str) -> None:
         """A placeholder is on screen: import torch, its tab's module, the widgets tabs import while

@@ -178,6 +178,25 @@ def test_a_shown_tab_is_built_in_slices(qtbot, make_win, caplog):
     assert all(v.updatesEnabled() for v in win.tab_by_id[IDS[0]].findChildren(pg.GraphicsView))
 
 
+def test_a_tab_built_off_screen_paints_its_plots_one_per_turn_when_first_shown(qtbot, make_win):
+    from lab_app.qt import first_paint
+
+    win = make_win()
+    qtbot.waitUntil(lambda: IDS[0] in built(win), timeout=30000)
+    qtbot.waitUntil(lambda: first_paint.waiting() == 0, timeout=5000)
+    other = win.tab(IDS[2])                  # built now (a file routed to it), another tab on screen
+    plots = [v for v in other.findChildren(pg.GraphicsView) if v.isVisibleTo(other)]
+    assert plots and other.first_paints_pending and all(v.updatesEnabled() for v in plots)
+    win.tabs.setCurrentIndex(2)
+    assert not other.first_paints_pending and first_paint.waiting() == len(plots)
+    assert not any(v.updatesEnabled() for v in plots)
+    qtbot.waitUntil(lambda: first_paint.waiting() == 0, timeout=5000)
+    assert all(v.updatesEnabled() for v in plots)
+    win.tabs.setCurrentIndex(0)
+    win.tabs.setCurrentIndex(2)              # shown before: nothing held back
+    assert first_paint.waiting() == 0
+
+
 def test_a_tab_asked_for_mid_build_is_finished_at_once_and_placed_once(qtbot, make_win):
     win = make_win()
     qtbot.waitUntil(lambda: IDS[0] in win._staged and win._staged[IDS[0]].slices >= 1, timeout=30000)
