@@ -8,15 +8,13 @@ from PySide6.QtGui import QImage
 
 from lab_app.app import MainWindow
 from lab_app.io import PointCloud, save_point_cloud
+from lab_app.qt.widgets.export import rgba_array
 
 pytestmark = pytest.mark.gl
 
 
 def image_array(path):
-    img = QImage(str(path)).convertToFormat(QImage.Format.Format_RGB888)
-    ptr = img.constBits()
-    arr = np.frombuffer(ptr, np.uint8, count=img.sizeInBytes()).reshape(img.height(), img.bytesPerLine())
-    return arr[:, : img.width() * 3].reshape(img.height(), img.width(), 3).copy()
+    return rgba_array(QImage(str(path)))[..., :3]
 
 
 def test_export_draws_the_dropped_cloud_and_writes_the_run_card(qtbot, tmp_path, monkeypatch):

@@ -43,7 +43,6 @@ def _slider(lo: int, hi: int, value: int) -> QSlider:
     return s
 
 
-
 #: Depth shading in a few shared brushes, not one per point: pyqtgraph renders each distinct brush
 #: into its symbol atlas, so a brush per point made every redraw of the 1,024 points a stall (seen in
 #: ``ui_stalls --trace``). 32 steps of brightness read as a smooth gradient.
@@ -57,6 +56,7 @@ def _shaded(depth: np.ndarray, brushes: list) -> list:
     """The brush of each depth in [0, 1] (1 = near: brightest)."""
     steps = np.clip(np.rint(np.asarray(depth) * (len(brushes) - 1)), 0, len(brushes) - 1).astype(int)
     return [brushes[k] for k in steps]
+
 
 class RepresentationsPanel(ExportableView):
     def __init__(self, runner: TaskRunner, parent: QWidget | None = None):

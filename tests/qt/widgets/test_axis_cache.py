@@ -6,13 +6,11 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QWidget
 
 from lab_app.qt.widgets.axis_cache import cache_axes
-from lab_app.qt.widgets.export import grab_widget
+from lab_app.qt.widgets.export import grab_widget, rgba_array
 
 
 def _pixels(widget) -> np.ndarray:
-    grabbed = grab_widget(widget)
-    image = grabbed.convertToFormat(grabbed.Format.Format_RGBA8888)
-    return np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.width(), 4).copy()
+    return rgba_array(grab_widget(widget))
 
 
 def test_every_axis_is_cached_once_and_draws_the_same_pixels(qtbot):
