@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import time
 
+from PySide6.QtCore import QTimer
+
 from lab_app.qt.first_paint import stagger_first_paint
 from lab_app.qt.gc_guard import settle_long_lived
 from lab_app.qt.lazy_tabs import TabPlaceholder, label, swap_page
@@ -71,13 +73,19 @@ class TabBuildMixin:
         build.start()
 
     def _staged_built(self, tab_id: str, build: StagedBuild, tab: TopicTab, t0: float) -> None:
-        if self._staged.get(tab_id) is not build:   # finished by _build_tab, which installs it
-            return
-        del self._staged[tab_id]
-        if self._closed:
-            tab.deleteLater()
-            return
-        self._install_tab(tab_id, tab, time.perf_counter() - t0, build)
+        """The build's last slice ended: the tab takes its place in the next turn of the event loop
+        (a slice, then the page swap, then its demo: three turns, not one long one)."""
+        def install() -> None:
+            if self._staged.get(tab_id) is not build:   # finished by _build_tab, which installs it
+                return
+            del self._staged[tab_id]
+            if self._closed:
+                tab.deleteLater()
+                return
+            self._install_tab(tab_id, tab, time.perf_counter() - t0, build)
+
+        if self._staged.get(tab_id) is build:
+            QTimer.singleShot(0, self, install)
 
     def _staged_failed(self, tab_id: str, build: StagedBuild, message: str) -> None:
         if self._staged.get(tab_id) is not build:   # _build_tab raises it
@@ -118,7 +126,11 @@ class TabBuildMixin:
             log.info("built tab %s in %d slices over %.2f s (longest %.0f ms)", tab_id, build.slices, seconds,
                      1000 * build.longest_slice_s)
         if index == self.tabs.currentIndex():
-            self._activate(tab)
+            if build is None:
+                self._activate(tab)
+            else:   # built in slices: its demo starts in the next turn, if it is still on screen then
+                QTimer.singleShot(0, self, lambda: not self._closed and self.tabs.currentWidget() is tab
+                                  and self._activate(tab))
         settle_long_lived()   # the tab's objects live as long as the window: out of full gc passes
         return tab
 
