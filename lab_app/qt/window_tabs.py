@@ -73,8 +73,8 @@ class TabBuildMixin:
         build.start()
 
     def _staged_built(self, tab_id: str, build: StagedBuild, tab: TopicTab, t0: float) -> None:
-        """The build's last slice ended: the tab takes its place in the next turn of the event loop
-        (a slice, then the page swap, then its demo: three turns, not one long one)."""
+        """The build's last slice ended: the tab takes its place (and starts its demo) in the next
+        turn of the event loop, not in the same long one."""
         def install() -> None:
             if self._staged.get(tab_id) is not build:   # finished by _build_tab, which installs it
                 return
@@ -126,11 +126,9 @@ class TabBuildMixin:
             log.info("built tab %s in %d slices over %.2f s (longest %.0f ms)", tab_id, build.slices, seconds,
                      1000 * build.longest_slice_s)
         if index == self.tabs.currentIndex():
-            if build is None:
-                self._activate(tab)
-            else:   # built in slices: its demo starts in the next turn, if it is still on screen then
-                QTimer.singleShot(0, self, lambda: not self._closed and self.tabs.currentWidget() is tab
-                                  and self._activate(tab))
+            # in the same turn as the swap: its demo starting a turn later made the 3D tab's first
+            # frame and the demo's first results land in one turn (ui_stalls, README)
+            self._activate(tab)
         settle_long_lived()   # the tab's objects live as long as the window: out of full gc passes
         return tab
 
