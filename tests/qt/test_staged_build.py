@@ -115,3 +115,21 @@ def test_an_abandoned_build_stops_where_it_paused(qtbot):
     stopped_at = list(made)
     qtbot.wait(100)
     assert build.done and made == stopped_at and len(made) < 5 and outcomes == []
+
+
+def test_a_config_panel_pauses_between_its_knobs(qtbot, monkeypatch):
+    """A ParamPanel in a staged build: with every pause due, its knobs are made over several slices
+    (a long config was one slice of its own), and the panel is whole at the end."""
+    import dataclasses
+
+    from lab_app.qt.widgets.param_panel import ParamPanel
+
+    fields = [(f"k{i}", int, dataclasses.field(default=i, metadata={"min": 0, "max": 99})) for i in range(12)]
+    Config = dataclasses.make_dataclass("Config", fields, frozen=True)
+    monkeypatch.setattr(staged, "SLICE_S", 0.0)   # every pause yields
+    build = StagedBuild(lambda: ParamPanel(Config()))
+    run_until_built(build)
+    assert build.done and isinstance(build.result, ParamPanel)
+    qtbot.addWidget(build.result)
+    assert build.slices > len(fields)
+    assert build.result.config == Config()

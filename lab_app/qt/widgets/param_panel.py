@@ -109,6 +109,7 @@ class ParamPanel(QWidget):
         grid.setContentsMargins(4, 4, 4, 4)
         grid.setColumnStretch(1, 1)
         for field in dataclasses.fields(config):
+            build_pause()   # and between knobs: a config of twenty knobs is a long slice of its own
             knob = self._build_knob(field, getattr(config, field.name))
             if knob is None:
                 continue
