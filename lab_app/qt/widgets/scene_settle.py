@@ -1,0 +1,41 @@
+"""Plots settle their ranges before Qt repaints them, so that a change paints each plot once.
+
+pyqtgraph resolves a plot's auto-range when its scene is about to be drawn: GraphicsView.paintEvent
+calls GraphicsScene.prepareForPaint, whose signal makes each ViewBox run the auto-range it deferred
+(and each TextItem its transform). A new range changes the axes and the items' transforms inside
+that paint; they ask for an update, and the plot is painted a second time straight after, the same
+picture. New data in a live curve thus cost two paints of its plot, each with its axes laid out.
+
+Qt hands a scene's pending item updates to its views in a queued call to the scene (a MetaCall event,
+QGraphicsScene's ``_q_emitUpdated`` / ``_q_processDirtyItems``), and that call repaints the window's
+dirty widgets then and there (QGraphicsView's ``dispatchPendingUpdateRequests``). ``install()`` lets
+pyqtgraph's scene prepare for painting at that call, before the repaint: the ranges are settled, the
+axes' updates are part of the same repaint, and the paint that follows has nothing left to change.
+"""
+
+from __future__ import annotations
+
+_installed = False
+
+
+def install() -> bool:
+    """Make every pyqtgraph scene settle its plots before the queued calls that repaint them. Returns
+    True once installed (again: nothing more to do)."""
+    global _installed
+    if _installed:
+        return True
+    import pyqtgraph as pg
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QGraphicsScene
+
+    base = pg.GraphicsScene.__dict__.get("event", QGraphicsScene.event)   # pyqtgraph's own, if it has one
+    meta_call = QEvent.Type.MetaCall
+
+    def event(self, ev) -> bool:
+        if ev.type() == meta_call:
+            self.prepareForPaint()
+        return base(self, ev)
+
+    pg.GraphicsScene.event = event
+    _installed = True
+    return True
