@@ -87,10 +87,7 @@ class TabBuildMixin:
                 return
             self._install_tab(tab_id, tab, time.perf_counter() - t0, build)
 
-        import os
-        if os.environ.get("VAR") == "sync":
-            install()
-        elif self._staged.get(tab_id) is build:
+        if self._staged.get(tab_id) is build:
             QTimer.singleShot(0, self, install)
 
     def _staged_failed(self, tab_id: str, build: StagedBuild, message: str) -> None:
