@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 import time
 
-from PySide6.QtCore import QTimer
-
 from lab_app.qt.first_paint import stagger_first_paint
 from lab_app.qt.gc_guard import settle_long_lived
 from lab_app.qt.lazy_tabs import TabPlaceholder, label, swap_page
@@ -76,19 +74,15 @@ class TabBuildMixin:
         build.start()
 
     def _staged_built(self, tab_id: str, build: StagedBuild, tab: TopicTab, t0: float) -> None:
-        """The build's last slice ended: the tab takes its place (and starts its demo) in the next
-        turn of the event loop, not in the same long one."""
-        def install() -> None:
-            if self._staged.get(tab_id) is not build:   # finished by _build_tab, which installs it
-                return
-            del self._staged[tab_id]
-            if self._closed:
-                tab.deleteLater()
-                return
-            self._install_tab(tab_id, tab, time.perf_counter() - t0, build)
-
-        if self._staged.get(tab_id) is build:
-            QTimer.singleShot(0, self, install)
+        # installed in the turn of the build's last slice: put off to the next turn, the
+        # reparameterization tab's show stall grew in ui_stalls (README, "Each change painted twice")
+        if self._staged.get(tab_id) is not build:   # finished by _build_tab, which installs it
+            return
+        del self._staged[tab_id]
+        if self._closed:
+            tab.deleteLater()
+            return
+        self._install_tab(tab_id, tab, time.perf_counter() - t0, build)
 
     def _staged_failed(self, tab_id: str, build: StagedBuild, message: str) -> None:
         if self._staged.get(tab_id) is not build:   # _build_tab raises it
@@ -129,8 +123,6 @@ class TabBuildMixin:
             log.info("built tab %s in %d slices over %.2f s (longest %.0f ms)", tab_id, build.slices, seconds,
                      1000 * build.longest_slice_s)
         if index == self.tabs.currentIndex():
-            # in the same turn as the swap: its demo starting a turn later made the 3D tab's first
-            # frame and the demo's first results land in one turn (ui_stalls, README)
             self._activate(tab)
         settle_long_lived()   # the tab's objects live as long as the window: out of full gc passes
         return tab

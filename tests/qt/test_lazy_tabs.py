@@ -178,47 +178,6 @@ def test_a_shown_tab_is_built_in_slices(qtbot, make_win, caplog):
     assert all(v.updatesEnabled() for v in win.tab_by_id[IDS[0]].findChildren(pg.GraphicsView))
 
 
-def test_a_tab_built_in_slices_takes_its_place_in_the_turn_after_its_last_slice(qtbot, make_win, monkeypatch):
-    """The build's last slice and the page swap are two turns of the event loop; the tab's activation
-    (its demo, the status bar) comes with the swap."""
-    from PySide6.QtCore import QTimer
-
-    from lab_app.qt import window_tabs
-
-    turns = [0]
-    counter = QTimer()
-    counter.setInterval(0)
-    counter.timeout.connect(lambda: turns.__setitem__(0, turns[0] + 1))
-    counter.start()
-    seen: dict[str, tuple] = {}
-    swap = window_tabs.swap_page
-
-    def swap_page(tabs, index, page, title):
-        seen.setdefault("swap", (turns[0],))
-        swap(tabs, index, page, title)
-
-    monkeypatch.setattr(window_tabs, "swap_page", swap_page)
-    win = make_win()
-    activate = win._activate
-
-    def record_activate(tab):
-        seen.setdefault("activate", (turns[0], win.tabs.widget(0) is tab))
-        activate(tab)
-
-    win._activate = record_activate
-    qtbot.waitUntil(lambda: IDS[0] in win._staged, timeout=30000)
-    win._staged[IDS[0]].built.connect(
-        lambda tab: seen.setdefault("built", (turns[0], isinstance(win.tabs.widget(0), TabPlaceholder))))
-    qtbot.waitUntil(lambda: "activate" in seen, timeout=30000)
-    counter.stop()
-    built_turn, placeholder_then = seen["built"]
-    assert placeholder_then                      # the last slice did not swap the page itself
-    assert seen["swap"][0] > built_turn
-    activate_turn, placed = seen["activate"]
-    assert placed and activate_turn == seen["swap"][0]
-    assert win.tabs.widget(0) is win.tab_by_id[IDS[0]] and win._staged == {}
-
-
 def test_a_tab_built_off_screen_paints_its_plots_one_per_turn_when_first_shown(qtbot, make_win):
     from lab_app.qt import first_paint
 
