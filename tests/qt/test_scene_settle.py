@@ -51,3 +51,12 @@ def test_new_data_paints_its_plot_once_with_the_new_range(qtbot, grid):
         (x0, x1), (y0, y1) = view.getViewBox().viewRange()
         assert x0 <= 0 and x1 >= 199 and y1 >= top           # drawn with the range of the new data
         assert view.getAxis("left").range[1] >= top
+
+
+def test_a_pyqtgraph_without_prepare_for_paint_is_left_as_it_is(monkeypatch):
+    """Should a later pyqtgraph drop the hook, nothing is patched (every queued call would fail)."""
+    monkeypatch.setattr(scene_settle, "_installed", False)
+    monkeypatch.delattr(pg.GraphicsScene, "prepareForPaint")
+    before = pg.GraphicsScene.__dict__.get("event")
+    assert scene_settle.install() is False
+    assert pg.GraphicsScene.__dict__.get("event") is before and not scene_settle._installed

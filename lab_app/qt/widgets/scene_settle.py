@@ -20,13 +20,17 @@ _installed = False
 
 def install() -> bool:
     """Make every pyqtgraph scene settle its plots before the queued calls that repaint them. Returns
-    True once installed (again: nothing more to do)."""
+    True once installed (again: nothing more to do), False (and changes nothing) where pyqtgraph's
+    scene has no ``prepareForPaint`` to call."""
     global _installed
     if _installed:
         return True
     import pyqtgraph as pg
     from PySide6.QtCore import QEvent
     from PySide6.QtWidgets import QGraphicsScene
+
+    if not callable(getattr(pg.GraphicsScene, "prepareForPaint", None)):
+        return False
 
     base = pg.GraphicsScene.__dict__.get("event", QGraphicsScene.event)   # pyqtgraph's own, if it has one
     meta_call = QEvent.Type.MetaCall
