@@ -60,3 +60,34 @@ def test_a_pyqtgraph_without_prepare_for_paint_is_left_as_it_is(monkeypatch):
     before = pg.GraphicsScene.__dict__.get("event")
     assert scene_settle.install() is False
     assert pg.GraphicsScene.__dict__.get("event") is before and not scene_settle._installed
+
+
+def test_a_hidden_plot_leaves_its_range_until_it_is_shown(qtbot, monkeypatch):
+    """Live data on a tab that is not on screen does not settle ranges at every update (nothing is
+    painted there); shown again, the plot is drawn with the range of its data."""
+    from PySide6.QtWidgets import QLabel, QTabWidget
+
+    assert scene_settle.install()
+    settled = []
+    update = pg.ViewBox.updateAutoRange
+    monkeypatch.setattr(pg.ViewBox, "updateAutoRange", lambda vb: (settled.append(vb), update(vb))[1])
+    tabs = QTabWidget()
+    qtbot.addWidget(tabs)
+    view = pg.PlotWidget()
+    tabs.addTab(view, "plot")
+    tabs.addTab(QLabel("another tab"), "other")
+    x = np.arange(50.0)
+    curve = view.plot(x, x)
+    tabs.show()
+    qtbot.waitExposed(tabs)
+    settle(qtbot)
+    tabs.setCurrentIndex(1)
+    settle(qtbot)
+    settled.clear()
+    for k in range(1, 6):
+        curve.setData(x, x * 10 * k)
+        settle(qtbot, 2)
+    assert settled == []
+    tabs.setCurrentIndex(0)
+    settle(qtbot)
+    assert settled and view.getViewBox().viewRange()[1][1] >= 49 * 50

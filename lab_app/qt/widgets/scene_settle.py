@@ -36,7 +36,8 @@ def install() -> bool:
     meta_call = QEvent.Type.MetaCall
 
     def event(self, ev) -> bool:
-        if ev.type() == meta_call:
+        # a plot on a hidden tab is not repainted: its range waits, as pyqtgraph has it, until shown
+        if ev.type() == meta_call and any(view.isVisible() for view in self.views()):
             self.prepareForPaint()
         return base(self, ev)
 
