@@ -46,7 +46,7 @@ class TopicTab(QWidget):
         self.runner = self.add_runner()
         self.demo_started = False
         self.has_result = False  # set once the tab shows a real result
-        self.first_paints_pending = False   # built off screen: its plots paint one per turn when shown
+        self.first_paints_pending = False   # not shown since built: its plots paint one per turn when shown
         self.demo_done = False   # set once its demo is done (demo_ready)
         self.demo_ready.connect(self._mark_done)
         self.result_shown.connect(self._mark_result)

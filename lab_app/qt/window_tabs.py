@@ -97,7 +97,7 @@ class TabBuildMixin:
     def _install_tab(self, tab_id: str, tab: TopicTab, seconds: float,
                      build: StagedBuild | None = None) -> TopicTab:
         # pyqtgraph: not before the first paint
-        from lab_app.qt.widgets.axis_cache import cache_axes, plots_of
+        from lab_app.qt.widgets.axis_cache import cache_axes
 
         spec = topic(tab_id)
         dict.__setitem__(self.tab_by_id, tab_id, tab)
@@ -112,10 +112,9 @@ class TabBuildMixin:
             r.busy_changed.connect(lambda busy, t=tab: self._refresh_runs(t, busy))
             r.backend = self.training_backend()   # the cluster joined, else the worker process
         index = TOPICS.index(spec)
-        if index == self.tabs.currentIndex():   # on screen now: its plots' first paints one per turn
-            stagger_first_paint(plots_of(tab))
-        else:
-            tab.first_paints_pending = True     # the same once it is first shown (stagger_if_unshown)
+        tab.first_paints_pending = True   # its plots' first paints one per turn, when it is first shown
+        if index == self.tabs.currentIndex():   # that is now
+            self.stagger_if_unshown(tab)
         swap_page(self.tabs, index, tab, label(spec.title))
         if build is None:
             log.info("built tab %s (%.2f s)", tab_id, seconds)
@@ -128,8 +127,8 @@ class TabBuildMixin:
         return tab
 
     def stagger_if_unshown(self, tab: TopicTab) -> None:
-        """``tab`` (built while another tab was on screen) is being shown for the first time: its
-        plots' first paints one per event-loop turn, as for a tab built on screen."""
+        """``tab`` is being shown for the first time (built now on screen, or earlier while another tab
+        was): its plots' first paints one per event-loop turn."""
         if tab.first_paints_pending:
             from lab_app.qt.widgets.axis_cache import plots_of
 
