@@ -70,7 +70,7 @@ def run_app(args) -> int:
     app.setOrganizationName("VisualDLLab")
     from lab_app.qt.gui_thread import prepare_gui_thread
 
-    prepare_gui_thread()     # garbage collection only in this thread, a short switch interval
+    prepare_gui_thread()     # garbage collection only in this thread, a short switch interval, no fill pool
 
     from lab_app.app import MainWindow
 

@@ -10,10 +10,19 @@ Two things decide how soon the GUI thread runs again once it wants to:
   to let go, which it does only after the switch interval: 5 ms by default, per call. Sampled with
   py-spy during ``ui_stalls``, the GUI thread spent a large share of its busy time there. A 1 ms
   interval lets it in sooner; the other threads pay a few more switches.
+
+And one thing decides how long a paint takes: Qt's raster engine splits a fill that spans many rows
+(a vertical grid line, a tall rectangle) into pieces of 64 rows and hands them to its own GUI thread
+pool, then waits for them all. For the lab's plots every piece is a few hundred pixels, so the
+hand-over costs more than the drawing, and the pool's threads compete for the cores with the
+training worker. ``QT_NO_GUI_THREADPOOL`` (read by Qt when it would first make that pool) makes the
+GUI thread fill them itself; a plot with a grid then paints about three times faster here (figures
+in README.md, "Each fill handed to a thread pool").
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 from lab_app.qt.gc_guard import GuiCollector, collect_in_gui_thread
@@ -23,6 +32,8 @@ SWITCH_INTERVAL_S = 0.001
 
 
 def prepare_gui_thread() -> GuiCollector:
-    """Call once, in the GUI thread, after the QApplication exists; returns the garbage guard."""
+    """Call once, in the GUI thread, after the QApplication exists and before anything is painted;
+    returns the garbage guard."""
+    os.environ.setdefault("QT_NO_GUI_THREADPOOL", "1")
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     return collect_in_gui_thread()
