@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 import traceback
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -45,6 +45,9 @@ _serial = itertools.count(1)
 TaskFactory = Callable[[Control], Any]
 #: Progress events waiting for the UI before the oldest half are thinned out.
 MAX_PENDING_PROGRESS = 1000
+#: seconds of drawing (the tab's slots) one drain may spend before it leaves the rest of the mailbox
+#: to the next tick: between the two, Qt repaints what those slots changed, and timers and input run
+DRAIN_BUDGET_S = 0.010
 
 
 class _Run:
@@ -62,12 +65,14 @@ class _Run:
         self.result: tuple[str, Any] | None = None   # the outcome while the worker is still finishing up
         self.remote = None  # pause/resume/cancel of the task's copy on a cluster (lab_app/core/remote.py)
         self.thread: threading.Thread | None = None
+        self.undelivered: deque = deque()   # taken from the mailbox, left for the next drain
+
+    @staticmethod
+    def _coalesce_key(ev: Any):
+        return ("c", type(ev), getattr(ev, "name", None)) if getattr(ev, "coalesce", False) else None
 
     def post(self, ev: Any) -> None:
-        if getattr(ev, "coalesce", False):
-            key = ("c", type(ev), getattr(ev, "name", None))
-        else:
-            key = ("n", next(self.seq))
+        key = self._coalesce_key(ev) or ("n", next(self.seq))
         with self.lock:
             self.mailbox.pop(key, None)
             self.mailbox[key] = ev
@@ -91,6 +96,13 @@ class _Run:
             keep[key] = ev
         self.mailbox = keep
         self.pending_progress = sum(isinstance(e, Progress) for e in keep.values())
+
+    def keep_undelivered(self, events: list) -> None:
+        """Queue ``events`` behind those a drain left; a coalescable one replaces its older twin."""
+        newer = {k for k in map(self._coalesce_key, events) if k is not None}
+        if newer and self.undelivered:
+            self.undelivered = deque(e for e in self.undelivered if self._coalesce_key(e) not in newer)
+        self.undelivered.extend(events)
 
     def take(self) -> list:
         with self.lock:
@@ -296,10 +308,19 @@ class TaskRunner(QObject):
                 self._timer.stop()
             return
         outcome = run.outcome  # read before draining: every event posted before it is in the mailbox
-        for ev in run.take():
+        run.keep_undelivered(run.take())
+        t0 = time.perf_counter()
+        spent = lambda: time.perf_counter() - t0 > DRAIN_BUDGET_S  # noqa: E731
+        delivered = False
+        while run.undelivered:
+            if delivered and spent():
+                return  # the rest at the next tick, after Qt has painted what this one changed
+            self._deliver(run.undelivered.popleft())
+            delivered = True
             if self._run is not run:
                 return  # a slot started another run: the rest of this one is stale
-            self._deliver(ev)
+        if outcome is not None and delivered and spent():
+            return  # the run's result in a tick of its own
         if outcome is not None and self._run is run:
             self._run = None
             kind, value = outcome

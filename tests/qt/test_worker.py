@@ -178,3 +178,78 @@ def test_a_flood_of_progress_is_thinned_not_queued_without_bound(qtbot, runner):
     assert len(got) < 200_000  # thinned...
     assert len(got) >= worker.MAX_PENDING_PROGRESS // 2  # ...but a curve is left
     assert messages == ["done"], "messages are never thinned"
+
+
+def burst(n, ctl):
+    for i in range(n):
+        yield Message(f"part {i}")
+    return n
+
+
+def test_a_drain_spends_its_budget_then_lets_the_event_loop_turn(qtbot, runner):
+    """Slots that draw slowly: a drain delivers until it has spent DRAIN_BUDGET_S, leaves the rest for
+    its next tick (a zero-delay timer, i.e. the event loop, runs in between), and emits the result in
+    a tick of its own, after every event, in order."""
+    from PySide6.QtCore import QTimer
+
+    from lab_app.qt import worker
+
+    log = []
+    turns = [0]
+
+    def draw(text, _level):
+        log.append((text, turns[0]))
+        QTimer.singleShot(0, lambda: turns.__setitem__(0, turns[0] + 1))
+        time.sleep(0.6 * worker.DRAIN_BUDGET_S)   # drawing that costs most of the budget
+
+    runner.message.connect(draw)
+    runner.finished.connect(lambda n: log.append(("finished", turns[0])))
+    with qtbot.waitSignal(runner.finished, timeout=5000):
+        runner.start(partial(burst, 6), label="burst")
+    assert [t for t, _ in log] == [f"part {i}" for i in range(6)] + ["finished"]
+    seen = [turn for _, turn in log]
+    # two slots per tick (the second runs past the budget), each tick after a turn of the loop
+    assert seen[0] < seen[2] < seen[4] < seen[6], log
+
+
+def test_all_in_one_tick_without_a_budget(qtbot, runner, monkeypatch):
+    """The same burst with a budget no drawing reaches: one tick delivers it all and the result."""
+    from PySide6.QtCore import QTimer
+
+    from lab_app.qt import worker
+
+    monkeypatch.setattr(worker, "DRAIN_BUDGET_S", 60.0)
+    turns, seen = [0], []
+
+    def draw(_text, _level):
+        seen.append(turns[0])
+        QTimer.singleShot(0, lambda: turns.__setitem__(0, turns[0] + 1))
+
+    runner.message.connect(draw)
+    gate = threading.Event()
+
+    def held_burst(ctl):
+        for i in range(6):
+            yield Message(f"part {i}")
+        gate.wait(5)
+        return 6
+
+    runner.start(held_burst)
+    qtbot.waitUntil(lambda: len(seen) == 6, timeout=5000)
+    gate.set()
+    qtbot.waitSignal(runner.finished, timeout=5000)
+    assert len(set(seen)) == 1
+
+
+def test_a_left_snapshot_gives_way_to_its_newer_twin():
+    """Events a drain left behind: a newer snapshot of the same view replaces the older one, other
+    events keep their order."""
+    from lab_app.core.control import Control
+    from lab_app.qt.worker import _Run
+
+    run = _Run("r", Control())
+    run.keep_undelivered([Snapshot("view", {"i": 1}), Message("a"), Snapshot("other", {"i": 1})])
+    run.keep_undelivered([Message("b"), Snapshot("view", {"i": 2})])
+    got = [(type(e).__name__, getattr(e, "name", getattr(e, "text", None))) for e in run.undelivered]
+    assert got == [("Message", "a"), ("Snapshot", "other"), ("Message", "b"), ("Snapshot", "view")]
+    assert run.undelivered[-1].data == {"i": 2}
