@@ -8,6 +8,8 @@ event loop, one stall of a few hundred milliseconds under software rendering (``
 ``stagger_first_paint`` turns updates off on the plots of a tab about to be shown and back on one
 plot per turn, painting it then (``repaint``), so that the window's other work (timers, input,
 events from a worker) comes in between; each plot appears a few milliseconds after the one before.
+``hold_back`` puts one plot in the same queue later on: a plot whose repaint would make a turn that
+has painted enough longer (lab_app/qt/widgets/scene_settle.py).
 ``finish_first_paint`` (called by every export, lab_app/qt/widgets/export.py) paints what is
 still waiting at once, so an image never shows a plot that has not drawn yet.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import weakref
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QTimer
 from PySide6.QtWidgets import QWidget
 
 _waiting: list[weakref.ref] = []   # plots whose first paint is still to come, in order
@@ -47,11 +49,25 @@ def stagger_first_paint(views: list[QWidget]) -> None:
         _timer.start()
 
 
+def hold_back(view: QWidget) -> None:
+    """Hold back ``view``'s painting (unless it already waits) and paint it at a later turn, after
+    those waiting before it."""
+    if any(_widget(r) is view for r in _waiting):
+        return
+    stagger_first_paint([view])
+
+
 def _paint_next() -> None:
     while _waiting:
         view = _widget(_waiting.pop(0))
         if view is None:
             continue
+        scene = getattr(view, "scene", lambda: None)()
+        if view.isVisible() and callable(getattr(scene, "prepareForPaint", None)):
+            # a pyqtgraph plot: its ranges settled and its scene's queued updates taken in while it
+            # still paints nothing, so that the paint below is its only one (scene_settle.py)
+            scene.prepareForPaint()
+            QCoreApplication.sendPostedEvents(scene, QEvent.Type.MetaCall)
         view.setUpdatesEnabled(True)
         if view.isVisible():
             view.repaint()

@@ -289,9 +289,9 @@ class RunsPanel(QWidget):
                 self.message.emit(f"export failed: {e}")
 
     def export_png(self, path: str | Path) -> Path:
-        from lab_app.qt.widgets.export import save_qimage
+        from lab_app.qt.widgets.export import grab_widget, save_qimage
 
-        return save_qimage(self.grab().toImage(), path)
+        return save_qimage(grab_widget(self), path)   # with plots still waiting to paint painted
 
     def close_store(self) -> None:
         if self.store is not None:

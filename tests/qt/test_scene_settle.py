@@ -91,3 +91,64 @@ def test_a_hidden_plot_leaves_its_range_until_it_is_shown(qtbot, monkeypatch):
     tabs.setCurrentIndex(0)
     settle(qtbot)
     assert settled and view.getViewBox().viewRange()[1][1] >= 49 * 50
+
+
+def _four_plots_changed_at_once(qtbot, monkeypatch, budget_s: float):
+    """Four plots in a window, given new data in one slot; the event-loop turn of each plot's paint
+    (a zero-delay timer counts the turns) and the plots."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QGridLayout, QWidget
+
+    assert scene_settle.install()
+    monkeypatch.setattr(scene_settle, "PAINT_BUDGET_S", budget_s)
+    window = QWidget()
+    qtbot.addWidget(window)
+    grid = QGridLayout(window)
+    x = np.arange(100.0)
+    plots = [pg.PlotWidget(title=f"plot {i}") for i in range(4)]
+    curves = []
+    for i, plot in enumerate(plots):
+        grid.addWidget(plot, i // 2, i % 2)
+        curves.append(plot.plot(x, x))
+    window.resize(600, 500)
+    window.show()
+    qtbot.waitExposed(window)
+    settle(qtbot)
+    turn = [0]
+    painted = {i: [] for i in range(4)}
+
+    class Recorder(QObject):
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt override
+            if event.type() == QEvent.Type.Paint:
+                painted[obj.index].append(turn[0])
+            return False
+
+    recorder = Recorder()
+    for i, plot in enumerate(plots):
+        plot.viewport().index = i
+        plot.viewport().installEventFilter(recorder)
+    counter = QTimer()
+    counter.timeout.connect(lambda: turn.__setitem__(0, turn[0] + 1))
+    counter.start(0)
+    for k, curve in enumerate(curves):
+        curve.setData(x, x * (5 + k))
+    qtbot.waitUntil(lambda: all(painted.values()) and all(p.updatesEnabled() for p in plots), timeout=5000)
+    settle(qtbot)
+    counter.stop()
+    for k, plot in enumerate(plots):   # every plot drawn with the range of its new data
+        assert plot.getViewBox().viewRange()[1][1] >= 99 * (5 + k)
+    return painted
+
+
+def test_a_turn_that_has_painted_enough_leaves_the_next_plots_to_later_turns(qtbot, monkeypatch):
+    """Once a turn's repaints have spent the budget, the other plots changed in it wait: each is
+    painted once, in a turn of its own, after the first."""
+    painted = _four_plots_changed_at_once(qtbot, monkeypatch, 1e-9)
+    turns = sorted(t[0] for t in painted.values())
+    assert all(len(t) == 1 for t in painted.values()), painted
+    assert len(set(turns)) == 4, painted
+
+
+def test_within_the_budget_the_plots_repaint_in_the_same_turn(qtbot, monkeypatch):
+    painted = _four_plots_changed_at_once(qtbot, monkeypatch, 60.0)
+    assert len({t[0] for t in painted.values()}) == 1, painted

@@ -11,11 +11,45 @@ QGraphicsScene's ``_q_emitUpdated`` / ``_q_processDirtyItems``), and that call r
 dirty widgets then and there (QGraphicsView's ``dispatchPendingUpdateRequests``). ``install()`` lets
 pyqtgraph's scene prepare for painting at that call, before the repaint: the ranges are settled, the
 axes' updates are part of the same repaint, and the paint that follows has nothing left to change.
+
+It also keeps those repaints from piling up in one turn of the event loop. Qt delivers every queued
+call before it runs a timer or reads input, so when new results change a dozen plots at once, a
+dozen repaints follow back to back, a stall of a couple of hundred milliseconds under software
+rendering. Once the queued calls of one turn have spent ``PAINT_BUDGET_S``, a scene that asks for a
+repaint after that has its views held back (lab_app/qt/first_paint.py), to be painted one per turn
+after it: the window answers in between, and each plot is drawn a turn or a few later.
 """
 
 from __future__ import annotations
 
+import time
+
+#: seconds of repaints by queued scene calls in one turn of the event loop before the next scenes'
+#: views wait for a later turn
+PAINT_BUDGET_S = 0.016
+
 _installed = False
+_spent = 0.0            # seconds the queued scene calls of this turn took
+_turn_end = None        # a zero-delay timer: runs once this turn's queued calls are all delivered
+
+
+def _new_turn() -> None:
+    global _spent
+    _spent = 0.0
+
+
+def _charge(seconds: float) -> None:
+    global _spent, _turn_end
+    if _turn_end is None:
+        from PySide6.QtCore import QTimer
+
+        _turn_end = QTimer()
+        _turn_end.setSingleShot(True)
+        _turn_end.setInterval(0)
+        _turn_end.timeout.connect(_new_turn)
+    _spent += seconds
+    if not _turn_end.isActive():
+        _turn_end.start()
 
 
 def install() -> bool:
@@ -29,6 +63,8 @@ def install() -> bool:
     from PySide6.QtCore import QEvent
     from PySide6.QtWidgets import QGraphicsScene
 
+    from lab_app.qt.first_paint import hold_back
+
     if not callable(getattr(pg.GraphicsScene, "prepareForPaint", None)):
         return False
 
@@ -36,10 +72,22 @@ def install() -> bool:
     meta_call = QEvent.Type.MetaCall
 
     def event(self, ev) -> bool:
+        if ev.type() != meta_call:
+            return base(self, ev)
         # a plot on a hidden tab is not repainted: its range waits, as pyqtgraph has it, until shown
-        if ev.type() == meta_call and any(view.isVisible() for view in self.views()):
-            self.prepareForPaint()
-        return base(self, ev)
+        shown = [view for view in self.views() if view.isVisible() and view.updatesEnabled()]
+        if not shown:
+            return base(self, ev)
+        if _spent >= PAINT_BUDGET_S:   # this turn has painted enough: these views paint later
+            for view in shown:
+                hold_back(view)
+            return base(self, ev)
+        t0 = time.perf_counter()
+        self.prepareForPaint()
+        try:
+            return base(self, ev)
+        finally:
+            _charge(time.perf_counter() - t0)
 
     pg.GraphicsScene.event = event
     _installed = True
