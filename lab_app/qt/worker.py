@@ -37,6 +37,7 @@ from lab_app.core.device import apply_thread_policy
 from lab_app.core.events import Message, Progress
 from lab_app.core.procpool import NotPortable
 from lab_app.core.remote import RemoteError, is_local_heavy_task, is_training_task
+from lab_app.qt import turn_budget
 from lab_app.io.errors import LoadError
 
 log = logging.getLogger(__name__)
@@ -309,17 +310,14 @@ class TaskRunner(QObject):
             return
         outcome = run.outcome  # read before draining: every event posted before it is in the mailbox
         run.keep_undelivered(run.take())
+        had_events = bool(run.undelivered)
         t0 = time.perf_counter()
-        spent = lambda: time.perf_counter() - t0 > DRAIN_BUDGET_S  # noqa: E731
-        delivered = False
-        while run.undelivered:
-            if delivered and spent():
-                return  # the rest at the next tick, after Qt has painted what this one changed
-            self._deliver(run.undelivered.popleft())
-            delivered = True
-            if self._run is not run:
-                return  # a slot started another run: the rest of this one is stale
-        if outcome is not None and delivered and spent():
+        try:
+            if not self._deliver_some(run, t0):
+                return
+        finally:
+            turn_budget.charge(time.perf_counter() - t0)   # the slots' drawing, against this turn
+        if outcome is not None and had_events and time.perf_counter() - t0 > DRAIN_BUDGET_S:
             return  # the run's result in a tick of its own
         if outcome is not None and self._run is run:
             self._run = None
@@ -332,6 +330,19 @@ class TaskRunner(QObject):
             else:
                 self.cancelled.emit()
             self._prune()
+
+    def _deliver_some(self, run: _Run, t0: float) -> bool:
+        """Deliver ``run``'s undelivered events until DRAIN_BUDGET_S has passed since ``t0``; whether
+        all were delivered and ``run`` is still this runner's."""
+        delivered = False
+        while run.undelivered:
+            if delivered and time.perf_counter() - t0 > DRAIN_BUDGET_S:
+                return False  # the rest at the next tick, after Qt has painted what this one changed
+            self._deliver(run.undelivered.popleft())
+            delivered = True
+            if self._run is not run:
+                return False  # a slot started another run: the rest of this one is stale
+        return True
 
     def _deliver(self, ev: Any) -> None:
         if isinstance(ev, _PauseNote):

@@ -239,3 +239,26 @@ def test_a_cloud_set_before_the_gl_context_is_capped_once_it_exists(qtbot, monke
     assert v.glview.context() is None and v.drawn_points == n      # not painted yet: no cap known
     qtbot.waitUntil(lambda: v._software_gl is not None, timeout=5000)
     assert v.drawn_points == (250_000 if v._software_gl else n) and v.total_points == n
+
+
+@pytest.mark.gl
+def test_a_frame_asked_for_in_a_turn_that_has_drawn_enough_waits_for_a_later_turn(view, qtbot):
+    """The 3D view draws a frame when Qt delivers its update request, unless the turn has already
+    spent its drawing budget (lab_app/qt/turn_budget.py): then it asks again and draws a turn later."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from lab_app.qt import turn_budget
+
+    view.set_cloud(ball(5_000), solid(5_000, (1.0, 0.0, 0.0)))
+    qtbot.waitUntil(view.glview.isValid, timeout=5000)
+    qtbot.wait(100)
+    frames = []
+    view.glview.frameSwapped.connect(lambda: frames.append(turn_budget.spent()))
+    for heavy in (False, True):
+        frames.clear()
+        view.glview.update()
+        if heavy:
+            turn_budget.charge(turn_budget.BUDGET_S)   # this turn's slots and plots drew enough
+        QCoreApplication.sendEvent(view.glview, QEvent(QEvent.Type.UpdateRequest))
+        assert len(frames) == (0 if heavy else 1)
+        qtbot.waitUntil(lambda: len(frames) >= 1, timeout=5000)   # drawn, a turn later if heavy

@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication
 
+from lab_app.qt import turn_budget
 from lab_app.qt.widgets import scene_settle
 
 
@@ -100,7 +101,7 @@ def _four_plots_changed_at_once(qtbot, monkeypatch, budget_s: float):
     from PySide6.QtWidgets import QGridLayout, QWidget
 
     assert scene_settle.install()
-    monkeypatch.setattr(scene_settle, "PAINT_BUDGET_S", budget_s)
+    monkeypatch.setattr(turn_budget, "BUDGET_S", budget_s)
     window = QWidget()
     qtbot.addWidget(window)
     grid = QGridLayout(window)

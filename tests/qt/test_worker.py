@@ -253,3 +253,16 @@ def test_a_left_snapshot_gives_way_to_its_newer_twin():
     got = [(type(e).__name__, getattr(e, "name", getattr(e, "text", None))) for e in run.undelivered]
     assert got == [("Message", "a"), ("Snapshot", "other"), ("Message", "b"), ("Snapshot", "view")]
     assert run.undelivered[-1].data == {"i": 2}
+
+
+def test_a_drain_counts_its_slots_time_against_the_turn(qtbot, runner, monkeypatch):
+    """What the slots of a drain spent is charged to the event-loop turn (lab_app/qt/turn_budget.py),
+    so that plots asking to repaint after a heavy drain wait for a later turn."""
+    from lab_app.qt import turn_budget
+
+    charged = []
+    monkeypatch.setattr(turn_budget, "charge", charged.append)
+    runner.message.connect(lambda *_: time.sleep(0.004))
+    with qtbot.waitSignal(runner.finished, timeout=5000):
+        runner.start(partial(burst, 5), label="burst")
+    assert sum(charged) >= 5 * 0.004

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import time
 
 from OpenGL import GL
 from pyqtgraph.opengl.GLViewWidget import GLViewMixin, GLViewWidget
@@ -30,6 +31,7 @@ from PySide6.QtOpenGL import QOpenGLWindow
 from PySide6.QtWidgets import QApplication, QSizePolicy, QVBoxLayout, QWidget
 from shiboken6 import Shiboken
 
+from lab_app.qt import turn_budget
 from lab_app.qt.widgets.export import GL_HOST
 
 _DRAG_EVENTS = {QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.DragLeave, QEvent.Type.Drop}
@@ -56,6 +58,22 @@ class GLViewWindow(GLViewMixin, QOpenGLWindow):
             # a plain QWindow refuses drags; a widget passes one up to the first that accepts drops
             QApplication.sendEvent(self.drop_target, ev)
             return True
+        if ev.type() == QEvent.Type.Paint and self.isExposed():
+            # Qt sends a window a paint event at each expose and resize, and QOpenGLWindow draws a
+            # frame for each, then and there: a view being shown drew three or four frames in one
+            # turn of the event loop. An update request instead draws one frame, a turn later,
+            # for all the paint events and updates before it.
+            self.update()
+            return True
+        if ev.type() == QEvent.Type.UpdateRequest:
+            if turn_budget.over():   # this turn has drawn enough (turn_budget.py): the frame waits
+                self.requestUpdate()
+                return True
+            t0 = time.perf_counter()
+            try:
+                return super().event(ev)
+            finally:
+                turn_budget.charge(time.perf_counter() - t0)
         return super().event(ev)
 
     def grabFramebuffer(self, size: QSize | None = None) -> QImage:  # noqa: N802 - Qt's name

@@ -15,41 +15,19 @@ axes' updates are part of the same repaint, and the paint that follows has nothi
 It also keeps those repaints from piling up in one turn of the event loop. Qt delivers every queued
 call before it runs a timer or reads input, so when new results change a dozen plots at once, a
 dozen repaints follow back to back, a stall of a couple of hundred milliseconds under software
-rendering. Once the queued calls of one turn have spent ``PAINT_BUDGET_S``, a scene that asks for a
-repaint after that has its views held back (lab_app/qt/first_paint.py), to be painted one per turn
-after it: the window answers in between, and each plot is drawn a turn or a few later.
+rendering. Once a turn has spent its drawing budget (lab_app/qt/turn_budget.py: these repaints, the
+runners' slots, the 3D views' frames), a scene that asks for a repaint after that has its views held
+back (lab_app/qt/first_paint.py), to be painted one per turn after it: the window answers in
+between, and each plot is drawn a turn or a few later.
 """
 
 from __future__ import annotations
 
 import time
 
-#: seconds of repaints by queued scene calls in one turn of the event loop before the next scenes'
-#: views wait for a later turn
-PAINT_BUDGET_S = 0.016
+from lab_app.qt import turn_budget
 
 _installed = False
-_spent = 0.0            # seconds the queued scene calls of this turn took
-_turn_end = None        # a zero-delay timer: runs once this turn's queued calls are all delivered
-
-
-def _new_turn() -> None:
-    global _spent
-    _spent = 0.0
-
-
-def _charge(seconds: float) -> None:
-    global _spent, _turn_end
-    if _turn_end is None:
-        from PySide6.QtCore import QTimer
-
-        _turn_end = QTimer()
-        _turn_end.setSingleShot(True)
-        _turn_end.setInterval(0)
-        _turn_end.timeout.connect(_new_turn)
-    _spent += seconds
-    if not _turn_end.isActive():
-        _turn_end.start()
 
 
 def install() -> bool:
@@ -78,7 +56,7 @@ def install() -> bool:
         shown = [view for view in self.views() if view.isVisible() and view.updatesEnabled()]
         if not shown:
             return base(self, ev)
-        if _spent >= PAINT_BUDGET_S:   # this turn has painted enough: these views paint later
+        if turn_budget.over():   # this turn has drawn enough: these views paint later
             for view in shown:
                 hold_back(view)
             return base(self, ev)
@@ -87,7 +65,7 @@ def install() -> bool:
         try:
             return base(self, ev)
         finally:
-            _charge(time.perf_counter() - t0)
+            turn_budget.charge(time.perf_counter() - t0)
 
     pg.GraphicsScene.event = event
     _installed = True

@@ -1,0 +1,47 @@
+"""How long the current turn of the GUI thread's event loop has spent drawing, and whether it has
+spent enough.
+
+Qt delivers every queued call and posted event of a turn before it runs a timer or reads input. The
+lab's drawing happens in three such places: a runner's drain of its worker's events (the tabs'
+slots, lab_app/qt/worker.py), the queued calls with which pyqtgraph's scenes repaint their plots
+(lab_app/qt/widgets/scene_settle.py) and the 3D views' frames (lab_app/qt/widgets/gl_window.py).
+Each charges what it spent here; once the turn has spent ``BUDGET_S``, the scenes and 3D views that
+ask to paint after that wait for a later turn, so that the window answers in between.
+"""
+
+from __future__ import annotations
+
+#: seconds of drawing in one turn of the event loop before further repaints wait for a later one
+BUDGET_S = 0.016
+
+_spent = 0.0
+_turn_end = None   # a zero-delay timer: runs once this turn's queued calls are all delivered
+
+
+def _new_turn() -> None:
+    global _spent
+    _spent = 0.0
+
+
+def charge(seconds: float) -> None:
+    """Count ``seconds`` of drawing against the current turn."""
+    global _spent, _turn_end
+    if _turn_end is None:
+        from PySide6.QtCore import QTimer
+
+        _turn_end = QTimer()
+        _turn_end.setSingleShot(True)
+        _turn_end.setInterval(0)
+        _turn_end.timeout.connect(_new_turn)
+    _spent += seconds
+    if not _turn_end.isActive():
+        _turn_end.start()
+
+
+def spent() -> float:
+    return _spent
+
+
+def over() -> bool:
+    """Whether this turn has drawn enough: what asks to paint now should wait for a later turn."""
+    return _spent >= BUDGET_S
