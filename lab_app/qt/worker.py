@@ -9,6 +9,9 @@ times a second and emits signals. So:
 - redraws are throttled: coalescable events (snapshots) of one type that arrive between two drains
   collapse to the newest; progress points are all kept unless more than MAX_PENDING_PROGRESS pile
   up, then every other one is dropped (the curve keeps its shape, the UI is never flooded);
+- a drain stops once its slots have spent DRAIN_BUDGET_S and leaves the rest (and the run's result)
+  to its next tick, so Qt repaints in between; what it spent counts against the turn's drawing
+  budget (lab_app/qt/turn_budget.py);
 - latest wins: ``start()`` cancels the run before it; events of a superseded run are dropped;
 - a non-finite loss in a Progress event pauses the run and says so, instead of drawing garbage;
 - exceptions become ``errored(message)``; the runner is idle again and can start another run;
