@@ -40,8 +40,8 @@ from lab_app.core.device import apply_thread_policy
 from lab_app.core.events import Message, Progress
 from lab_app.core.procpool import NotPortable
 from lab_app.core.remote import RemoteError, is_local_heavy_task, is_training_task
-from lab_app.qt import turn_budget
 from lab_app.io.errors import LoadError
+from lab_app.qt import turn_budget
 
 log = logging.getLogger(__name__)
 _serial = itertools.count(1)
@@ -313,15 +313,15 @@ class TaskRunner(QObject):
             return
         outcome = run.outcome  # read before draining: every event posted before it is in the mailbox
         run.keep_undelivered(run.take())
-        had_events = bool(run.undelivered)
-        t0 = time.perf_counter()
-        try:
-            if not self._deliver_some(run, t0):
-                return
-        finally:
-            turn_budget.charge(time.perf_counter() - t0)   # the slots' drawing, against this turn
-        if outcome is not None and had_events and time.perf_counter() - t0 > DRAIN_BUDGET_S:
-            return  # the run's result in a tick of its own
+        if run.undelivered:
+            t0 = time.perf_counter()
+            try:
+                if not self._deliver_some(run, t0):
+                    return
+            finally:
+                turn_budget.charge(time.perf_counter() - t0)   # the slots' drawing, against this turn
+            if outcome is not None and time.perf_counter() - t0 > DRAIN_BUDGET_S:
+                return  # the run's result in a tick of its own
         if outcome is not None and self._run is run:
             self._run = None
             kind, value = outcome

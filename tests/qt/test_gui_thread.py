@@ -3,6 +3,7 @@ that spans many rows (a plot's vertical grid lines) to a pool of threads and wai
 
 Each case runs in a fresh process: Qt makes that pool once, at the first such fill, and keeps it."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -38,7 +39,7 @@ def _threads_after_a_grid_paint(how: str) -> list[str]:
     out = subprocess.run([sys.executable, "-c", SCRIPT, how], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    return eval(out.stdout.strip().splitlines()[-1])  # noqa: S307 - the list the script printed
+    return ast.literal_eval(out.stdout.strip().splitlines()[-1])   # the list the script printed
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="thread names are read from /proc")
