@@ -1,0 +1,33 @@
+"""turn_budget: drawing charged in one turn of the event loop counts until that turn's queued calls
+are all delivered, and no longer."""
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+
+from lab_app.qt import turn_budget
+
+
+class Relay(QObject):
+    ping = Signal()
+
+
+def test_what_a_timer_drew_still_counts_for_the_queued_calls_after_it(qtbot):
+    """A runner's drain runs in a timer and the repaints it causes come as queued calls after it: they
+    see what the drain spent. Once they are delivered, the budget is whole again."""
+    relay = Relay()
+    seen = []
+    relay.ping.connect(lambda: seen.append(turn_budget.over()), Qt.ConnectionType.QueuedConnection)
+
+    def heavy_timer():
+        turn_budget.charge(turn_budget.BUDGET_S)   # the slots drew a whole budget's worth
+        relay.ping.emit()                          # what they changed asks to repaint, queued
+        relay.ping.emit()
+
+    timer = QTimer()            # a real timer, as a runner's drain has (a zero-delay single shot is a
+    timer.setSingleShot(True)   # queued call in Qt 6)
+    timer.setInterval(5)
+    timer.timeout.connect(heavy_timer)
+    timer.start()
+    qtbot.waitUntil(lambda: len(seen) == 2, timeout=2000)
+    assert seen == [True, True]
+    qtbot.waitUntil(lambda: not turn_budget.over(), timeout=2000)
+    assert turn_budget.spent() == 0
