@@ -337,14 +337,12 @@ class TaskRunner(QObject):
     def _deliver_some(self, run: _Run, t0: float) -> bool:
         """Deliver ``run``'s undelivered events until DRAIN_BUDGET_S has passed since ``t0``; whether
         all were delivered and ``run`` is still this runner's."""
-        delivered = False
         while run.undelivered:
-            if delivered and time.perf_counter() - t0 > DRAIN_BUDGET_S:
-                return False  # the rest at the next tick, after Qt has painted what this one changed
             self._deliver(run.undelivered.popleft())
-            delivered = True
             if self._run is not run:
                 return False  # a slot started another run: the rest of this one is stale
+            if run.undelivered and time.perf_counter() - t0 > DRAIN_BUDGET_S:
+                return False  # the rest at the next tick, after Qt has painted what this one changed
         return True
 
     def _deliver(self, ev: Any) -> None:
