@@ -325,6 +325,7 @@ class TaskRunner(QObject):
         if outcome is not None and self._run is run:
             self._run = None
             kind, value = outcome
+            t0 = time.perf_counter()
             self.busy_changed.emit(False)
             if kind == "finished":
                 self.finished.emit(value)
@@ -332,6 +333,7 @@ class TaskRunner(QObject):
                 self.errored.emit(value)
             else:
                 self.cancelled.emit()
+            turn_budget.charge(time.perf_counter() - t0)   # the result's slots draw too
             self._prune()
 
     def _deliver_some(self, run: _Run, t0: float) -> bool:

@@ -266,3 +266,9 @@ def test_a_drain_counts_its_slots_time_against_the_turn(qtbot, runner, monkeypat
     with qtbot.waitSignal(runner.finished, timeout=5000):
         runner.start(partial(burst, 5), label="burst")
     assert sum(charged) >= 5 * 0.004
+    charged.clear()   # and what the result's slots spent
+    runner.message.disconnect()
+    runner.finished.connect(lambda _: time.sleep(0.02))
+    with qtbot.waitSignal(runner.finished, timeout=5000):
+        runner.start(partial(burst, 1), label="one")
+    assert sum(charged) >= 0.02
