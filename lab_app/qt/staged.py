@@ -5,8 +5,12 @@ milliseconds), all in one go: the window froze that long whenever a tab was firs
 the README, "Start-up").
 ``StagedBuild`` runs the constructor in a greenlet (a second stack on the same thread: the Qt objects
 are made on the GUI thread as before) and the constructor's code calls ``build_pause()`` between its
-widgets (every view does, first thing: ExportableView); once the slice has run SLICE_S, the pause
-hands the thread back to the event loop and the build goes on in a later turn. Outside a staged
+widgets (every view does, first thing: ExportableView). A pause hands the thread back to the event
+loop, and the build goes on in a later turn, when the part after it would take the turn past SLICE_S:
+the turn's drawing so far (lab_app/qt/turn_budget.py), the slice's time, and the next part's, guessed
+as long as the part before the pause (a view's construction costs about what the previous one did;
+waiting until the slice has run SLICE_S instead let a slice run SLICE_S plus a whole part). The
+slice's time is charged to the turn, so the repaints queued after it in the same turn wait. Outside a staged
 build (tests, ``win.tab(id)`` when a caller needs the tab now) ``build_pause`` does nothing, so the
 same constructor builds at once. Generators would do the same only with every constructor (and every
 panel's and view's inside it) rewritten as one; the pauses leave the constructors as they are. The
@@ -22,6 +26,8 @@ from collections.abc import Callable
 import greenlet
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from lab_app.qt import turn_budget
+
 log = logging.getLogger(__name__)
 
 SLICE_S = 0.015  # UI-thread time a slice runs before it may yield (a 60 Hz frame is 16 ms)
@@ -30,14 +36,17 @@ _running: list[StagedBuild] = []   # the staged builds in the middle of a slice,
 
 
 def build_pause() -> None:
-    """Called between widgets in a tab's construction: in a staged build whose slice has run for
-    SLICE_S, let the event loop run (the build goes on in a later turn); elsewhere nothing."""
+    """Called between widgets in a tab's construction: in a staged build whose turn would run past
+    SLICE_S with one more part, let the event loop run (the build goes on in a later turn); elsewhere
+    nothing."""
     if not _running:
         return
     build = _running[-1]
     if build.finishing or build.glet is not greenlet.getcurrent():
         return
-    if time.perf_counter() - build.slice_start >= SLICE_S:
+    now = time.perf_counter()
+    part, build.part_start = now - build.part_start, now
+    if turn_budget.spent() + (now - build.slice_start) + part >= SLICE_S:
         build.glet.parent.switch()
 
 
@@ -55,7 +64,7 @@ class StagedBuild(QObject):
         self.finishing = False
         self.result: object = None
         self.error: BaseException | None = None
-        self.slice_start = 0.0
+        self.slice_start = self.part_start = 0.0
         self.slices = 0
         self.longest_slice_s = 0.0
 
@@ -95,7 +104,7 @@ class StagedBuild(QObject):
             QTimer.singleShot(0, self, self._step)
 
     def _slice(self) -> None:
-        self.slice_start = time.perf_counter()
+        self.slice_start = self.part_start = time.perf_counter()
         _running.append(self)
         self.glet.parent = greenlet.getcurrent()   # a pause (or the end) comes back here
         try:
@@ -108,7 +117,10 @@ class StagedBuild(QObject):
         finally:
             _running.remove(self)
             self.slices += 1
-            self.longest_slice_s = max(self.longest_slice_s, time.perf_counter() - self.slice_start)
+            took = time.perf_counter() - self.slice_start
+            self.longest_slice_s = max(self.longest_slice_s, took)
+            if not self.finishing:
+                turn_budget.charge(took)
         if self.glet.dead:
             self.result = out
             self.built.emit(out)

@@ -133,3 +133,61 @@ def test_a_config_panel_pauses_between_its_knobs(qtbot, monkeypatch):
     qtbot.addWidget(build.result)
     assert build.slices > len(fields)
     assert build.result.config == Config()
+
+
+class _Clock:
+    """A stand-in for ``time`` in staged.py: ``perf_counter`` reads ``now``, which the parts advance."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def _parts_per_slice(monkeypatch, part_s: float, spent_s: float = 0.0) -> list[int]:
+    """Build eight parts of ``part_s`` (fake clock) with the turn having drawn ``spent_s`` already
+    whenever a slice starts; how many parts each slice ran."""
+    from lab_app.qt import turn_budget
+
+    clock = _Clock()
+    monkeypatch.setattr(staged, "time", clock)
+    monkeypatch.setattr(turn_budget, "spent", lambda: spent_s)
+    monkeypatch.setattr(turn_budget, "charge", lambda seconds: None)
+    slice_of: list[int] = []
+
+    def make():
+        for _ in range(8):
+            build_pause()
+            slice_of.append(build.slices)
+            clock.now += part_s
+        return "built"
+
+    build = StagedBuild(make)
+    while not build.done:
+        build._slice()
+    return [slice_of.count(k) for k in sorted(set(slice_of))]
+
+
+def test_a_slice_stops_before_the_part_that_would_take_the_turn_past_its_budget(monkeypatch):
+    """Parts of 6 ms against a 15 ms slice: two parts a slice (12 ms), not three (18 ms: the slice
+    ran until it had spent 15 ms, then one more part)."""
+    monkeypatch.setattr(staged, "SLICE_S", 0.015)
+    assert _parts_per_slice(monkeypatch, 0.006) == [2, 2, 2, 2]
+
+
+def test_what_the_turn_drew_before_a_slice_counts_against_it(monkeypatch):
+    """A turn that has drawn 8 ms before the slice: one 6 ms part fits, a second would not."""
+    monkeypatch.setattr(staged, "SLICE_S", 0.015)
+    assert _parts_per_slice(monkeypatch, 0.006, spent_s=0.008) == [1] * 8
+
+
+def test_a_slice_charges_its_time_to_the_turn(qtbot, monkeypatch):
+    from lab_app.qt import turn_budget
+
+    charged = []
+    monkeypatch.setattr(turn_budget, "charge", charged.append)
+    build = StagedBuild(Slow)
+    build._slice()
+    assert len(charged) == 1 and charged[0] >= 0.025   # at least its first 25 ms part
+    assert charged[0] == pytest.approx(build.longest_slice_s)
