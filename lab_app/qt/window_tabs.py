@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 import time
 
+from PySide6.QtCore import QTimer
+
+from lab_app.qt import turn_budget
 from lab_app.qt.first_paint import stagger_first_paint
 from lab_app.qt.gc_guard import settle_long_lived
 from lab_app.qt.lazy_tabs import TabPlaceholder, label, swap_page
@@ -74,9 +77,12 @@ class TabBuildMixin:
         build.start()
 
     def _staged_built(self, tab_id: str, build: StagedBuild, tab: TopicTab, t0: float) -> None:
-        # installed in the turn of the build's last slice: put off to the next turn, the
-        # reparameterization tab's show stall grew in ui_stalls (README, "Each change painted twice")
         if self._staged.get(tab_id) is not build:   # finished by _build_tab, which installs it
+            return
+        if turn_budget.over() and not self._closed:
+            # the last slice spent the turn: the tab takes its place (a layout of the whole page,
+            # its demo's start) in the next one, as the slices themselves wait for the next turn
+            QTimer.singleShot(0, self, lambda: self._staged_built(tab_id, build, tab, t0))
             return
         del self._staged[tab_id]
         if self._closed:
@@ -99,6 +105,7 @@ class TabBuildMixin:
         # pyqtgraph: not before the first paint
         from lab_app.qt.widgets.axis_cache import cache_axes
 
+        t_install = time.perf_counter()
         spec = topic(tab_id)
         dict.__setitem__(self.tab_by_id, tab_id, tab)
         cache_axes(tab)
@@ -121,10 +128,18 @@ class TabBuildMixin:
         else:
             log.info("built tab %s in %d slices over %.2f s (longest %.0f ms)", tab_id, build.slices, seconds,
                      1000 * build.longest_slice_s)
+        turn_budget.charge(time.perf_counter() - t_install)
         if index == self.tabs.currentIndex():
-            self._activate(tab)
+            if build is not None and turn_budget.over():   # the page's layout spent the turn
+                QTimer.singleShot(0, self, lambda: self._activate_if_current(tab))
+            else:
+                self._activate(tab)
         settle_long_lived()   # the tab's objects live as long as the window: out of full gc passes
         return tab
+
+    def _activate_if_current(self, tab: TopicTab) -> None:
+        if not self._closed and self._current_built() is tab:   # else activated when it is shown again
+            self._activate(tab)
 
     def stagger_if_unshown(self, tab: TopicTab) -> None:
         """``tab`` is being shown for the first time (built now on screen, or earlier while another tab
