@@ -233,3 +233,46 @@ def test_a_tab_that_fails_to_build_says_why_in_its_place(qtbot, make_win, monkey
     qtbot.waitUntil(lambda: "could not be built" in placeholder.label.text(), timeout=30000)
     assert "the plays are missing" in placeholder.label.text() and "language" not in built(win)
     assert "the plays are missing" in win.statusBar().currentMessage()
+
+
+def test_a_tab_whose_build_spent_the_turn_takes_its_place_and_starts_in_later_turns(qtbot, make_win,
+                                                                                   monkeypatch):
+    """The last slice spent the turn: the tab is installed a turn later; its install spent that one:
+    it is activated (status, demo) a turn after that, still the current tab."""
+    from types import SimpleNamespace
+
+    from PySide6.QtCore import QTimer
+
+    from lab_app.qt import window_tabs
+
+    answers = [True, False, True]   # over budget after the last slice; not then; after the install
+    monkeypatch.setattr(window_tabs, "turn_budget", SimpleNamespace(
+        over=lambda: answers.pop(0) if answers else False, charge=lambda seconds: None))
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(0)
+    seen = {}
+    original_built, original_install = MainWindow._staged_built, MainWindow._install_tab
+    original_activate = MainWindow._activate
+
+    def staged_built(self, tab_id, build, tab, t0):
+        seen.setdefault("built", len(ticks))
+        return original_built(self, tab_id, build, tab, t0)
+
+    def install(self, *args, **kwargs):
+        seen["install"] = len(ticks)
+        return original_install(self, *args, **kwargs)
+
+    def activate(self, tab):
+        seen.setdefault("activate", (len(ticks), tab.tab_id))
+        return original_activate(self, tab)
+
+    monkeypatch.setattr(MainWindow, "_staged_built", staged_built)
+    monkeypatch.setattr(MainWindow, "_install_tab", install)
+    monkeypatch.setattr(MainWindow, "_activate", activate)
+    win = make_win()
+    qtbot.waitUntil(lambda: "activate" in seen, timeout=30000)
+    timer.stop()
+    assert answers == [] and win.tabs.widget(0) is win.tab_by_id[IDS[0]]
+    assert seen["built"] < seen["install"] < seen["activate"][0] and seen["activate"][1] == IDS[0]
