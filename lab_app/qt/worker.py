@@ -11,7 +11,8 @@ times a second and emits signals. So:
   up, then every other one is dropped (the curve keeps its shape, the UI is never flooded);
 - a drain stops once its slots have spent DRAIN_BUDGET_S and leaves the rest (and the run's result)
   to its next tick, so Qt repaints in between; what it spent counts against the turn's drawing
-  budget (lab_app/qt/turn_budget.py);
+  budget (lab_app/qt/turn_budget.py), and a drain in a turn that has spent that budget already
+  delivers nothing until its next tick;
 - latest wins: ``start()`` cancels the run before it; events of a superseded run are dropped;
 - a non-finite loss in a Progress event pauses the run and says so, instead of drawing garbage;
 - exceptions become ``errored(message)``; the runner is idle again and can start another run;
@@ -313,6 +314,8 @@ class TaskRunner(QObject):
             return
         outcome = run.outcome  # read before draining: every event posted before it is in the mailbox
         run.keep_undelivered(run.take())
+        if turn_budget.over():
+            return   # this turn has drawn enough already: the events, and the result, at the next tick
         if run.undelivered:
             t0 = time.perf_counter()
             try:

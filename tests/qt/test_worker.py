@@ -272,3 +272,22 @@ def test_a_drain_counts_its_slots_time_against_the_turn(qtbot, runner, monkeypat
     with qtbot.waitSignal(runner.finished, timeout=5000):
         runner.start(partial(burst, 1), label="one")
     assert sum(charged) >= 0.02
+
+
+def test_a_drain_in_a_turn_that_has_drawn_enough_waits_for_its_next_tick(qtbot, runner, monkeypatch):
+    """While the turn's drawing budget is spent (a plot's paint, another runner's drain), a tick
+    delivers nothing, not even the result; once a turn has budget again, everything comes, in order."""
+    from lab_app.qt import turn_budget
+
+    spent = [True]
+    monkeypatch.setattr(turn_budget, "over", lambda: spent[0])
+    got = []
+    runner.message.connect(lambda text, _level: got.append(text))
+    runner.finished.connect(lambda n: got.append(("finished", n)))
+    runner.start(partial(burst, 3), label="burst")
+    qtbot.waitUntil(lambda: runner._run is not None and runner._run.outcome is not None, timeout=5000)
+    qtbot.wait(100)                      # several ticks, every one of them over budget
+    assert got == [] and runner.busy
+    spent[0] = False
+    qtbot.waitUntil(lambda: ("finished", 3) in got, timeout=5000)
+    assert got == ["part 0", "part 1", "part 2", ("finished", 3)] and not runner.busy
