@@ -8,6 +8,8 @@ event loop, one stall of a few hundred milliseconds under software rendering (``
 ``stagger_first_paint`` turns updates off on the plots of a tab about to be shown and back on one
 plot per turn, painting it then (``repaint``), so that the window's other work (timers, input,
 events from a worker) comes in between; each plot appears a few milliseconds after the one before.
+A turn that has spent its drawing budget (lab_app/qt/turn_budget.py) paints none; each paint is
+charged to its turn.
 ``hold_back`` puts one plot in the same queue later on: a plot whose repaint would make a turn that
 has painted enough longer (lab_app/qt/widgets/scene_settle.py).
 ``finish_first_paint`` (called by every export, lab_app/qt/widgets/export.py) paints what is
@@ -16,10 +18,13 @@ still waiting at once, so an image never shows a plot that has not drawn yet.
 
 from __future__ import annotations
 
+import time
 import weakref
 
 from PySide6.QtCore import QCoreApplication, QEvent, QTimer
 from PySide6.QtWidgets import QWidget
+
+from lab_app.qt import turn_budget
 
 _waiting: list[weakref.ref] = []   # plots whose first paint is still to come, in order
 _timer: QTimer | None = None
@@ -58,6 +63,16 @@ def hold_back(view: QWidget) -> None:
 
 
 def _paint_next() -> None:
+    if turn_budget.over():
+        return   # this turn has drawn enough (lab_app/qt/turn_budget.py): the next plot at a later one
+    t0 = time.perf_counter()
+    try:
+        _paint_one()
+    finally:
+        turn_budget.charge(time.perf_counter() - t0)
+
+
+def _paint_one() -> None:
     while _waiting:
         view = _widget(_waiting.pop(0))
         if view is None:

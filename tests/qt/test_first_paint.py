@@ -76,3 +76,22 @@ def test_a_plot_deleted_while_it_waits_is_skipped(qtbot):
     host.show()
     qtbot.waitUntil(lambda: first_paint.waiting() == 0, timeout=5000)
     assert plots[1].updatesEnabled()
+
+
+def test_a_turn_that_has_drawn_enough_paints_no_plot_and_each_paint_is_charged(qtbot, monkeypatch):
+    from lab_app.qt import turn_budget
+
+    host, plots = _host(qtbot, 2)
+    spent = [True]
+    charged = []
+    monkeypatch.setattr(turn_budget, "over", lambda: spent[0])
+    monkeypatch.setattr(turn_budget, "charge", charged.append)
+    first_paint.stagger_first_paint(plots)
+    host.show()
+    qtbot.waitExposed(host)
+    qtbot.wait(100)                      # many turns, each over budget: nothing painted yet
+    assert first_paint.waiting() == 2 and not any(p.updatesEnabled() for p in plots) and charged == []
+    spent[0] = False
+    qtbot.waitUntil(lambda: first_paint.waiting() == 0, timeout=5000)
+    assert all(p.updatesEnabled() for p in plots)
+    assert len([c for c in charged if c > 0]) >= 2   # each plot's first paint, charged to its turn
