@@ -1,7 +1,11 @@
 """LossCurve: named training metrics plotted against step while a run goes on.
 
-Each metric gets one PlotDataItem, created the first time the metric appears and then only fed new
-data with setData. Values live in numpy buffers that double when full, so appending is amortised O(1)
+Each metric gets one PlotDataItem, created when the metric is first drawn and then only fed new
+data with setData. A curve's item and legend entry cost a few milliseconds to make, and a loaded
+run's history or a run's first point brings several metrics at once: a redraw makes new items for
+``PART_S`` at most and leaves the rest to the next turns of the event loop (a history of nine
+metrics drawn in one go held the UI thread for tens of milliseconds); ``flush`` draws all at once.
+Values live in numpy buffers that double when full, so appending is amortised O(1)
 and no Python list is converted to an array on every redraw.
 
 Appends are drawn at most every ``REDRAW_MS`` (plus a stagger between curves, ``STAGGER_MS``): a run
@@ -14,6 +18,7 @@ data exactly once points stop coming (``SETTLE_MS``) or a whole history is shown
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -30,12 +35,15 @@ from lab_app.qt.widgets.sticky_range import StickyRange
 _instances = itertools.count()
 #: Redraw intervals of successive curves differ by this much (ms): see LossCurve.__init__.
 STAGGER_MS = 12
+#: UI-thread time a redraw spends making new curves' items before it leaves the rest to the next turn.
+PART_S = 0.004
 
 
 class _Series:
-    """One metric's (step, value) history in a growable buffer and the item that draws it."""
+    """One metric's (step, value) history in a growable buffer and the item that draws it (None until
+    it is first drawn)."""
 
-    def __init__(self, item: pg.PlotDataItem, capacity: int = 256):
+    def __init__(self, item: pg.PlotDataItem | None = None, capacity: int = 256):
         self.item = item
         self.steps = np.empty(capacity, np.float64)
         self.values = np.empty(capacity, np.float64)
@@ -103,11 +111,16 @@ class LossCurve(ExportableView):
         # Several curves fed by one event would redraw in the same event-loop turn, one long paint of
         # them all; a few ms apart, each is its own short paint.
         self._redraw.setInterval(self.REDRAW_MS + STAGGER_MS * (next(_instances) % 5))
-        self._redraw.timeout.connect(self.flush)
+        self._redraw.timeout.connect(self._draw_part)
+        self._more = QTimer(self)      # new curves left over by a redraw: the next turn
+        self._more.setSingleShot(True)
+        self._more.setInterval(0)
+        self._more.timeout.connect(self._draw_part)
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.setInterval(self.SETTLE_MS)
         self._settle.timeout.connect(self.range.reset)
+        self._whole_history = False
         self._log_y = False
         self.set_log_y(log_y)
 
@@ -124,15 +137,37 @@ class LossCurve(ExportableView):
             self._redraw.start()
 
     def flush(self) -> None:
-        """Draw every point appended since the last redraw."""
+        """Draw every point appended since the last redraw, every new curve included."""
+        self._draw(None)
+
+    def _draw_part(self) -> None:
+        self._draw(PART_S)
+
+    def _draw(self, part_s: float | None) -> None:
+        """Draw what is stale; with ``part_s``, make new items for that long at most (at least one)
+        and leave the curves still without one to the next turn."""
         self._redraw.stop()
-        for name in self._stale:
+        self._more.stop()
+        t0, made, drawn = time.perf_counter(), 0, False
+        for name in [n for n in self._series if n in self._stale]:   # in the order metrics appeared
             series = self._series[name]
+            if series.item is None:
+                if part_s is not None and made and time.perf_counter() - t0 > part_s:
+                    break
+                series.item = self._make_item(name)
+                made += 1
             series.item.setData(*series.data())
-        if self._stale:
+            self._stale.discard(name)
+            drawn = True
+        if drawn:
             self._fit_range()
             self._settle.start()
-        self._stale.clear()
+        if self._stale:
+            self._more.start()
+        elif self._whole_history:   # a finished history, all drawn: fit it exactly
+            self._whole_history = False
+            self._settle.stop()
+            self.range.reset()
 
     def _fit_range(self) -> None:
         xs, ys = [], []
@@ -165,23 +200,26 @@ class LossCurve(ExportableView):
             series = self._series.get(name) or self._add_series(name)
             series.extend(steps, values)
             self._stale.add(name)
-        self.flush()
-        self._settle.stop()
-        self.range.reset()   # a finished history: fit it exactly
+        if self._stale:
+            self._whole_history = True   # fitted exactly once drawn
+            self._redraw.stop()
+            self._more.start()   # drawn from the next turn on, a few new curves a turn
 
     def _add_series(self, name: str) -> _Series:
-        color = class_color(len(self._series))
+        series = self._series[name] = _Series()   # its item when it is first drawn (_make_item)
+        return series
+
+    def _make_item(self, name: str) -> pg.PlotDataItem:
+        color = class_color(list(self._series).index(name))
         item = self.plot_item.plot(name=name, pen=pg.mkPen(color, width=2))
         # Long runs: draw only what is in view, decimated with peak-keeping so spikes stay visible.
         item.setClipToView(True)
         item.setDownsampling(auto=True, method="peak")
         # Non-finite values (a diverged metric, log10 of <= 0 in log mode) break the line, not erase it.
         item.opts["connect"] = "finite"
-        series = _Series(item)
-        self._series[name] = series
         # Five loss terms stacked in one column covered half a small plot: two columns from four on.
         self.legend.setColumnCount(2 if len(self._series) >= 4 else 1)
-        return series
+        return item
 
     def names(self) -> list[str]:
         """Metric names in the order they first appeared."""
@@ -199,12 +237,15 @@ class LossCurve(ExportableView):
     def clear(self) -> None:
         """Forget every series and remove its curve and legend entry (a new run starts empty)."""
         for name, series in self._series.items():
-            self.legend.removeItem(name)
-            self.plot_item.removeItem(series.item)
+            if series.item is not None:
+                self.legend.removeItem(name)
+                self.plot_item.removeItem(series.item)
         self._series.clear()
         self._stale.clear()
         self._redraw.stop()
+        self._more.stop()
         self._settle.stop()
+        self._whole_history = False
         self.range.reset()
 
     def set_log_y(self, on: bool) -> None:

@@ -42,15 +42,15 @@ def test_a_history_extends_the_curves_as_appends_would_with_one_redraw_each(curv
     for step, metrics in history:
         one_by_one.append(step, metrics)
     redraws = []
-    original = curve._add_series
+    original = curve._make_item
 
     def counted(name):
-        series = original(name)
-        real = series.item.setData
-        series.item.setData = lambda *a, **k: (redraws.append(name), real(*a, **k))
-        return series
+        item = original(name)
+        real = item.setData
+        item.setData = lambda *a, **k: (redraws.append(name), real(*a, **k))
+        return item
 
-    monkeypatch.setattr(curve, "_add_series", counted)
+    monkeypatch.setattr(curve, "_make_item", counted)
     curve.extend(history)
     assert curve.names() == one_by_one.names() == ["loss", "mAP"]
     for name in curve.names():
@@ -62,7 +62,7 @@ def test_a_history_extends_the_curves_as_appends_would_with_one_redraw_each(curv
 def test_appends_in_one_burst_are_drawn_together_within_the_redraw_interval(curve, qtbot):
     redraws = []
     curve.append(0, {"loss": 1.0})
-    item = curve._series["loss"].item
+    item = curve.item("loss")       # drawn now, its first point
     real = item.setData
     item.setData = lambda *a, **k: (redraws.append(len(a[0])), real(*a, **k))
     for step in range(1, 50):
@@ -85,10 +85,13 @@ def test_log_y_keeps_the_data_and_tolerates_zero(curve, qtbot):
 
 def test_clear_removes_curves_and_legend_entries(curve):
     curve.append(0, {"loss": 1.0, "acc": 0.5})
+    curve.flush()
+    assert len(curve.plot_item.listDataItems()) == 2 and len(curve.legend.items) == 2
     curve.clear()
     assert curve.names() == [] and curve.plot_item.listDataItems() == []
     assert len(curve.legend.items) == 0
     curve.append(0, {"loss": 2.0})
+    curve.flush()
     assert curve.names() == ["loss"] and len(curve.legend.items) == 1
 
 
@@ -106,8 +109,10 @@ def test_export_csv_and_png(curve, tmp_path):
 
 def test_many_terms_share_a_two_column_translucent_legend(curve):
     curve.append(0, {"loss": 1.0, "coord": 0.5, "object": 0.2})
+    curve.flush()
     assert curve.legend.columnCount == 1
     curve.append(1, {"loss": 1.0, "coord": 0.5, "object": 0.2, "no-object": 0.1, "class": 0.3})
+    curve.flush()
     assert curve.legend.columnCount == 2 and len(curve.legend.items) == 5
     curve.legend.layout.activate()
     rows = {round(label.pos().y()) for _sample, label in curve.legend.items}
@@ -182,6 +187,7 @@ def test_the_view_fits_the_data_once_points_stop_and_for_a_whole_history(curve, 
     assert 199 <= view.viewRange()[0][1] < 1.1 * 199     # then the curve fills the plot
     curve.clear()
     curve.extend([(step, {"loss": 1.0}) for step in range(0, 5000, 10)])
+    qtbot.waitUntil(lambda: len(curve.plot_item.listDataItems()) == 1, timeout=2000)   # drawn a turn later
     view.prepareForPaint()
     assert curve.range.bounds == [None, None] and 4990 <= view.viewRange()[0][1] < 1.1 * 4990
 
@@ -196,3 +202,35 @@ def test_grown_keeps_bounds_that_hold_the_data_and_makes_room_when_it_leaves():
     assert grown((0.5, 3.5), 0.6, 3.0, 1) == (0.5, 3.5)
     assert grown((0.5, 3.5), 0.4, 3.0, 1) == pytest.approx((0.4 - Y_ROOM * 2.6, 3.0 + Y_ROOM * 2.6))
     assert grown((0.5, 3.5), float("nan"), 3.0, 1) == (0.5, 3.5)
+
+
+def test_new_curves_are_made_a_few_per_turn_in_the_order_their_metrics_came(curve, qtbot, monkeypatch):
+    """A loaded history of nine metrics: nothing is drawn inside the call; then, with a part budget
+    that one new curve already spends, one new curve per event-loop turn, each with all its points,
+    the legend in the order the metrics first appeared."""
+    from PySide6.QtCore import QTimer
+
+    from lab_app.qt.widgets import loss_curve
+
+    monkeypatch.setattr(loss_curve, "PART_S", 0.0)
+    names = [f"term {i}" for i in range(9)]
+    history = [(step, {n: (i + 1) / (step + 1) for i, n in enumerate(names)}) for step in range(0, 300, 3)]
+    turns = [0]
+    made_at = []
+    original = curve._make_item
+    monkeypatch.setattr(curve, "_make_item",
+                        lambda name: (made_at.append((name, turns[0])), original(name))[1])
+    timer = QTimer()
+    timer.timeout.connect(lambda: turns.__setitem__(0, turns[0] + 1))
+    timer.start(0)
+    curve.extend(history)
+    assert made_at == [] and curve.plot_item.listDataItems() == [] and curve.names() == names
+    qtbot.waitUntil(lambda: len(made_at) == 9, timeout=5000)
+    timer.stop()
+    assert [n for n, _ in made_at] == names
+    assert len({t for _, t in made_at}) == 9              # each in a turn of its own
+    assert [label.text for _sample, label in curve.legend.items] == names
+    for i, name in enumerate(names):
+        item = curve.item(name)
+        assert np.array_equal(item.xData, np.arange(0, 300, 3))
+        assert np.allclose(item.yData, (i + 1) / (item.xData + 1))
