@@ -28,3 +28,20 @@ def test_each_token_shows_its_code_in_its_cell(qtbot):
     view.set_tokens(np.full((3, 3), -1))
     image = view.grab().toImage()
     assert white_near(1, 2) == 0
+
+
+def test_each_code_has_one_colour_of_its_own_and_undrawn_tokens_are_dark():
+    import colorsys
+
+    from lab_app.topics.vq.token_views import code_colors
+
+    codes = np.array([[7, 7, 12], [3, -1, 511], [0, 7, 3]])
+    colors = code_colors(codes)
+    assert colors.shape == (3, 3, 3) and colors.dtype == np.float32
+    for k in (0, 3, 7, 12, 511):   # the same colour wherever the code is, from its golden-ratio hue
+        expected = colorsys.hls_to_rgb((k * 0.6180339887) % 1.0, 0.45 + 0.15 * (k % 3) / 2, 0.75)
+        assert np.allclose(colors[codes == k], expected, atol=1e-6)
+    assert np.allclose(colors[1, 1], 0.08)
+    assert len({tuple(np.round(c, 4)) for c in colors.reshape(-1, 3)}) == 6   # five codes and the dark one
+    assert np.array_equal(code_colors(codes[::-1]), colors[::-1])   # a code's colour: its own, not its place
+    assert code_colors(np.zeros((0, 4), np.int64)).shape == (0, 4, 3)

@@ -22,14 +22,11 @@ def code_colors(codes: np.ndarray) -> np.ndarray:
     """A distinct, stable colour per code (golden-ratio hues, alternating lightness): (..., 3) in [0, 1];
     -1 (not drawn) is near black."""
     codes = np.asarray(codes)
-    out = np.zeros((*codes.shape, 3), np.float32)
-    for k in np.unique(codes):
-        if k < 0:
-            out[codes == k] = 0.08
-            continue
-        h = (k * 0.6180339887) % 1.0
-        out[codes == k] = colorsys.hls_to_rgb(h, 0.45 + 0.15 * (k % 3) / 2, 0.75)
-    return out
+    found, where = np.unique(codes, return_inverse=True)   # a colour per code present, then looked up
+    palette = np.array([(0.08, 0.08, 0.08) if k < 0 else
+                        colorsys.hls_to_rgb((k * 0.6180339887) % 1.0, 0.45 + 0.15 * (k % 3) / 2, 0.75)
+                        for k in found.tolist()], np.float32).reshape(-1, 3)
+    return palette[where.reshape(-1)].reshape(*codes.shape, 3)
 
 
 class GridLabels(pg.GraphicsObject):
