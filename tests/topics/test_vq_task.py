@@ -138,3 +138,16 @@ def test_checkpoints_round_trip_and_refuse_the_wrong_ones(trained, tmp_path):
     assert (steps[0].tokens.reshape(4, -1)[:, 1:] == -1).all() and (steps[-1].tokens >= 0).all()
     assert steps[-1].images.shape == (4, 8, 8) and final.shape == (4, 4, 4)
     assert steps[0].labels == (0, 1, 2, 3)
+
+
+def test_loading_the_shipped_models_comes_as_three_events_drawn_one_after_another():
+    """The models and dataset first, then the codebook's frame, then the demo's tokens and the prior:
+    the runner's drain gives each its own tick when the one before spent its budget."""
+    if not (ck.SHIPPED_TOKENIZER.exists() and ck.SHIPPED_PRIOR.exists()):
+        pytest.skip("no shipped checkpoints (python -m lab_app.topics.vq.make_checkpoint makes them)")
+    events = list(ck.load_stage1(ck.SHIPPED_TOKENIZER, Control(), prior_path=ck.SHIPPED_PRIOR))
+    assert [type(e).__name__ for e in events] == ["Loaded", "CodebookFrame", "LoadedShown"]
+    loaded, frame, shown = events
+    assert loaded.data is not None and len(frame.counts) == loaded.tokenizer.num_codes
+    assert shown.demo_map.indices.shape == (7, 7) and shown.prior is not None
+    assert shown.prior_trained.history   # the prior's curves travel with it

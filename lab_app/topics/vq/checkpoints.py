@@ -113,21 +113,30 @@ def _history(extra: dict) -> tuple:
 
 @dataclass(frozen=True)
 class Loaded(Event):
-    """Everything the tab draws after loading: models, their records, the dataset and a first frame."""
+    """A load's first event: the tokenizer, its record and the dataset, for the tab to take in. Its
+    codebook frame (a CodebookFrame) and ``LoadedShown`` follow as events of their own: the tab draws
+    each in a tick of the runner's drain (one handler drawing all of it held the UI thread for 57 ms)."""
 
     tokenizer: VQTokenizer
     trained: task.Trained
     data: ImageDataset | None
-    frame: task.CodebookFrame | None
-    prior: TokenPrior | None = None
-    prior_trained: pt.PriorTrained | None = None
     background: int = 0
-    demo_map: task.TokenMap | None = None
     note: str = ""
 
 
+@dataclass(frozen=True)
+class LoadedShown(Event):
+    """A load's last event: the demo image's tokens (None without the dataset) and the prior, if one
+    was loaded too."""
+
+    demo_map: task.TokenMap | None = None
+    prior: TokenPrior | None = None
+    prior_trained: pt.PriorTrained | None = None
+
+
 def load_stage1(path, ctl: Control, data: ImageDataset | None = None, prior_path=None) -> Iterator[Event]:
-    """A task: read a tokenizer (and optionally its prior), its dataset, and compute a frame to draw."""
+    """A task: read a tokenizer (and optionally its prior), its dataset, and compute what to draw:
+    ``Loaded``, then the codebook's frame (with the dataset), then ``LoadedShown``."""
     tokenizer, trained = load_tokenizer(path)
     ctl.checkpoint()
     cfg = task.VqTaskConfig(**trained.config)
@@ -149,7 +158,10 @@ def load_stage1(path, ctl: Control, data: ImageDataset | None = None, prior_path
     if prior_path is not None:
         ctl.checkpoint()
         prior, prior_trained = load_prior(prior_path, tokenizer)
-    yield Loaded(tokenizer, trained, data, frame, prior, prior_trained, background, demo_map, note)
+    yield Loaded(tokenizer, trained, data, background, note)
+    if frame is not None:
+        yield frame
+    yield LoadedShown(demo_map, prior, prior_trained)
     return None
 
 

@@ -162,6 +162,8 @@ class VqTab(TopicTab):
         elif isinstance(ev, Progress):
             self.loss_curve.append(ev.step, {k: max(v, 1e-6) for k, v in ev.metrics.items() if k != "loss"})
         elif isinstance(ev, ck.Loaded):
+            self._take_loaded(ev)
+        elif isinstance(ev, ck.LoadedShown):
             self._show_loaded(ev)
 
     def _draw_frame(self, frame: task.CodebookFrame) -> None:
@@ -191,17 +193,18 @@ class VqTab(TopicTab):
         self.tokenizer, self.trained = model, trained
         self.background = background_code(model, self.data)
 
-    def _show_loaded(self, ev: ck.Loaded) -> None:
+    def _take_loaded(self, ev: ck.Loaded) -> None:
+        """A load's models and dataset (its frame, token map and prior come as the next events)."""
         self.data = ev.data if ev.data is not None else self.data
         self.tokenizer, self.trained, self.background = ev.tokenizer, ev.trained, ev.background
         cfg = task.VqTaskConfig(**{**asdict(self.config), **ev.trained.config})
         self.params.set_config(cfg)
         self.dataset_label.setText(ev.data.info if ev.data is not None else ev.note)
-        if ev.frame is not None:
-            self._draw_frame(ev.frame)
         self.loss_curve.clear()
         self.loss_curve.extend((step, {k: max(v, 1e-6) for k, v in terms.items() if k != "loss"})
                                for step, terms in ev.trained.history)   # the curves of the run that made it
+
+    def _show_loaded(self, ev: ck.LoadedShown) -> None:
         if self._pending_drop is not None:
             path, self._pending_drop = self._pending_drop, None
             self.open_path(path)
