@@ -36,7 +36,12 @@ modules ahead of its build, lab_app/qt/lazy_tabs.py ``ImportAhead``), what reach
 generation is module-level objects that live as long as the process: a full pass then would traverse
 some three hundred thousand objects (torch's) on the UI thread only to find them alive.
 ``hold_full_passes`` defers full passes until the imports are done and their objects frozen
-(``release_full_passes``, then ``settle_long_lived``); the young generations are still collected.
+(``release_full_passes``, then ``settle_long_lived``). The same holds for the generation-1 passes in
+between: what survives a generation-0 pass then is mostly the imports' objects, and a generation-1
+pass over them (tens of thousands, during torch's import) held the UI thread for several frames only
+to find them alive. While imports are in flight, a due generation-1 pass freezes the young generations
+instead (a list splice); generation-0 passes still collect young garbage. What a frozen cycle leaves
+when it becomes garbage later stays until exit, as with ``settle_long_lived``.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ class GuiCollector:
         self.pending = 0
         self.passes = [0, 0, 0]
         self.holds = 0   # full passes wait while this is above 0 (imports in flight)
+        self.frozen_while_held = 0   # generation-1 passes that froze instead, imports being in flight
         gc.disable()
         self.timer = QTimer()
         self.timer.timeout.connect(self.check)
@@ -73,6 +79,12 @@ class GuiCollector:
         if c1 <= self.threshold[1]:
             gc.collect(0)
             self.passes[0] += 1
+            return
+        if self.holds:   # imports in flight: generation 1 is mostly their objects (module docstring)
+            gc.collect(0)
+            self.passes[0] += 1
+            gc.freeze()
+            self.frozen_while_held += 1
             return
         # A generation-1 pass looks at generations 0 and 1; what it does not find unreachable goes
         # on to generation 2. The lists cost O(young objects), a small fraction of the pass itself.
