@@ -89,11 +89,6 @@ class MainWindow(TabBuildMixin, StatusBarMixin, ClusterMixin, ExportMixin, QMain
             saved = self.settings.value("train_process", "true")
             train_process = env != "0" if env else saved in (True, "true")
         self.procs = ProcessBackend() if train_process else None
-        if self.procs is not None:
-            # started now, before the window is drawn: the worker imports torch on the core the window's
-            # start leaves idle, and is ready sooner for the first tab's training than when it waited
-            # for the window's first paint
-            self.procs.start()
         self._build_runs_dock()
         self._build_status_bar()
         self._build_menus()
@@ -114,6 +109,8 @@ class MainWindow(TabBuildMixin, StatusBarMixin, ClusterMixin, ExportMixin, QMain
 
     def _on_first_paint(self) -> None:
         log.info("window painted")
+        if self.procs is not None:   # the worker imports torch on its own core while the tab builds
+            QTimer.singleShot(0, lambda: self.procs is not None and not self._closed and self.procs.start())
 
     # --- building -------------------------------------------------------------------------------------------
     def _build_runs_dock(self) -> None:
