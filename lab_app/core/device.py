@@ -105,6 +105,29 @@ def apply_thread_policy(threads: int | None = None) -> int:
     return n
 
 
+#: How much nicer than the other work of its process a side demo's thread runs (``yield_to_others``).
+SIDE_NICE = 5
+
+
+def yield_to_others(steps: int = SIDE_NICE) -> bool:
+    """Run the calling thread below the other threads of its process (Linux gives each thread its own
+    nice value; elsewhere nothing): a demo that runs beside a tab's main training (the MI estimators
+    beside the encoder) then takes the CPU that training leaves, not half of it. The main thread (a
+    script or a test running the task itself) keeps its priority: its nice value is the program's.
+    Whether it took."""
+    get_id = getattr(threading, "get_native_id", None)
+    if get_id is None or not hasattr(os, "setpriority") or platform.system() != "Linux":
+        return False
+    if threading.current_thread() is threading.main_thread():
+        return False
+    try:
+        tid = get_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps))
+        return True
+    except OSError:
+        return False
+
+
 _init_lock = threading.Lock()
 
 

@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -91,3 +93,55 @@ def test_seeded_init_builds_the_same_model_while_another_task_builds_too():
         stop.set()
         t.join()
     assert all(torch.equal(w, weights[0]) for w in weights)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_a_side_demo_thread_runs_below_the_others_of_its_process():
+    import os
+    import threading
+
+    from lab_app.core.device import SIDE_NICE, yield_to_others
+
+    seen = {}
+
+    def side():
+        tid = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, tid)
+        seen["took"] = yield_to_others()
+        seen["nice"] = (before, os.getpriority(os.PRIO_PROCESS, tid))
+
+    t = threading.Thread(target=side)
+    t.start()
+    t.join()
+    me = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    before, after = seen["nice"]
+    assert seen["took"] and after == min(19, before + SIDE_NICE)
+    assert me == before   # the calling thread, not the process: the others keep theirs
+    assert not yield_to_others() and os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == me
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_the_mi_estimators_run_below_the_encoder_beside_them():
+    """The MI demo's task lowers its own thread (the encoder's training in the same worker goes
+    first), from its first step."""
+    import os
+    import threading
+
+    from lab_app.core.control import Control
+    from lab_app.core.device import SIDE_NICE
+    from lab_app.topics.representation import mi_task
+
+    seen = {}
+
+    def run():
+        tid = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, tid)
+        gen = mi_task.estimate_mi(mi_task.MIConfig(steps=2), {}, Control())
+        next(gen)
+        seen["nice"] = (before, os.getpriority(os.PRIO_PROCESS, tid))
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    before, after = seen["nice"]
+    assert after == min(19, before + SIDE_NICE)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from lab_app.core.control import Control
-from lab_app.core.device import seed_everything, seeded_init
+from lab_app.core.device import seed_everything, seeded_init, yield_to_others
 from lab_app.core.events import Event, Progress
 from lab_app.core.seeds import seed_field
 from lab_app.topics.representation.probes import warm_imports
@@ -115,7 +115,10 @@ class MIEstimators:
 
 
 def estimate_mi(cfg: MIConfig, live: dict, ctl: Control) -> Iterator[Event]:
-    """Train both critics for cfg.steps steps; ``live`` may override mode, true_mi and mi_batch."""
+    """Train both critics for cfg.steps steps; ``live`` may override mode, true_mi and mi_batch. The
+    thread runs below the encoder's training beside it (``yield_to_others``): the tab's main result
+    comes first."""
+    yield_to_others()
     warm_imports()
     seed_everything(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)   # CPU draws: the same batches on every device
