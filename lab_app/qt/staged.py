@@ -10,8 +10,8 @@ loop, and the build goes on in a later turn, when the part after it would take t
 the turn's drawing so far (lab_app/qt/turn_budget.py), the slice's time, and the next part's, guessed
 as long as the part before the pause (a view's construction costs about what the previous one did;
 waiting until the slice has run SLICE_S instead let a slice run SLICE_S plus a whole part). The
-slice's time is charged to the turn, so the repaints queued after it in the same turn wait. Outside a staged
-build (tests, ``win.tab(id)`` when a caller needs the tab now) ``build_pause`` does nothing, so the
+slice's time is charged to the turn, so the repaints queued after it in the same turn wait. Outside a
+staged build (tests, ``win.tab(id)`` when a caller needs the tab now) ``build_pause`` does nothing, so the
 same constructor builds at once. Generators would do the same only with every constructor (and every
 panel's and view's inside it) rewritten as one; the pauses leave the constructors as they are. The
 half-built tab is not on screen and not in the window's table of tabs while it waits.
@@ -30,7 +30,7 @@ from lab_app.qt import turn_budget
 
 log = logging.getLogger(__name__)
 
-SLICE_S = 0.015  # UI-thread time a slice runs before it may yield (a 60 Hz frame is 16 ms)
+SLICE_S = 0.015  # UI-thread time a turn may spend with a slice in it (a 60 Hz frame is 16 ms)
 
 _running: list[StagedBuild] = []   # the staged builds in the middle of a slice, innermost last
 

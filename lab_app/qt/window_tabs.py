@@ -32,6 +32,9 @@ def install_plot_patches() -> None:
     scene_settle.install()
 
 
+#: Turns a built tab waits at most for one that has drawing budget left before it takes its place.
+INSTALL_WAITS = 3
+
 #: Imported by a tab's build (not by its module): the first build would import them on the UI thread.
 BUILD_IMPORTS = ("lab_app.qt.widgets.param_panel",)
 
@@ -76,13 +79,14 @@ class TabBuildMixin:
         build.failed.connect(lambda message: self._staged_failed(tab_id, build, message))
         build.start()
 
-    def _staged_built(self, tab_id: str, build: StagedBuild, tab: TopicTab, t0: float) -> None:
+    def _staged_built(self, tab_id: str, build: StagedBuild, tab: TopicTab, t0: float,
+                      waited: int = 0) -> None:
         if self._staged.get(tab_id) is not build:   # finished by _build_tab, which installs it
             return
-        if turn_budget.over() and not self._closed:
+        if turn_budget.over() and not self._closed and waited < INSTALL_WAITS:
             # the last slice spent the turn: the tab takes its place (a layout of the whole page,
             # its demo's start) in the next one, as the slices themselves wait for the next turn
-            QTimer.singleShot(0, self, lambda: self._staged_built(tab_id, build, tab, t0))
+            QTimer.singleShot(0, self, lambda: self._staged_built(tab_id, build, tab, t0, waited + 1))
             return
         del self._staged[tab_id]
         if self._closed:

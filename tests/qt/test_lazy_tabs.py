@@ -256,9 +256,9 @@ def test_a_tab_whose_build_spent_the_turn_takes_its_place_and_starts_in_later_tu
     original_built, original_install = MainWindow._staged_built, MainWindow._install_tab
     original_activate = MainWindow._activate
 
-    def staged_built(self, tab_id, build, tab, t0):
+    def staged_built(self, tab_id, build, tab, t0, *waited):
         seen.setdefault("built", len(ticks))
-        return original_built(self, tab_id, build, tab, t0)
+        return original_built(self, tab_id, build, tab, t0, *waited)
 
     def install(self, *args, **kwargs):
         seen["install"] = len(ticks)
@@ -276,3 +276,23 @@ def test_a_tab_whose_build_spent_the_turn_takes_its_place_and_starts_in_later_tu
     timer.stop()
     assert answers == [] and win.tabs.widget(0) is win.tab_by_id[IDS[0]]
     assert seen["built"] < seen["install"] < seen["activate"][0] and seen["activate"][1] == IDS[0]
+
+
+def test_a_built_tab_takes_its_place_even_when_every_turn_has_spent_its_budget(qtbot, make_win, monkeypatch):
+    """A window drawing a lot in every turn does not keep a built tab waiting for ever: it waits a few
+    turns at most (INSTALL_WAITS), then takes its place and is activated."""
+    from types import SimpleNamespace
+
+    from lab_app.qt import window_tabs
+
+    asked = []
+    monkeypatch.setattr(window_tabs, "turn_budget", SimpleNamespace(
+        over=lambda: asked.append(1) or True, charge=lambda seconds: None))
+    activated = []
+    original = MainWindow._activate
+    monkeypatch.setattr(MainWindow, "_activate", lambda self, tab: (activated.append(tab.tab_id),
+                                                                    original(self, tab)))
+    win = make_win()
+    qtbot.waitUntil(lambda: activated == [IDS[0]], timeout=30000)
+    assert win.tabs.widget(0) is win.tab_by_id[IDS[0]] and win._staged == {}
+    assert len(asked) >= window_tabs.INSTALL_WAITS
