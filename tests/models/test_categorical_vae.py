@@ -58,5 +58,5 @@ def test_vae_learns_digits(cls):
     after = evaluate_elbo(model, x_test)
     assert after > before + 5.0 and after < 0  # the ELBO is a log-likelihood bound of pixels in (0, 1)
     if cls is CategoricalVAE:
-        pixels = model.decode_codes(model.prior_codes(5))
+        pixels = model.decode_codes(model.prior_codes(5)).detach()
         assert pixels.shape == (5, 64) and float(pixels.min()) >= 0 and float(pixels.max()) <= 1
