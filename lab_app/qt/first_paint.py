@@ -18,7 +18,6 @@ still waiting at once, so an image never shows a plot that has not drawn yet.
 
 from __future__ import annotations
 
-import time
 import weakref
 
 from PySide6.QtCore import QCoreApplication, QEvent, QTimer
@@ -65,11 +64,8 @@ def hold_back(view: QWidget) -> None:
 def _paint_next() -> None:
     if turn_budget.over():
         return   # this turn has drawn enough (lab_app/qt/turn_budget.py): the next plot at a later one
-    t0 = time.perf_counter()
-    try:
+    with turn_budget.drawing():
         _paint_one()
-    finally:
-        turn_budget.charge(time.perf_counter() - t0)
 
 
 def _paint_one() -> None:

@@ -11,6 +11,10 @@ ask to paint after that wait for a later turn, so that the window answers in bet
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 #: seconds of drawing in one turn of the event loop before further repaints wait for a later one
 BUDGET_S = 0.016
 
@@ -36,6 +40,16 @@ def charge(seconds: float) -> None:
     _spent += seconds
     if not _turn_end.isActive():
         _turn_end.start()
+
+
+@contextmanager
+def drawing() -> Iterator[None]:
+    """Charge the time the ``with`` block takes (however it ends) to the current turn."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        charge(time.perf_counter() - t0)
 
 
 def spent() -> float:

@@ -318,25 +318,23 @@ class TaskRunner(QObject):
             return   # this turn has drawn enough already: the events, and the result, at the next tick
         if run.undelivered:
             t0 = time.perf_counter()
-            try:
-                if not self._deliver_some(run, t0):
-                    return
-            finally:
-                turn_budget.charge(time.perf_counter() - t0)   # the slots' drawing, against this turn
+            with turn_budget.drawing():   # the slots' drawing, against this turn
+                delivered = self._deliver_some(run, t0)
+            if not delivered:
+                return
             if outcome is not None and time.perf_counter() - t0 > DRAIN_BUDGET_S:
                 return  # the run's result in a tick of its own
         if outcome is not None and self._run is run:
             self._run = None
             kind, value = outcome
-            t0 = time.perf_counter()
-            self.busy_changed.emit(False)
-            if kind == "finished":
-                self.finished.emit(value)
-            elif kind == "errored":
-                self.errored.emit(value)
-            else:
-                self.cancelled.emit()
-            turn_budget.charge(time.perf_counter() - t0)   # the result's slots draw too
+            with turn_budget.drawing():   # the result's slots draw too
+                self.busy_changed.emit(False)
+                if kind == "finished":
+                    self.finished.emit(value)
+                elif kind == "errored":
+                    self.errored.emit(value)
+                else:
+                    self.cancelled.emit()
             self._prune()
 
     def _deliver_some(self, run: _Run, t0: float) -> bool:

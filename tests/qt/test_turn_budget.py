@@ -31,3 +31,18 @@ def test_what_a_timer_drew_still_counts_for_the_queued_calls_after_it(qtbot):
     assert seen == [True, True]
     qtbot.waitUntil(lambda: not turn_budget.over(), timeout=2000)
     assert turn_budget.spent() == 0
+
+
+def test_a_drawing_block_is_charged_however_it_ends(qtbot, monkeypatch):
+    import time
+
+    import pytest
+
+    charged = []
+    monkeypatch.setattr(turn_budget, "charge", charged.append)
+    with turn_budget.drawing():
+        time.sleep(0.003)
+    with pytest.raises(RuntimeError), turn_budget.drawing():
+        time.sleep(0.003)
+        raise RuntimeError("a slot failed")
+    assert len(charged) == 2 and all(c >= 0.003 for c in charged)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import time
 
 from OpenGL import GL
 from pyqtgraph.opengl.GLViewWidget import GLViewMixin, GLViewWidget
@@ -69,11 +68,8 @@ class GLViewWindow(GLViewMixin, QOpenGLWindow):
             if turn_budget.over():   # this turn has drawn enough (turn_budget.py): the frame waits
                 self.requestUpdate()
                 return True
-            t0 = time.perf_counter()
-            try:
+            with turn_budget.drawing():
                 return super().event(ev)
-            finally:
-                turn_budget.charge(time.perf_counter() - t0)
         return super().event(ev)
 
     def grabFramebuffer(self, size: QSize | None = None) -> QImage:  # noqa: N802 - Qt's name

@@ -23,8 +23,6 @@ between, and each plot is drawn a turn or a few later.
 
 from __future__ import annotations
 
-import time
-
 from lab_app.qt import turn_budget
 
 _installed = False
@@ -60,12 +58,9 @@ def install() -> bool:
             for view in shown:
                 hold_back(view)
             return base(self, ev)
-        t0 = time.perf_counter()
-        self.prepareForPaint()
-        try:
+        with turn_budget.drawing():
+            self.prepareForPaint()
             return base(self, ev)
-        finally:
-            turn_budget.charge(time.perf_counter() - t0)
 
     pg.GraphicsScene.event = event
     _installed = True
