@@ -11,6 +11,7 @@ import torch
 
 from lab_app.data.shapes import ShapesConfig, make_shapes, sample_shape
 from lab_app.io import PointCloud, save_point_cloud
+from lab_app.core.trained import Weights, cpu_state
 from lab_app.io.checkpoint import Checkpoint, save_checkpoint
 from lab_app.qt.tab_base import LabContext
 from lab_app.topics.pointcloud.pointnet_task import CHECKPOINT
@@ -66,6 +67,27 @@ def test_a_cloud_dropped_mid_training_is_classified_while_training_goes_on(qtbot
     assert panel.runner.busy and tab.shown is not None and len(tab.shown) == 3000
     with qtbot.waitSignal(panel.runner.cancelled, timeout=20000):
         panel.run_buttons.stop_button.click()
+
+
+def test_a_cloud_whose_classification_is_superseded_by_live_weights_is_classified_with_them(qtbot, tab, ring):
+    # Training's live weights start a new classifying run at once, which cancels the one in flight:
+    # a cloud dropped just before them must not be lost with its run (the new run takes it on).
+    panel = tab.pointnet
+    panel.load_model(CHECKPOINT)
+    qtbot.waitUntil(lambda: panel.ready is not None, timeout=20000)
+    ready = panel.ready
+    weights = Weights(cpu_state(ready.model), ready.model.cfg.to_dict(), ready.class_names, step=7)
+    points = (sample_shape("torus", 3000, seed=5) * 2.0).astype(np.float32)
+    with qtbot.waitSignal(panel.classified, timeout=30000) as blocker:
+        panel.set_cloud(points, "ring.ply")
+        panel.runner.event.emit(weights)              # as the training runner delivers them
+    assert panel.ready is not ready and panel.ready.step == 7         # classified with the live weights
+    assert panel.cloud_name == "ring.ply" and len(panel.cloud) == panel.config.points
+    assert blocker.args[0].class_names[blocker.args[0].predicted] == "torus"
+    # Delivered: live weights later classify the prepared cloud on screen, not the raw one again
+    with qtbot.waitSignal(panel.classified, timeout=30000):
+        panel.runner.event.emit(replace(weights, step=8))
+    assert panel.ready.step == 8 and panel.cloud_name == "ring.ply"
 
 
 def test_wrong_checkpoints_leave_the_pointnet_in_use(qtbot, tab, tmp_path):

@@ -66,6 +66,7 @@ class PointNetPanel(QWidget):
         self.folder_data = None            # a PointSetDataset read from a folder, used by Train
         self.cloud: np.ndarray | None = None   # the prepared cloud (N, 3) shown and classified
         self.cloud_name = ""
+        self._asked = None   # the cloud of the classifying run in flight, until that run delivers
         self.result: pt.Classification | None = None
         self._pending = ""
         self._build()
@@ -269,8 +270,11 @@ class PointNetPanel(QWidget):
 
     def _run(self, cloud=None) -> None:
         """Classify ``cloud`` (default: the one on screen) with the model to use next."""
+        if cloud is None:
+            cloud = self._asked       # a run started now cancels the one in flight: it takes on its cloud
         if cloud is None and self.cloud is not None:
             cloud = pt.PreparedCloud(self.cloud, (), self.cloud_name)
+        self._asked = cloud
         if cloud is None and self.slot.pending is None:
             return                      # nothing to classify, nothing to build
         source = self.slot.start()
@@ -280,6 +284,7 @@ class PointNetPanel(QWidget):
     def _on_model_run(self, run) -> None:
         if not isinstance(run, ModelRun):
             return
+        self._asked = None
         if self.slot.finished(run):
             self._use(run.ready)
         prepared = run.inputs
@@ -310,6 +315,7 @@ class PointNetPanel(QWidget):
     def _on_infer_error(self, _message: str) -> None:
         """The banner shows the message; a checkpoint that would not load is dropped, the model in use
         stays. Without any model (the shipped one failed), train one."""
+        self._asked = None            # a cloud that could not be used is not tried again
         failed = self.slot.failed()
         if failed:
             self.model_label.setText(self.slot.text)        # not "loading ..." any more
