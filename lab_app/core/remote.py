@@ -65,6 +65,7 @@ LOCAL_HEAVY_TASKS = frozenset({
     "lab_app.topics.vq.prior_task.sample",
     "lab_app.topics.vq.checkpoints.load_stage1",
     "lab_app.topics.pointcloud.task.demo",
+    "lab_app.topics.pointcloud.representations.compute",
 })
 INSTALL_HINT = "Ray is not installed here: pip install 'visual-dl-lab[ray]' (or pip install ray)"
 #: How long a cluster address may take to answer before it counts as unreachable.

@@ -1,6 +1,8 @@
 """The 3D tab's PointNet and representations parts with qtbot (offscreen: the GL views get their
 data, pixels are checked elsewhere): drop a cloud, see bars and critical points, shuffle, sliders."""
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -87,6 +89,34 @@ def test_representation_sliders_redraw_live(qtbot, tab):
     reps.k_slider.setValue(2)
     reps.res_slider.setValue(8)
     qtbot.waitUntil(lambda: reps.voxels.resolution == 8 and "k = 2" in reps.graph_label.text(), timeout=20000)
+
+
+def test_representations_go_to_the_worker_process_and_what_comes_back_is_drawn(qtbot, tab, monkeypatch):
+    """Open3D's voxels and scipy's KD-tree (and its first import) would hold the interpreter lock the
+    UI thread needs: the window's worker process computes them, and hands back copies of the cloud."""
+    from lab_app.core.remote import is_local_heavy_task
+
+    reps = tab.representations
+    start, started = reps.runner.start, []
+
+    def as_the_worker_gets_it(make, label=""):
+        started.append(make)
+        start(pickle.loads(pickle.dumps(make)), label)
+
+    monkeypatch.setattr(reps.runner, "start", as_the_worker_gets_it)
+    cloud = np.asarray(sample_shape("cube", 1024, seed=1), np.float32)
+    with qtbot.waitSignal(reps.runner.finished, timeout=20000):
+        reps.set_cloud(cloud)
+    assert is_local_heavy_task(started[-1])
+    assert reps.points is not None and np.array_equal(reps.points, cloud)
+    assert len(reps.point_item.data) == 1024
+    assert reps.voxels is not None and reps.multiview is not None and len(reps.edges) >= 1024
+    points, drawn = reps.points, reps.point_item.data.copy()
+    with qtbot.waitSignal(reps.runner.finished, timeout=20000):
+        reps.k_slider.setValue(reps.k_slider.value() + 4)
+    assert f"k = {reps.k_slider.value()}:" in reps.graph_label.text()
+    # the same cloud (another copy): the points keep their drawing
+    assert reps.points is points and np.array_equal(reps.point_item.data[["x", "y"]], drawn[["x", "y"]])
 
 
 def test_bad_clouds_give_messages_and_keep_the_classified_cloud(qtbot, tab, tmp_path):

@@ -145,10 +145,10 @@ class RepresentationsPanel(ExportableView):
                                   self.res_slider.value(), self.k_slider.value()), label="representations")
 
     def _on_computed(self, result) -> None:
-        if not isinstance(result, rep.Computed) or result.points is not self._cloud:
+        if not isinstance(result, rep.Computed) or not _same(result.points, self._cloud):
             return
         self._wanted -= result.parts
-        if self.points is not result.points:
+        if not _same(self.points, result.points):
             self._draw_points(result)
         if result.multiview is not None:
             self._draw_views(result.multiview)
@@ -197,3 +197,8 @@ class RepresentationsPanel(ExportableView):
         k = self.k_slider.value()
         self.graph_label.setText(f"k = {k}: {len(edges):,} edges between {len(self.points):,} points "
                                  "(KD-tree)")
+
+
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    """The same cloud: the worker process hands back a copy of the points it was given."""
+    return a is b or (a is not None and b is not None and a.shape == b.shape and np.array_equal(a, b))
