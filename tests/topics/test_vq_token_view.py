@@ -15,7 +15,7 @@ def test_each_token_shows_its_code_in_its_cell(qtbot):
     qtbot.waitExposed(view)
     codes = np.array([[7, 7, 12], [3, -1, 511], [0, 7, 3]])
     view.set_tokens(codes)
-    assert view.labels.texts() == [["7", "7", "12"], ["3", "", "511"], ["0", "7", "3"]]
+    assert view.labels.grid_texts() == [["7", "7", "12"], ["3", "", "511"], ["0", "7", "3"]]
     image = view.grab().toImage()
 
     def white_near(row, col) -> int:

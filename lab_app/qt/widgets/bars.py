@@ -1,8 +1,8 @@
 """Bars: class probabilities (or any named values) as one bar chart that updates in place.
 
-One BarGraphItem is created once and fed with setOpts; value labels come from a pool of TextItems
-that grows when more bars are needed and hides the extras, so a classifier's output can be redrawn
-30 times a second without creating graphics items.
+One BarGraphItem is created once and fed with setOpts; the value labels are one PointLabels item
+(lab_app/qt/widgets/point_labels.py) given new texts and points, so a classifier's output can be
+redrawn 30 times a second without creating graphics items.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from lab_app.io.atomic import atomic_write_text
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
+from lab_app.qt.widgets.point_labels import PointLabels
 
 BAR_COLOR = (110, 140, 180)
 HIGHLIGHT_COLOR = class_color(1)  # orange: stands out against the muted blue bars
@@ -47,7 +48,9 @@ class Bars(ExportableView):
             self.bar_item = pg.BarGraphItem(x=[], y0=0, width=BAR_THICKNESS, height=[], brushes=[])
             self.name_axis = self.plot_item.getAxis("bottom")
         self.plot_item.addItem(self.bar_item)
-        self._labels: list[pg.TextItem] = []
+        self.value_item = PointLabels(color=(220, 220, 220))
+        self.value_item.setZValue(10)
+        self.plot_item.addItem(self.value_item, ignoreBounds=True)
         self._names: list[str] = []
         self._tick_names: list[str] | None = None
         self._values = np.zeros(0)
@@ -89,29 +92,15 @@ class Bars(ExportableView):
         self._update_range(drawn)
 
     def _update_value_labels(self, positions: np.ndarray, values: np.ndarray, drawn: np.ndarray) -> None:
-        while len(self._labels) < len(values):
-            label = pg.TextItem(color=(220, 220, 220))
-            self.plot_item.addItem(label, ignoreBounds=True)
-            self._labels.append(label)
-        for i, label in enumerate(self._labels):
-            if i >= len(values):
-                label.hide()
-                continue
-            # each TextItem setter re-lays the item out (on the UI thread, a few hundred of these
-            # per redraw showed up as stalls): set only what changed
-            text = self.value_format.format(values[i])
-            if label.toPlainText() != text:
-                label.setText(text)
-            end = drawn[i]
-            # Labels sit just past the bar's end: left-anchored for positive bars, right for negative.
-            if self.horizontal:
-                anchor, pos = ((0.0, 0.5) if end >= 0 else (1.0, 0.5)), (end, positions[i])
-            else:
-                anchor, pos = ((0.5, 1.0) if end >= 0 else (0.5, 0.0)), (positions[i], end)
-            if tuple(label.anchor) != anchor:
-                label.setAnchor(anchor)
-            label.setPos(*pos)
-            label.show()
+        # Labels sit just past the bar's end: left-anchored for positive bars, right for negative.
+        texts = [self.value_format.format(v) for v in values]
+        if self.horizontal:
+            points = list(zip(drawn, positions, strict=True))
+            anchors = [(0.0, 0.5) if end >= 0 else (1.0, 0.5) for end in drawn]
+        else:
+            points = list(zip(positions, drawn, strict=True))
+            anchors = [(0.5, 1.0) if end >= 0 else (0.5, 0.0) for end in drawn]
+        self.value_item.set_labels(points, texts, anchors)
 
     def _update_range(self, drawn: np.ndarray) -> None:
         """Value axis from min(0, values) to max(1, values) plus room for labels: probabilities keep a
@@ -142,7 +131,7 @@ class Bars(ExportableView):
 
     def value_labels(self) -> list[str]:
         """Texts of the visible value labels, in bar order."""
-        return [label.textItem.toPlainText() for label in self._labels if label.isVisible()]
+        return self.value_item.texts()
 
 
     def export_data(self, path: str | Path) -> Path:

@@ -9,11 +9,11 @@ import colorsys
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFontMetricsF, QPainter
-from PySide6.QtWidgets import QApplication, QGraphicsRectItem, QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtWidgets import QGraphicsRectItem, QVBoxLayout, QWidget
 
 from lab_app.qt.widgets.export import ExportableView
+from lab_app.qt.widgets.point_labels import PointLabels
 
 HIGHLIGHT = (255, 220, 40)
 
@@ -29,47 +29,24 @@ def code_colors(codes: np.ndarray) -> np.ndarray:
     return palette[where.reshape(-1)].reshape(*codes.shape, 3)
 
 
-class GridLabels(pg.GraphicsObject):
+class GridLabels(PointLabels):
     """Each token's code number, white, centred in its unit cell, at a fixed pixel size: one item
     painting them all (a pyqtgraph TextItem per token is slow to create and to lay out, and a
     sampling run sets the grid at every step)."""
 
     def __init__(self):
-        super().__init__()
+        super().__init__(color=(255, 255, 255))
         self.codes = np.zeros((0, 0), np.int64)
-        self.font = QApplication.font()
-        self._metrics = QFontMetricsF(self.font)
-        self._labels: list[tuple[QPointF, str, float]] = []   # cell centre, text, half its width in px
 
     def set_codes(self, codes: np.ndarray) -> None:
-        self.prepareGeometryChange()
         self.codes = np.asarray(codes, np.int64)
-        self._labels = [(QPointF(c + 0.5, r + 0.5), text, self._metrics.horizontalAdvance(text) / 2)
-                        for r, row in enumerate(self.texts()) for c, text in enumerate(row) if text]
-        self.update()
+        cells = [((c + 0.5, r + 0.5), text) for r, row in enumerate(self.grid_texts())
+                 for c, text in enumerate(row) if text]
+        self.set_labels([p for p, _ in cells], [t for _, t in cells], (0.5, 0.5))
 
-    def texts(self) -> list[list[str]]:
+    def grid_texts(self) -> list[list[str]]:
         """What each cell shows ("" for a token not drawn yet)."""
         return [["" if k < 0 else str(int(k)) for k in row] for row in self.codes]
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
-        h, w = self.codes.shape
-        return QRectF(0, 0, w, h)
-
-    def paint(self, painter: QPainter, *args) -> None:
-        if not self._labels:
-            return
-        to_device = painter.transform()
-        painter.save()
-        painter.resetTransform()
-        painter.setFont(self.font)
-        painter.setPen(QColor(255, 255, 255))
-        half_h = self._metrics.height() / 2
-        for cell, text, half_w in self._labels:
-            centre = to_device.map(cell)
-            painter.drawText(QRectF(centre.x() - half_w, centre.y() - half_h, 2 * half_w, 2 * half_h),
-                             Qt.AlignmentFlag.AlignCenter, text)
-        painter.restore()
 
 
 class TokenMapView(ExportableView):
