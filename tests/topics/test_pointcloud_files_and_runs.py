@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from lab_app.core.trained import Weights, cpu_state
 from lab_app.data.shapes import ShapesConfig, make_shapes, sample_shape
 from lab_app.io import PointCloud, save_point_cloud
-from lab_app.core.trained import Weights, cpu_state
 from lab_app.io.checkpoint import Checkpoint, save_checkpoint
 from lab_app.qt.tab_base import LabContext
 from lab_app.topics.pointcloud.pointnet_task import CHECKPOINT
@@ -69,7 +69,7 @@ def test_a_cloud_dropped_mid_training_is_classified_while_training_goes_on(qtbot
         panel.run_buttons.stop_button.click()
 
 
-def test_a_cloud_whose_classification_is_superseded_by_live_weights_is_classified_with_them(qtbot, tab, ring):
+def test_a_cloud_whose_classification_is_superseded_by_live_weights_is_classified_with_them(qtbot, tab):
     # Training's live weights start a new classifying run at once, which cancels the one in flight:
     # a cloud dropped just before them must not be lost with its run (the new run takes it on).
     panel = tab.pointnet
