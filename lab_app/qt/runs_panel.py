@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from lab_app.core.runs import RunInfo, RunStore, RunStoreError, config_diff
+from lab_app.qt.widgets.plots import plot_widget
 
 COLOURS = ["#4e9af1", "#f1a94e", "#5cc469", "#e0605e", "#a27ef0", "#53c9c9", "#d982c2", "#b5b54a"]
 COLUMNS = ("run", "status", "started", "knobs that differ", "final metrics")
@@ -101,7 +102,7 @@ class RunsPanel(QWidget):
         self.metric_box.setToolTip("The metric whose curves the ticked runs overlay")
         self.metric_box.currentTextChanged.connect(lambda _t: self._draw_overlay())
         left.addWidget(self.metric_box)
-        self.plot = pg.PlotWidget()
+        self.plot = plot_widget()
         self.plot.setBackground("w")
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.plot.setLabel("bottom", "step")

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from lab_app.io.atomic import atomic_write_text
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
+from lab_app.qt.widgets.plots import plot_widget
 from lab_app.qt.widgets.point_labels import PointLabels
 
 BAR_COLOR = (110, 140, 180)
@@ -34,7 +35,7 @@ class Bars(ExportableView):
             raise ValueError(f"orientation must be 'horizontal' or 'vertical', not {orientation!r}")
         self.orientation = orientation
         self.value_format = value_format
-        self.plot_widget = pg.PlotWidget(title=title or None)
+        self.plot_widget = plot_widget(title=title or None)
         self.plot_item = self.plot_widget.getPlotItem()
         self.plot_item.setMouseEnabled(x=False, y=False)  # a fixed chart: dragging it only loses bars
         self.plot_item.hideButtons()

@@ -8,6 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lab_app.qt.widgets.export import ExportableView
+from lab_app.qt.widgets.plots import plot_widget
 
 
 class ConfusionView(ExportableView):
@@ -15,7 +16,7 @@ class ConfusionView(ExportableView):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.plot = pg.PlotWidget(title="Confusion (test)")
+        self.plot = plot_widget(title="Confusion (test)")
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.getViewBox().invertY(True)

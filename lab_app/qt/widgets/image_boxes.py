@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
 from lab_app.io.atomic import atomic_write_text
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
+from lab_app.qt.widgets.plots import plot_widget
 
 
 class BoxesItem(pg.GraphicsObject):
@@ -107,7 +108,7 @@ class ImageBoxes(ExportableView):
 
     def __init__(self, parent: QWidget | None = None, show_axes: bool = False, line_width: float = 2.0):
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget()
+        self.plot_widget = plot_widget()
         self.plot_item = self.plot_widget.getPlotItem()
         if not show_axes:
             self.plot_item.hideAxis("left")

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from lab_app.io.atomic import atomic_save, atomic_write_text
 from lab_app.qt.widgets.export import ExportableView
+from lab_app.qt.widgets.plots import plot_widget
 
 # tab20 reordered so the first ten are tab10: the first classes get the most distinct colours.
 CLASS_COLORS: np.ndarray = np.array(
@@ -91,7 +92,7 @@ class LatentScatter(ExportableView):
 
     def __init__(self, parent: QWidget | None = None, point_size: int = 2, opacity: float = 1.0):
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget()
+        self.plot_widget = plot_widget()
         self.plot_item = self.plot_widget.getPlotItem()
         self.view_box = self.plot_item.getViewBox()
         self.view_box.disableAutoRange()

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from lab_app.io.atomic import atomic_write_text
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
+from lab_app.qt.widgets.plots import plot_widget
 from lab_app.qt.widgets.sticky_range import StickyRange
 
 _instances = itertools.count()
@@ -87,7 +88,7 @@ class LossCurve(ExportableView):
     def __init__(self, parent: QWidget | None = None, title: str = "", y_label: str = "",
                  log_y: bool = False, legend_corner: str = "top right"):
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget(title=title or None)
+        self.plot_widget = plot_widget(title=title or None)
         self.plot_item = self.plot_widget.getPlotItem()
         self.plot_item.setLabel("bottom", "step")
         if y_label:

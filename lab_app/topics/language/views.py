@@ -3,7 +3,6 @@ embedding space with word labels. Items are created once and updated with setDat
 
 from __future__ import annotations
 
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
@@ -11,6 +10,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import LatentScatter, class_color
+from lab_app.qt.widgets.plots import plot_widget
 
 BACKED_OFF_COLOR = (214, 130, 40)
 FULL_CONTEXT_COLOR = (70, 130, 190)
@@ -48,7 +48,7 @@ class _Plot(ExportableView):
     def __init__(self, title: str, x_label: str, y_label: str, log_y: bool = False,
                  parent: QWidget | None = None):
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget(title=title)
+        self.plot_widget = plot_widget(title=title)
         self.plot_item = self.plot_widget.getPlotItem()
         self.plot_item.setLabel("bottom", x_label)
         self.plot_item.setLabel("left", y_label)

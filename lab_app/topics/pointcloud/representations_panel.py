@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QSlider, QVBoxLayout, QWidget
 from lab_app.core.tiling import tile
 from lab_app.qt.staged import build_pause
 from lab_app.qt.widgets.export import ExportableView
+from lab_app.qt.widgets.plots import add_plot
 from lab_app.qt.worker import TaskRunner
 from lab_app.topics.pointcloud import representations as rep
 
@@ -116,7 +117,7 @@ class RepresentationsPanel(ExportableView):
 
     def _plot(self, col: int, title: str) -> pg.PlotItem:
         build_pause()   # each plot is a costly widget: a tab built in slices may yield here (qt/staged.py)
-        p = self.glw.addPlot(row=0, col=col, title=title)
+        p = add_plot(self.glw, row=0, col=col, title=title)
         p.setAspectLocked(True)
         p.hideAxis("left")
         p.hideAxis("bottom")

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
+from lab_app.qt.widgets.plots import plot_widget
 
 #: Boxes drawn per stage at most (the best-scored), so a very low threshold cannot stall the UI.
 MAX_DRAWN = 20_000
@@ -30,7 +31,7 @@ def box_paths(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class _Plot(ExportableView):
     def __init__(self, title: str, parent: QWidget | None = None):
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget()
+        self.plot_widget = plot_widget()
         self.plot_item = self.plot_widget.getPlotItem()
         self.set_title(title)
         lay = QVBoxLayout(self)

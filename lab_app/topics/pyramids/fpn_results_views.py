@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QTableWidget, QTableWidgetIte
 
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
+from lab_app.qt.widgets.plots import plot_widget
 
 COLUMNS = ("ms / image", "mAP@0.5", "mAP@.5:.95", "AP S", "AP M", "AP L", "steps", "ms per level")
 TIPS = ("Median time for one image through the whole pipeline", "pycocotools, IoU 0.5",
@@ -33,7 +34,7 @@ class ResultsView(ExportableView):
             self.table.horizontalHeaderItem(j).setToolTip(tip)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.resizeColumnsToContents()
-        self.plot = pg.PlotWidget()
+        self.plot = plot_widget()
         self.plot.setLabel("bottom", "object size sqrt(w h), px")
         self.plot.setLabel("left", "AP@0.5")
         self.plot.setYRange(0, 1)

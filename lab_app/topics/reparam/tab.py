@@ -29,6 +29,7 @@ from lab_app.qt.staged import build_pause
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
+from lab_app.qt.widgets.plots import plot_widget
 from lab_app.topics.reparam import task, vae_task
 from lab_app.topics.reparam.views import CodeGrid, EstimatorPlots, SimplexView
 from models import estimators as est
@@ -105,7 +106,7 @@ class ReparamTab(TopicTab):
         self.simplex = SimplexView()
         self.simplex.probs_dragged.connect(self._logits_dragged)
         build_pause()   # each plot is a costly widget: a tab built in slices may yield here (qt/staged.py)
-        self.tau_plot = pg.PlotWidget(title="relaxed gradient: bias (orange), variance (blue)")
+        self.tau_plot = plot_widget(title="relaxed gradient: bias (orange), variance (blue)")
         tp = self.tau_plot.getPlotItem()
         tp.setLogMode(x=True, y=True)
         tp.setLabel("bottom", "tau")
@@ -115,7 +116,7 @@ class ReparamTab(TopicTab):
         self.tau_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("w", style=Qt.PenStyle.DashLine))
         tp.addItem(self.tau_line)
         build_pause()
-        self.freq_plot = pg.PlotWidget(title="p (white), Gumbel-max (green), mean soft (yellow)")
+        self.freq_plot = plot_widget(title="p (white), Gumbel-max (green), mean soft (yellow)")
         self.freq_plot.getPlotItem().setLabel("bottom", "class")
         self.freq_bars = [
             pg.BarGraphItem(x=[0], height=[0], width=0.27, brush=c)

@@ -11,6 +11,7 @@ from lab_app.core.tiling import tile
 from lab_app.qt.staged import build_pause
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
+from lab_app.qt.widgets.plots import add_plot, plot_widget
 from lab_app.topics.reparam import task
 
 CLASS_COLORS = [(214, 39, 40), (44, 160, 44), (31, 119, 180)]  # simplex corners 0, 1, 2
@@ -23,17 +24,17 @@ class EstimatorPlots(ExportableView):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.layout_widget = pg.GraphicsLayoutWidget()
-        self.hist_plot = self.layout_widget.addPlot(
-            row=0, col=0, colspan=2, title="single-sample gradient estimates"
+        self.hist_plot = add_plot(
+            self.layout_widget, row=0, col=0, colspan=2, title="single-sample gradient estimates"
         )
         self.hist_plot.addLegend(offset=(-10, 10))
         self.hist_plot.setLabel("left", "density")
         build_pause()   # each plot is a costly widget: a tab built in slices may yield here (qt/staged.py)
-        self.var_plot = self.layout_widget.addPlot(row=1, col=0, title="variance of the M-sample mean")
+        self.var_plot = add_plot(self.layout_widget, row=1, col=0, title="variance of the M-sample mean")
         self.var_plot.setLogMode(x=True, y=True)
         self.var_plot.setLabel("bottom", "samples M")
         build_pause()
-        self.race_plot = self.layout_widget.addPlot(row=1, col=1, title="race: true L(theta_t)")
+        self.race_plot = add_plot(self.layout_widget, row=1, col=1, title="race: true L(theta_t)")
         self.race_plot.setLabel("bottom", "gradient step")
         self.race_plot.addLegend(offset=(-10, 10))
         for p in (self.hist_plot, self.var_plot, self.race_plot):
@@ -116,7 +117,7 @@ class SimplexView(ExportableView):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget(title="Gumbel-Softmax samples on the simplex")
+        self.plot_widget = plot_widget(title="Gumbel-Softmax samples on the simplex")
         plot = self.plot_widget.getPlotItem()
         plot.setAspectLocked(True)
         plot.hideAxis("left")

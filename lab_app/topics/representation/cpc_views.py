@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWi
 
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.image_boxes import ImageBoxes
+from lab_app.qt.widgets.plots import add_plot
 from lab_app.topics.representation.views import Thumbnail
 
 CONTEXT_TINT = np.array([60, 110, 200], np.float32)  # the rows the context has seen
@@ -100,9 +101,9 @@ class PerKView(ExportableView):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.plots = pg.GraphicsLayoutWidget()
-        self.acc_plot = self.plots.addPlot(title="pick accuracy against k")
+        self.acc_plot = add_plot(self.plots, title="pick accuracy against k")
         self.plots.nextRow()
-        self.bound_plot = self.plots.addPlot(title="bound log N \u2212 L<sub>k</sub> against k (nats)")
+        self.bound_plot = add_plot(self.plots, title="bound log N \u2212 L<sub>k</sub> against k (nats)")
         for plot in (self.acc_plot, self.bound_plot):
             plot.setLabel("bottom", "k (rows ahead)")
             plot.showGrid(x=True, y=True, alpha=0.2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -10,6 +9,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from lab_app.qt.widgets.export import ExportableView
+from lab_app.qt.widgets.plots import plot_widget
 
 POSITIVE_COLOR = (44, 160, 44)
 NEGATIVE_COLOR = (214, 39, 40)
@@ -23,7 +23,7 @@ class DistanceHistogram(ExportableView):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget(title="pair distances")
+        self.plot_widget = plot_widget(title="pair distances")
         plot = self.plot_widget.getPlotItem()
         plot.setLabel("bottom", "distance")
         plot.setLabel("left", "pairs")

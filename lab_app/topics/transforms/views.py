@@ -3,13 +3,13 @@ or posterior ellipses), the paintable target plot, and the forward/reverse KL pa
 
 from __future__ import annotations
 
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lab_app.qt.widgets.export import ExportableView
+from lab_app.qt.widgets.plots import plot_widget
 
 
 def polylines(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -27,7 +27,7 @@ class ModelView(ExportableView):
 
     def __init__(self, title: str, color, parent: QWidget | None = None):
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget(title=title)
+        self.plot_widget = plot_widget(title=title)
         self.plot_item = self.plot_widget.getPlotItem()
         self.view_box = self.plot_item.getViewBox()
         self.view_box.setAspectLocked(True)
@@ -86,7 +86,7 @@ class PaintPlot(ExportableView):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget(title="target (or paint your own)")
+        self.plot_widget = plot_widget(title="target (or paint your own)")
         self.view_box = self.plot_widget.getPlotItem().getViewBox()
         self.view_box.setAspectLocked(True)
         self.view_box.setRange(xRange=(-3, 3), yRange=(-3, 3), padding=0)
@@ -144,7 +144,7 @@ class KLPanel(ExportableView):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget(title="one Gaussian fitted to a bimodal p")
+        self.plot_widget = plot_widget(title="one Gaussian fitted to a bimodal p")
         self.plot_item = self.plot_widget.getPlotItem()
         self.plot_item.setMouseEnabled(x=False, y=False)
         self.legend = self.plot_item.addLegend(offset=(5, 5))

@@ -3,12 +3,12 @@ axes) or a plain strip (reconstructions, the decoded click, interpolations)."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lab_app.qt.widgets.export import ExportableView
+from lab_app.qt.widgets.plots import plot_widget
 
 
 class ImagePanel(ExportableView):
@@ -17,7 +17,7 @@ class ImagePanel(ExportableView):
 
     def __init__(self, title: str = "", y_up: bool = False, axes: bool = False, parent: QWidget | None = None):
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget(title=title or None)
+        self.plot_widget = plot_widget(title=title or None)
         self.plot_item = self.plot_widget.getPlotItem()
         self.view_box = self.plot_item.getViewBox()
         self.view_box.setAspectLocked(True)

@@ -7,6 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lab_app.qt.widgets.export import ExportableView
+from lab_app.qt.widgets.plots import plot_widget
 
 USED = (80, 140, 210)
 DEAD = (200, 70, 70)
@@ -17,7 +18,7 @@ class CodebookScatter(ExportableView):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget()
+        self.plot_widget = plot_widget()
         self.plot_item = self.plot_widget.getPlotItem()
         self.plot_item.setTitle("codebook (PCA), size = use")
         self.plot_item.setLabel("bottom", "PC 1")

@@ -13,6 +13,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsRectItem, QVBoxLayout, QWidget
 
 from lab_app.qt.widgets.export import ExportableView
+from lab_app.qt.widgets.plots import plot_widget
 from lab_app.qt.widgets.point_labels import PointLabels
 
 HIGHLIGHT = (255, 220, 40)
@@ -54,7 +55,7 @@ class TokenMapView(ExportableView):
 
     def __init__(self, title: str = "token map", parent: QWidget | None = None, numbers: bool = True):
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget(title=title)
+        self.plot_widget = plot_widget(title=title)
         self.plot_item = self.plot_widget.getPlotItem()
         self.view_box = self.plot_item.getViewBox()
         self.view_box.setAspectLocked(True)
