@@ -94,6 +94,19 @@ def test_live_margin_moves_the_line_and_mi_panel_draws(tab, qtbot):
     assert len(tab.mi_curve.series("InfoNCE")[1]) == len(steps)
 
 
+def test_the_trained_embedding_is_a_result_before_its_t_sne(tab, qtbot):
+    """The last step's PCA frame is the tab's result (``has_result``); the t-SNE that replaces it
+    seconds later ends the demo."""
+    seen = []
+    tab.result_shown.connect(lambda: seen.append((tab.demo_done, tab.scatter.plot_item.titleLabel.text)))
+    cfg = replace(tab.config, **{**QUICK, "projection": "t-SNE at the end"})
+    with qtbot.waitSignal(tab.demo_ready, timeout=60_000):
+        tab.start_training(cfg)
+    assert seen and seen[0] == (False, f"embedding of the training set, PCA, step {cfg.steps}")
+    assert tab.has_result and tab.frame.projection == "t-SNE"
+    assert tab.scatter.plot_item.titleLabel.text.endswith(f"t-SNE, step {cfg.steps}")
+
+
 def test_the_train_button_trains_with_the_panels_config(tab, qtbot):
     """A click passes ``checked`` to its slot: the Train button must not hand it on as a config."""
     from PySide6.QtWidgets import QPushButton

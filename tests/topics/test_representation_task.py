@@ -107,3 +107,20 @@ def test_mi_task_staircase_and_live_batch():
     assert done.log_n == pytest.approx(np.log(16))
     fixed = dataclasses.replace(cfg, mode="fixed", true_mi=0.7)
     assert mi_task.current_truth(fixed, 999) == 0.7
+
+
+def test_the_last_step_draws_its_pca_before_its_t_sne(small_digits):
+    """The trained embedding is on screen before the seconds of t-SNE: the last step yields its PCA
+    frame, then the t-SNE of the same weights."""
+    cfg = task.RepresentationConfig(steps=12, batch_size=64, probe_every=100, width=4, limit=300,
+                                    frame_seconds=0.0, projection="t-SNE at the end")
+    events, result = run(task.train(cfg, {}, Control(), data=small_digits))
+    frames = [e for e in events if isinstance(e, task.EmbeddingFrame)]
+    assert [(f.step, f.projection) for f in frames[-2:]] == [(12, "PCA"), (12, "t-SNE")]
+    assert all(f.projection == "PCA" for f in frames[:-1])
+    pca, tsne = frames[-2:]
+    for k, v in result.state_dict.items():
+        assert torch.equal(pca.state_dict[k], v) and torch.equal(tsne.state_dict[k], v)
+    assert not np.allclose(pca.xy, tsne.xy)
+    # the PCA frame is the PCA of the trained embedding: its first axis has the larger spread
+    assert pca.xy[:, 0].var() >= pca.xy[:, 1].var()

@@ -293,6 +293,8 @@ class RepresentationTab(TopicTab):
             f"uniformity {frame.uniformity:.3f}  (lower: spread on the sphere)"
         )
         self.frames_drawn += 1
+        if frame.step >= self.frame_config.get("steps", float("inf")):
+            self.result_shown.emit()   # the trained encoder's embedding and probes: the t-SNE follows
         if self.last_file is not None and not self._file_drawn and not self.file_runner.busy:
             self._query(self.last_file, self.last_file.name)  # opened before there were weights
 

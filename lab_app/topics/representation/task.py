@@ -355,21 +355,29 @@ def train(
         if frame_due or evaluate:
             ctl.checkpoint()
             t0 = time.monotonic()
-            method = "t-SNE" if step == cfg.steps and now.projection.startswith("t-SNE") else "PCA"
             z = embedding_of(now, model, x_train[torch.from_numpy(shown).to(device)])
-            xy = project_2d(z, method, previous_xy if method == "PCA" else None, cfg.seed)
-            previous_xy = xy
-            yield EmbeddingFrame(
-                step,
-                xy,
-                method,
-                pos,
-                neg,
-                align,
-                unif,
-                now.margin if now.objective == "pairwise contrastive" else None,
-                {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-            )
+            # The last step's PCA frame first: the trained embedding is on screen at once, and its
+            # t-SNE (seconds) takes its place when done.
+            methods = ["PCA"]
+            if step == cfg.steps and now.projection.startswith("t-SNE"):
+                methods.append("t-SNE")
+            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            for method in methods:
+                if method != "PCA":
+                    ctl.checkpoint()
+                xy = project_2d(z, method, previous_xy if method == "PCA" else None, cfg.seed)
+                previous_xy = xy
+                yield EmbeddingFrame(
+                    step,
+                    xy,
+                    method,
+                    pos,
+                    neg,
+                    align,
+                    unif,
+                    now.margin if now.objective == "pairwise contrastive" else None,
+                    state,
+                )
             last_frame = time.monotonic()
             if cfg.frame_seconds > 0:  # frames take at most ~4% of the time, as in the VAE task
                 gap = max(cfg.frame_seconds, 25 * (last_frame - t0))
