@@ -5,7 +5,8 @@ A tab subclasses this, builds its layout, and implements ``start_demo``, ``open_
 come from its line in lab_app/registry.py (``self.spec``); the class does not repeat them. It emits
 ``demo_ready`` once its default demo has drawn its result (``demo_done``; the ``--screenshot`` mode
 waits for it). ``has_result`` says a real result is on screen: set by ``demo_ready``, or earlier by
-``result_shown`` where the demo has parts off screen (a sub-tab the person is not looking at)."""
+``result_shown`` where the demo goes on after its result is on screen (parts in a sub-tab the person
+is not looking at, a slower view of the same result that replaces it)."""
 
 from __future__ import annotations
 
