@@ -8,8 +8,10 @@ are made on the GUI thread as before) and the constructor's code calls ``build_p
 widgets (every view does, first thing: ExportableView). A pause hands the thread back to the event
 loop, and the build goes on in a later turn, when the part after it would take the turn past SLICE_S:
 the turn's drawing so far (lab_app/qt/turn_budget.py), the slice's time, and the next part's, guessed
-as long as the part before the pause (a view's construction costs about what the previous one did;
-waiting until the slice has run SLICE_S instead let a slice run SLICE_S plus a whole part). The
+as long as the part that last followed the same pause (the pause's call site and its caller's: the
+ViewBox of a plot, a view's own set-up, cost about the same each time they are made; waiting until
+the slice has run SLICE_S instead let a slice run SLICE_S plus a whole part), or, for a pause not met
+before, as long as the part before it. The
 slice's time is charged to the turn, so the repaints queued after it in the same turn wait. Outside a
 staged build (tests, ``win.tab(id)`` when a caller needs the tab now) ``build_pause`` does nothing, so the
 same constructor builds at once. Generators would do the same only with every constructor (and every
@@ -20,6 +22,7 @@ half-built tab is not on screen and not in the window's table of tabs while it w
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 
@@ -34,6 +37,16 @@ SLICE_S = 0.015  # UI-thread time a turn may spend with a slice in it (a 60 Hz f
 
 _running: list[StagedBuild] = []   # the staged builds in the middle of a slice, innermost last
 
+#: The time of the part that last followed each pause, by the pause's site (``_site``).
+_part_after: dict[tuple, float] = {}
+
+
+def _site(frame) -> tuple:
+    """Where a pause was called: the calling line and its caller's (a view's pause at the start of
+    ExportableView is told apart by the view that was being made)."""
+    outer = frame.f_back
+    return (frame.f_code, frame.f_lineno, outer.f_code if outer else None, outer.f_lineno if outer else 0)
+
 
 def build_pause() -> None:
     """Called between widgets in a tab's construction: in a staged build whose turn would run past
@@ -46,7 +59,10 @@ def build_pause() -> None:
         return
     now = time.perf_counter()
     part, build.part_start = now - build.part_start, now
-    if turn_budget.spent() + (now - build.slice_start) + part >= SLICE_S:
+    if build.part_site is not None:
+        _part_after[build.part_site] = part
+    build.part_site = site = _site(sys._getframe(1))
+    if turn_budget.spent() + (now - build.slice_start) + _part_after.get(site, part) >= SLICE_S:
         build.glet.parent.switch()
 
 
@@ -65,6 +81,7 @@ class StagedBuild(QObject):
         self.result: object = None
         self.error: BaseException | None = None
         self.slice_start = self.part_start = 0.0
+        self.part_site: tuple | None = None   # the pause the part now running began at
         self.slices = 0
         self.longest_slice_s = 0.0
 

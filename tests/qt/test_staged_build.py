@@ -152,6 +152,7 @@ def _parts_per_slice(monkeypatch, part_s: float, spent_s: float = 0.0) -> list[i
 
     clock = _Clock()
     monkeypatch.setattr(staged, "time", clock)
+    monkeypatch.setattr(staged, "_part_after", {})
     monkeypatch.setattr(turn_budget, "spent", lambda: spent_s)
     monkeypatch.setattr(turn_budget, "charge", lambda seconds: None)
     slice_of: list[int] = []
@@ -182,11 +183,44 @@ def test_what_the_turn_drew_before_a_slice_counts_against_it(monkeypatch):
     assert _parts_per_slice(monkeypatch, 0.006, spent_s=0.008) == [1] * 8
 
 
+def test_a_pause_met_before_guesses_the_part_that_followed_it_then(monkeypatch):
+    """Parts of 6 and 12 ms in turn (a plot's small pieces and its PlotItem) against a 15 ms slice.
+    Guessing each part as long as the one before, a slice ran 6 ms, guessed 6 more and ran 12: 18 ms.
+    Each pause's own last part as the guess: once the pauses have been met, no slice is over 15 ms."""
+    from lab_app.qt import turn_budget
+
+    clock = _Clock()
+    monkeypatch.setattr(staged, "time", clock)
+    monkeypatch.setattr(staged, "_part_after", {})
+    monkeypatch.setattr(staged, "SLICE_S", 0.015)
+    monkeypatch.setattr(turn_budget, "spent", lambda: 0.0)
+    monkeypatch.setattr(turn_budget, "charge", lambda seconds: None)
+
+    def make():
+        for _ in range(6):
+            build_pause()
+            clock.now += 0.006
+            build_pause()
+            clock.now += 0.012
+        return "built"
+
+    build = StagedBuild(make)
+    lengths = []
+    while not build.done:
+        start = clock.now
+        build._slice()
+        lengths.append(clock.now - start)
+    assert sum(lengths) == pytest.approx(6 * 0.018)
+    assert lengths[0] == pytest.approx(0.018)   # the first time, the 12 ms part is not known
+    assert max(lengths[1:]) <= 0.015 + 1e-9
+
+
 def test_a_slice_charges_its_time_to_the_turn(qtbot, monkeypatch):
     from lab_app.qt import turn_budget
 
     charged = []
     monkeypatch.setattr(turn_budget, "charge", charged.append)
+    monkeypatch.setattr(staged, "_part_after", {})   # no guesses from the other tests' builds of Slow
     build = StagedBuild(Slow)
     build._slice()
     assert len(charged) == 1 and charged[0] >= 0.025   # at least its first 25 ms part
