@@ -19,6 +19,7 @@ from superqt import QLabeledRangeSlider
 from lab_app.core.events import Message, Progress
 from lab_app.detection.postprocess import Detections
 from lab_app.detection.training import EVAL_NMS
+from lab_app.qt.staged import build_pause
 from lab_app.qt.widgets.detection_view import DetectionView
 from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.topics.pyramids import fpn_task as task
@@ -73,6 +74,7 @@ class FpnPanel(QWidget):
         col.addWidget(QLabel("SNIP valid ranges, object size sqrt(wh) in image px (live):"))
         self.range_sliders = []
         for f, (lo, hi) in zip(task.SNIP_FACTORS, self.config.snip_valid, strict=True):
+            build_pause()   # a labelled range slider is a dozen widgets: a part of its own (qt/staged.py)
             row = QHBoxLayout()
             row.addWidget(QLabel(f"{f:g}x"))
             slider = QLabeledRangeSlider()
@@ -87,6 +89,7 @@ class FpnPanel(QWidget):
             row.addWidget(slider, 1)
             col.addLayout(row)
             self.range_sliders.append(slider)
+        build_pause()
         buttons = QHBoxLayout()
         self.scene_button = QPushButton("New scene")
         self.scene_button.setToolTip("A new held-out scene through every pipeline")

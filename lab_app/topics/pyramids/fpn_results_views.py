@@ -7,6 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
+from lab_app.qt.staged import build_pause
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
 from lab_app.qt.widgets.plots import plot_widget
@@ -34,6 +35,7 @@ class ResultsView(ExportableView):
             self.table.horizontalHeaderItem(j).setToolTip(tip)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.resizeColumnsToContents()
+        build_pause()
         self.plot = plot_widget()
         self.plot.setLabel("bottom", "object size sqrt(w h), px")
         self.plot.setLabel("left", "AP@0.5")
@@ -44,6 +46,7 @@ class ResultsView(ExportableView):
         self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.plot.addLegend(offset=(5, 5))
+        build_pause()
         self.curves = {name: self.plot.plot([], [], name=title, pen=pg.mkPen(class_color(i), width=2),
                                             symbol="o", symbolSize=6, symbolBrush=class_color(i))
                        for i, (name, title) in enumerate(titles.items())}
