@@ -19,7 +19,7 @@ looked at minus those it found unreachable) and runs a full pass only when they 
 Even so a full pass traverses every tracked object (a few hundred thousand with every tab built),
 a stall of a tenth of a second or more each time. Most of them are made once and live as long as
 the window: modules, tabs, their widgets and plots. ``settle_long_lived`` (called when a tab has
-been built) collects the young generations and then freezes every object (``gc.freeze``, the
+been built) collects generation 0 and then freezes every object (``gc.freeze``, the
 permanent generation): full passes skip them from then on. Frozen objects are still freed by
 reference counting; only a reference cycle among them that becomes garbage later stays until exit.
 
@@ -98,9 +98,13 @@ class GuiCollector:
             self.pending = 0
 
     def settle(self) -> None:
-        """Many long-lived objects were just made: collect the young generations, then freeze
-        everything so that full passes no longer traverse it."""
-        gc.collect(1)
+        """Many long-lived objects were just made: collect generation 0, then freeze everything so
+        that full passes no longer traverse it. Generation 1 is frozen without a pass of its own, as
+        while imports are in flight (``check``): after the imports of a tab it holds tens of
+        thousands of their objects, each of which has survived a pass already, and a generation-1
+        pass over them held the UI thread 30-40 ms only to find them alive (``ui_stalls``, the
+        language and pyramids tabs)."""
+        gc.collect(0)
         gc.freeze()
         self.long_lived = len(gc.get_objects(generation=2))   # frozen objects are in none
         self.pending = 0

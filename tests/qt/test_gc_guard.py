@@ -109,6 +109,25 @@ def test_settle_collects_young_garbage_then_takes_the_living_out_of_full_passes(
         gc.unfreeze()
 
 
+def test_settle_freezes_generation_1_without_a_pass(qtbot):
+    """What has survived a pass already is frozen as it is: a cycle that became garbage after reaching
+    generation 1 is not looked for (a pass over an import's objects held the UI thread 30-40 ms)."""
+    guard = GuiCollector(interval_s=3600)
+    cycle = _Node()
+    cycle.me = cycle
+    dead = weakref.ref(cycle)
+    gc.collect(0)                        # alive now: on to generation 1
+    del cycle                            # garbage in generation 1
+    try:
+        guard.settle()
+        assert dead() is not None and gc.get_count()[0] < 100
+        assert not any(o is dead() for o in gc.get_objects(generation=1))   # frozen, not left young
+    finally:
+        gc.unfreeze()
+        gc.collect()
+    assert dead() is None                # the next full pass after unfreezing finds it
+
+
 def test_prepare_gui_thread_collects_often_and_shortens_the_switch_interval(qtbot, generations):
     """The window's process: young garbage is collected in small passes (a check every few frames,
     not every second) and another Python thread hands the interpreter lock to the GUI thread within
