@@ -5,8 +5,8 @@ options form and title, the GraphicsView and its scene), and in the window, with
 beside it, 20-40 ms: a tab's build slice holds at least one whole plot, so each plot of a tab shown
 for the first time was a frame the window missed (``ui_stalls``: the language and pyramids tabs'
 builds made five of their ten late ticks each). ``plot_widget`` and ``add_plot`` make the same
-objects pyqtgraph's constructors make, the ViewBox and the two shown axes first, then the PlotItem
-around them, then the widget, and call ``build_pause()`` between the pieces and after the last (the
+objects pyqtgraph's constructors make, the ViewBox and the axes first, then the PlotItem around
+them, then the widget, and call ``build_pause()`` between the pieces and after the last (the
 caller's own set-up of the plot is a part of its own). Outside a staged build the pauses do nothing.
 """
 
@@ -20,10 +20,13 @@ from lab_app.qt.staged import build_pause
 def _plot_item(title: str | None, **kwargs) -> pg.PlotItem:
     view_box = pg.ViewBox()
     build_pause()
-    # only the axes PlotItem shows by default: every axis passed in is shown (setAxisItems)
-    axes = {name: pg.AxisItem(name) for name in ("left", "bottom")}
-    build_pause()
+    axes = {}
+    for pair in (("left", "bottom"), ("top", "right")):
+        axes.update({name: pg.AxisItem(name) for name in pair})
+        build_pause()
     item = pg.PlotItem(title=title, viewBox=view_box, axisItems=axes, **kwargs)
+    for name in ("top", "right"):   # every axis passed in is shown (setAxisItems); pyqtgraph's own hide
+        item.hideAxis(name)
     build_pause()
     return item
 
