@@ -7,6 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from lab_app.qt.staged import build_pause
 from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import LatentScatter, class_color
@@ -54,6 +55,7 @@ class _Plot(ExportableView):
         self.plot_item.setLabel("left", y_label)
         self.plot_item.showGrid(x=True, y=True, alpha=0.25)
         self.plot_item.setLogMode(False, log_y)
+        build_pause()   # a tab built in slices: the subclass's items are parts of their own (qt/staged.py)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget)
@@ -69,9 +71,11 @@ class PerplexityPlot(_Plot):
         self.plot_item.addLegend(offset=(10, 10))
         self.curves = {}
         for i, (key, name) in enumerate(SMOOTHING_NAMES.items()):
+            build_pause()
             color = class_color(i)
             self.curves[key] = self.plot_item.plot([], [], pen=pg.mkPen(color, width=2), symbol="o",
                                                    symbolBrush=color, symbolSize=7, name=name)
+        build_pause()
         # A PlotDataItem (not a bare ScatterPlotItem) so the log-scaled axis applies to it too.
         self.current = self.plot_item.plot([], [], pen=None, symbol="o", symbolSize=17,
                                            symbolPen=pg.mkPen("w", width=2), symbolBrush=None)
@@ -101,9 +105,12 @@ class CountOfCountsPlot(_Plot):
         super().__init__("Count of counts", "r (times seen)", "n-grams seen r times (log)", log_y=True,
                          parent=parent)
         self.plot_item.addLegend(offset=(-10, 10))
-        self.curves = [self.plot_item.plot([], [], pen=pg.mkPen(class_color(k), width=2), symbol="o",
-                                           symbolSize=6, symbolBrush=class_color(k), name=f"{k + 1}-grams")
-                       for k in range(3)]
+        self.curves = []
+        for k in range(3):
+            build_pause()
+            self.curves.append(self.plot_item.plot([], [], pen=pg.mkPen(class_color(k), width=2), symbol="o",
+                                                   symbolSize=6, symbolBrush=class_color(k),
+                                                   name=f"{k + 1}-grams"))
 
     def set_counts(self, n_r: np.ndarray) -> None:
         for k, curve in enumerate(self.curves):
@@ -121,6 +128,7 @@ class BigramHeatmap(_Plot):
         self.plot_item.invertY(True)
         self.plot_item.setMouseEnabled(x=False, y=False)
         self.image.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
+        build_pause()   # a colour bar is a plot of its own
         bar = pg.ColorBarItem(values=(-4, 0), colorMap=pg.colormap.get("viridis"), interactive=False, width=12)
         bar.setImageItem(self.image, insert_in=self.plot_item)
         self.words: list[str] = []
