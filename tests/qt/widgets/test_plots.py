@@ -62,3 +62,18 @@ def test_a_staged_build_yields_inside_a_plot(qtbot, monkeypatch):
     qtbot.addWidget(build.result)
     assert build.slices >= 4
     assert build.result.getPlotItem().titleLabel.text == "pieces"
+
+
+def test_the_lab_makes_its_plots_in_pieces():
+    """A view that made a ``pg.PlotWidget`` (or ``addPlot``) itself would be one part of 12-40 ms in its
+    tab's staged build again: the lab's plots come from plots.py."""
+    import re
+    from pathlib import Path
+
+    import lab_app
+
+    root = Path(lab_app.__file__).parent
+    whole = re.compile(r"\bpg\.PlotWidget\(|\bPlotWidget\(|\.addPlot\(|\bpg\.PlotItem\(")
+    found = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py") if p.name != "plots.py"
+             for i, line in enumerate(p.read_text().splitlines(), 1) if whole.search(line)]
+    assert found == []
