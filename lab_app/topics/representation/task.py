@@ -356,28 +356,16 @@ def train(
             ctl.checkpoint()
             t0 = time.monotonic()
             z = embedding_of(now, model, x_train[torch.from_numpy(shown).to(device)])
-            # The last step's PCA frame first: the trained embedding is on screen at once, and its
-            # t-SNE (seconds) takes its place when done.
-            methods = ["PCA"]
-            if step == cfg.steps and now.projection.startswith("t-SNE"):
-                methods.append("t-SNE")
             state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            for method in methods:
-                if method != "PCA":
-                    ctl.checkpoint()
-                xy = project_2d(z, method, previous_xy if method == "PCA" else None, cfg.seed)
-                previous_xy = xy
-                yield EmbeddingFrame(
-                    step,
-                    xy,
-                    method,
-                    pos,
-                    neg,
-                    align,
-                    unif,
-                    now.margin if now.objective == "pairwise contrastive" else None,
-                    state,
-                )
+            margin = now.margin if now.objective == "pairwise contrastive" else None
+            previous_xy = project_2d(z, "PCA", previous_xy, cfg.seed)
+            yield EmbeddingFrame(step, previous_xy, "PCA", pos, neg, align, unif, margin, state)
+            if step == cfg.steps and now.projection.startswith("t-SNE"):
+                # after the last step's PCA frame (the trained embedding on screen at once), its
+                # t-SNE, seconds of work, which takes the PCA frame's place
+                ctl.checkpoint()
+                xy = project_2d(z, "t-SNE", None, cfg.seed)
+                yield EmbeddingFrame(step, xy, "t-SNE", pos, neg, align, unif, margin, state)
             last_frame = time.monotonic()
             if cfg.frame_seconds > 0:  # frames take at most ~4% of the time, as in the VAE task
                 gap = max(cfg.frame_seconds, 25 * (last_frame - t0))
