@@ -6,8 +6,8 @@ beside it, 20-40 ms: a tab's build slice holds at least one whole plot, so each 
 for the first time was a frame the window missed (``ui_stalls``: the language and pyramids tabs'
 builds made five of their ten late ticks each). ``plot_widget`` and ``add_plot`` make the same
 objects pyqtgraph's constructors make, the ViewBox and the axes first, then the PlotItem around
-them, then the widget, and call ``build_pause()`` between the pieces and after the last (the
-caller's own set-up of the plot is a part of its own). Outside a staged build the pauses do nothing.
+them, then the widget, and call ``build_pause()`` before each piece and after the last (the
+caller's code before and after the plot are parts of their own). Outside a staged build the pauses do nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from lab_app.qt.staged import build_pause
 
 
 def _plot_item(title: str | None, **kwargs) -> pg.PlotItem:
+    build_pause()   # the caller's code before the plot is a part of its own too
     view_box = pg.ViewBox()
     build_pause()
     axes = {}

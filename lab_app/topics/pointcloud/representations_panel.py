@@ -12,7 +12,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from lab_app.core.tiling import tile
-from lab_app.qt.staged import build_pause
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.plots import add_plot
 from lab_app.qt.worker import TaskRunner
@@ -116,7 +115,6 @@ class RepresentationsPanel(ExportableView):
         lay.addLayout(controls)
 
     def _plot(self, col: int, title: str) -> pg.PlotItem:
-        build_pause()   # each plot is a costly widget: a tab built in slices may yield here (qt/staged.py)
         p = add_plot(self.glw, row=0, col=col, title=title)
         p.setAspectLocked(True)
         p.hideAxis("left")

@@ -35,7 +35,6 @@ class ResultsView(ExportableView):
             self.table.horizontalHeaderItem(j).setToolTip(tip)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.resizeColumnsToContents()
-        build_pause()
         self.plot = plot_widget()
         self.plot.setLabel("bottom", "object size sqrt(w h), px")
         self.plot.setLabel("left", "AP@0.5")

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 
 from lab_app.core.events import Progress
 from lab_app.core.live import LiveDict
-from lab_app.qt.staged import build_pause
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
@@ -105,7 +104,6 @@ class ReparamTab(TopicTab):
         self.estimator_plots = EstimatorPlots()
         self.simplex = SimplexView()
         self.simplex.probs_dragged.connect(self._logits_dragged)
-        build_pause()   # each plot is a costly widget: a tab built in slices may yield here (qt/staged.py)
         self.tau_plot = plot_widget(title="relaxed gradient: bias (orange), variance (blue)")
         tp = self.tau_plot.getPlotItem()
         tp.setLogMode(x=True, y=True)
@@ -115,7 +113,6 @@ class ReparamTab(TopicTab):
         self.var_item = tp.plot(name="variance (trace)", pen=pg.mkPen((31, 119, 180), width=2))
         self.tau_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("w", style=Qt.PenStyle.DashLine))
         tp.addItem(self.tau_line)
-        build_pause()
         self.freq_plot = plot_widget(title="p (white), Gumbel-max (green), mean soft (yellow)")
         self.freq_plot.getPlotItem().setLabel("bottom", "class")
         self.freq_bars = [

@@ -8,7 +8,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lab_app.core.tiling import tile
-from lab_app.qt.staged import build_pause
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
 from lab_app.qt.widgets.plots import add_plot, plot_widget
@@ -29,11 +28,9 @@ class EstimatorPlots(ExportableView):
         )
         self.hist_plot.addLegend(offset=(-10, 10))
         self.hist_plot.setLabel("left", "density")
-        build_pause()   # each plot is a costly widget: a tab built in slices may yield here (qt/staged.py)
         self.var_plot = add_plot(self.layout_widget, row=1, col=0, title="variance of the M-sample mean")
         self.var_plot.setLogMode(x=True, y=True)
         self.var_plot.setLabel("bottom", "samples M")
-        build_pause()
         self.race_plot = add_plot(self.layout_widget, row=1, col=1, title="race: true L(theta_t)")
         self.race_plot.setLabel("bottom", "gradient step")
         self.race_plot.addLegend(offset=(-10, 10))
