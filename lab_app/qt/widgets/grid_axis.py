@@ -36,7 +36,8 @@ def grid_strip(lines: list[tuple[QPen, QPointF, QPointF]], vertical: bool, scale
     if not lines:
         return None
     along = {(p1.y(), p2.y()) if vertical else (p1.x(), p2.x()) for _, p1, p2 in lines}
-    if len(along) != 1 or not all(_plain(pen) for pen, _, _ in lines):
+    pens = {id(pen): pen for pen, _, _ in lines}   # an axis shares one pen among a level's lines
+    if len(along) != 1 or not all(_plain(pen) for pen in pens.values()):
         return None
     across = [(p1.x(), p2.x()) if vertical else (p1.y(), p2.y()) for _, p1, p2 in lines]
     if any(a != b for a, b in across):
