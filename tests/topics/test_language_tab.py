@@ -96,6 +96,27 @@ def test_text_dropped_while_the_demo_trains_replaces_it(qtbot, tab, tmp_path):
     assert tab.source == "owls.txt" and "newt" in tab.model.vocab and "king" not in tab.model.vocab
 
 
+def test_train_embeddings_starts_the_skip_gram_again_after_a_cancel(qtbot, tab, tmp_path):
+    assert not tab.train_button.isEnabled()   # no text yet: nothing to train on
+    tab.train_embeddings()
+    assert not tab.embed_runner.busy
+    path = tmp_path / "owls.txt"
+    path.write_text(PLAY)
+    with qtbot.waitSignal(tab.demo_ready, timeout=60000):
+        tab.open_path(path)
+    assert tab.train_button.isEnabled() and tab.embed_runner.busy
+    qtbot.waitUntil(lambda: "loss" in tab.loss_curve.names() and len(tab.loss_curve.series("loss")[0]) >= 3,
+                    timeout=30000)
+    with qtbot.waitSignal(tab.embed_runner.cancelled, timeout=30000):
+        tab.embed_runner.cancel()
+    reached = tab.loss_curve.series("loss")[0][-1]
+    assert not tab.embed_runner.busy and tab.embeddings is None
+    tab.train_button.click()
+    assert tab.embed_runner.busy and tab.loss_curve.names() == []   # a fresh run, its own curve
+    qtbot.waitUntil(lambda: "loss" in tab.loss_curve.names(), timeout=30000)
+    assert tab.loss_curve.series("loss")[0][0] < reached   # from the start again, not resumed
+
+
 def test_embedding_view_labels_the_frequent_words_and_the_marked_ones(qtbot):
     from lab_app.topics.language.views import EmbeddingView
 

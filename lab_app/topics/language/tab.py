@@ -136,6 +136,11 @@ class LanguageTab(TopicTab):
             e.textChanged.connect(self._update_probes)
         self.probe_label = QLabel()
         self.probe_label.setWordWrap(True)
+        self.train_button = QPushButton("Train embeddings")
+        self.train_button.setToolTip("Train the skip-gram embeddings again from a fresh start on the current "
+                                     "text and settings (after Cancel, or to watch them form again)")
+        self.train_button.setEnabled(False)   # until a text is read
+        self.train_button.clicked.connect(self.train_embeddings)
 
         right = QWidget()
         rl = QVBoxLayout(right)
@@ -172,6 +177,7 @@ class LanguageTab(TopicTab):
             arow.addWidget(e)
         pl.addLayout(arow)
         pl.addWidget(self.probe_label, 1)
+        pl.addWidget(self.train_button)
         pl.addWidget(self.loss_curve, 1)
         emb.addWidget(probes)
         emb.setSizes([650, 350])
@@ -254,6 +260,12 @@ class LanguageTab(TopicTab):
         elif self.corpus is not None and cfg.embed_key() != self._embed_key:
             self._start_embeddings()
 
+    def train_embeddings(self) -> None:
+        """Train the skip-gram embeddings from a fresh start on the text shown (nothing before a text is
+        read)."""
+        if self.corpus is not None:
+            self._start_embeddings()
+
     def _start_embeddings(self) -> None:
         cfg = self.config
         self._embed_key = cfg.embed_key()
@@ -264,6 +276,7 @@ class LanguageTab(TopicTab):
     def _on_event(self, ev) -> None:
         if isinstance(ev, task.ModelFitted):
             self.model, self.corpus = ev.model, ev.corpus
+            self.train_button.setEnabled(True)
             self.corpus_label.setText(f"{self._pending_source}<br>{ev.corpus.summary()}<br>"
                                       f"{self._model_text(ev.model, ev.heldout_perplexity)}")
             self.arpa_button.setEnabled(ev.model.smoothing != "add_k")
