@@ -15,7 +15,6 @@ from __future__ import annotations
 import pyqtgraph as pg
 
 from lab_app.qt.staged import build_pause
-from lab_app.qt.widgets.grid_axis import GridAxis
 
 
 def _plot_item(title: str | None, **kwargs) -> pg.PlotItem:
@@ -24,7 +23,7 @@ def _plot_item(title: str | None, **kwargs) -> pg.PlotItem:
     build_pause()
     axes = {}
     for pair in (("left", "bottom"), ("top", "right")):
-        axes.update({name: GridAxis(name) for name in pair})
+        axes.update({name: pg.AxisItem(name) for name in pair})
         build_pause()
     item = pg.PlotItem(title=title, viewBox=view_box, axisItems=axes, **kwargs)
     for name in ("top", "right"):   # every axis passed in is shown (setAxisItems); pyqtgraph's own hide
