@@ -13,7 +13,7 @@ import os
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -34,6 +34,7 @@ from lab_app.core.device import (
 from lab_app.core.procpool import ProcessBackend
 from lab_app.io import file_kind
 from lab_app.io.kinds import known_extensions
+from lab_app.qt import turn_budget
 from lab_app.qt.lazy_tabs import BuiltTabs, ImportAhead, TabPlaceholder, label, log_first_paint
 from lab_app.qt.settings import add_recent_file, open_settings, recent_files, runs_db_path
 from lab_app.qt.staged import StagedBuild
@@ -275,14 +276,23 @@ class MainWindow(TabBuildMixin, StatusBarMixin, ClusterMixin, ExportMixin, QMain
         self._activate(tab)
 
     def _activate(self, tab: TopicTab) -> None:
-        if tab in self._last_status:     # the previous tab's line goes: the bar speaks for this one
-            self.statusBar().showMessage(self._last_status[tab], 8000)
-        else:
-            self.statusBar().clearMessage()
-        self._refresh_runs(tab, False)
-        if self.autostart_demo:
-            tab.ensure_demo()
-        self._on_busy(tab)
+        with turn_budget.drawing():   # a demo's start and the status bar's widgets: the turn's work too
+            if tab in self._last_status:     # the previous tab's line goes: the bar speaks for this one
+                self.statusBar().showMessage(self._last_status[tab], 8000)
+            else:
+                self.statusBar().clearMessage()
+            self._refresh_runs(tab, False)
+            if self.autostart_demo:
+                tab.ensure_demo()
+            self._on_busy(tab)
+
+    def event(self, event) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.UpdateRequest:
+            # the window paints every widget that changed: what is drawn after it in this turn (a
+            # plot's queued repaint, a 3D frame, a runner's drain) waits when it spent the budget
+            with turn_budget.drawing():
+                return super().event(event)
+        return super().event(event)
 
     def set_device(self, name: str) -> None:
         self._start_torch()

@@ -253,3 +253,45 @@ def test_the_status_bar_draws_progress_at_its_own_pace_and_ends_on_the_latest(qt
     qtbot.wait(2 * PROGRESS_EVERY_MS)
     assert win.worker_label.text() == "idle"   # nothing left waiting to be drawn over it
 
+
+
+def test_the_window_repaint_and_a_tab_activation_count_against_the_turn(qtbot, win, monkeypatch):
+    """What the window itself draws in a turn (its repaint of the widgets that changed, a tab made
+    current) is charged to the turn's drawing budget, so that the plots, 3D frames and drains asking
+    after it in the same turn wait for the next one."""
+    import sys
+    import time
+    from contextlib import contextmanager
+
+    from PySide6.QtWidgets import QWidget
+
+    from lab_app.qt import turn_budget
+
+    charged = []   # (who drew, seconds charged)
+    real = turn_budget.drawing
+
+    @contextmanager
+    def drawing():
+        frame = sys._getframe(2)   # the caller: MainWindow's own method or another drawer's
+        who = frame.f_code.co_name if frame.f_locals.get("self") is win else "elsewhere"
+        t0 = time.perf_counter()
+        with real():
+            yield
+        charged.append((who, time.perf_counter() - t0))
+
+    monkeypatch.setattr(turn_budget, "drawing", drawing)
+
+    class Slow(QWidget):
+        def paintEvent(self, event):  # noqa: N802 - Qt override
+            time.sleep(0.03)
+
+    slow = Slow(win)
+    slow.setGeometry(0, 0, 40, 40)
+    slow.show()
+    qtbot.waitUntil(lambda: any(who == "event" and s >= 0.03 for who, s in charged), timeout=5000)
+
+    charged.clear()
+    monkeypatch.setattr(win, "_refresh_runs", lambda tab, busy: time.sleep(0.03))
+    monkeypatch.setattr(win, "_on_busy", lambda tab: None)
+    win._activate(object())
+    assert [who for who, s in charged if s >= 0.03] == ["_activate"]
