@@ -42,14 +42,23 @@ def charge(seconds: float) -> None:
         _turn_end.start()
 
 
+_depth = 0   # drawing blocks open now: the outermost one charges the time of those inside it
+
+
 @contextmanager
 def drawing() -> Iterator[None]:
-    """Charge the time the ``with`` block takes (however it ends) to the current turn."""
+    """Charge the time the ``with`` block takes (however it ends) to the current turn. A block inside
+    another (a plot's repaint makes Qt repaint the window at once, and the window's repaint is a
+    drawing block of its own) is part of the outer one's time, not charged twice."""
+    global _depth
     t0 = time.perf_counter()
+    _depth += 1
     try:
         yield
     finally:
-        charge(time.perf_counter() - t0)
+        _depth -= 1
+        if _depth == 0:
+            charge(time.perf_counter() - t0)
 
 
 def spent() -> float:

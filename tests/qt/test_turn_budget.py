@@ -46,3 +46,25 @@ def test_a_drawing_block_is_charged_however_it_ends(qtbot, monkeypatch):
         time.sleep(0.003)
         raise RuntimeError("a slot failed")
     assert len(charged) == 2 and all(c >= 0.003 for c in charged)
+
+
+def test_a_drawing_block_inside_another_is_charged_once(qtbot, monkeypatch):
+    """Qt 6 repaints a widget through a synchronous repaint of its window: a plot's repaint (a drawing
+    block) holds the window's (another one). The turn is charged the outer block's time, once."""
+    import time
+
+    import pytest
+
+    charged = []
+    monkeypatch.setattr(turn_budget, "charge", charged.append)
+    with turn_budget.drawing():
+        time.sleep(0.002)
+        with turn_budget.drawing():
+            time.sleep(0.004)
+    assert len(charged) == 1 and charged[0] >= 0.006
+    with pytest.raises(RuntimeError), turn_budget.drawing():   # a failed inner block closes too
+        with turn_budget.drawing():
+            raise RuntimeError("a slot failed")
+    with turn_budget.drawing():
+        time.sleep(0.001)
+    assert len(charged) == 3
