@@ -52,7 +52,7 @@ TaskFactory = Callable[[Control], Any]
 MAX_PENDING_PROGRESS = 1000
 #: seconds of drawing (the tab's slots) one drain may spend before it leaves the rest of the mailbox
 #: to the next tick: between the two, Qt repaints what those slots changed, and timers and input run
-DRAIN_BUDGET_S = 0.010
+DRAIN_BUDGET_S = 0.006
 
 
 class _Run:
