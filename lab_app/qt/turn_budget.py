@@ -2,11 +2,12 @@
 spent enough.
 
 Qt delivers every queued call and posted event of a turn before it runs a timer or reads input. The
-lab's drawing happens in three such places: a runner's drain of its worker's events (the tabs'
-slots, lab_app/qt/worker.py), the queued calls with which pyqtgraph's scenes repaint their plots
-(lab_app/qt/widgets/scene_settle.py) and the 3D views' frames (lab_app/qt/widgets/gl_window.py).
-Each charges what it spent here; once the turn has spent ``BUDGET_S``, the scenes and 3D views that
-ask to paint after that wait for a later turn, so that the window answers in between.
+lab's drawing happens in such places: a runner's drain of its worker's events (the tabs' slots,
+lab_app/qt/worker.py), the queued calls with which pyqtgraph's scenes repaint their plots
+(lab_app/qt/widgets/scene_settle.py), the 3D views' frames (lab_app/qt/widgets/gl_window.py), and the
+window's own repaint of the widgets that changed and its activation of a tab (lab_app/app.py). Each
+charges what it spent here; once the turn has spent ``BUDGET_S``, the drains, scenes and 3D views
+that ask to draw after that wait for a later turn, so that the window answers in between.
 """
 
 from __future__ import annotations
