@@ -254,7 +254,6 @@ def test_the_status_bar_draws_progress_at_its_own_pace_and_ends_on_the_latest(qt
     assert win.worker_label.text() == "idle"   # nothing left waiting to be drawn over it
 
 
-
 def test_the_window_repaint_and_a_tab_activation_count_against_the_turn(qtbot, win, monkeypatch):
     """What the window itself draws in a turn (its repaint of the widgets that changed, a tab made
     current) is charged to the turn's drawing budget, so that the plots, 3D frames and drains asking
