@@ -40,7 +40,7 @@ TRAINING_TASKS = frozenset({
     "lab_app.topics.anchorfree.task.train",
     "lab_app.topics.yolo.task.train",
     "lab_app.topics.pointcloud.pointnet_task.train",
-    "lab_app.topics.pyramids.fpn_task.train_all",
+    "lab_app.topics.pyramids.fpn_task.train_task",
     "lab_app.topics.representation.cpc_task.train",
     "lab_app.topics.vq.task.train",
     "lab_app.topics.vq.prior_task.train_prior",

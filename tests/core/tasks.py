@@ -35,3 +35,38 @@ def loaded_modules(names, ctl):
     import sys
 
     return {name: name in sys.modules for name in names}
+
+
+class Weighty:
+    """A value that counts, per process, how often it is pickled and unpickled (a model's weights
+    stand-in for the Sealed tests)."""
+
+    pickled = 0
+    unpickled = 0
+
+    def __init__(self, values):
+        self.values = list(values)
+
+    def __reduce__(self):
+        Weighty.pickled += 1
+        return (_weighty, (self.values,))
+
+
+def _weighty(values):
+    Weighty.unpickled += 1
+    return Weighty(values)
+
+
+def make_sealed(values, ctl):
+    """Returns ``values`` as a Sealed Weighty, with their count as meta."""
+    from lab_app.core.sealed import Sealed
+
+    return Sealed(Weighty(values), count=len(values))
+    yield  # pragma: no cover
+
+
+def sum_sealed(sealed, ctl):
+    """The sum of a Sealed Weighty's values, and whether it came unopened."""
+    was_open = sealed.is_open
+    return {"sum": sum(sealed.open().values), "arrived_open": was_open, "pid": os.getpid()}
+    yield  # pragma: no cover

@@ -270,3 +270,21 @@ def test_the_worker_imports_what_runs_import_lazily_before_the_first_run(qtbot):
     finally:
         runner.shutdown(30)
         fresh.close()
+
+
+def test_a_sealed_result_comes_back_unopened_and_the_next_task_opens_it_in_the_worker(qtbot, runner, backend):
+    """What a tab keeps between runs (the pyramids detectors) stays bytes in the window: returned
+    by one task and sent with the next, it is unpickled only in the worker."""
+    from tests.core.tasks import Weighty, make_sealed, sum_sealed
+
+    before = (Weighty.pickled, Weighty.unpickled)
+    with qtbot.waitSignal(runner.finished, timeout=60000) as made:
+        runner.start(functools.partial(make_sealed, [1, 2, 3, 4]))
+    sealed = made.args[0]
+    assert not sealed.is_open and sealed.meta == {"count": 4}
+    with qtbot.waitSignal(runner.finished, timeout=60000) as summed:
+        runner.start(functools.partial(sum_sealed, sealed))
+    assert summed.args[0]["sum"] == 10 and not summed.args[0]["arrived_open"]
+    assert summed.args[0]["pid"] == backend.pid != os.getpid()
+    assert (Weighty.pickled, Weighty.unpickled) == before     # this process neither pickled nor rebuilt it
+

@@ -26,7 +26,7 @@ def panel(qtbot):
                          {"single": 7, "fpn": 5, "snip": 3, "image_pyramid": 7}, task.class_names(2))
     p = tab.fpn
     with qtbot.waitSignal(p.ready, timeout=90000):
-        p._trained((models, CFG, {}))                # as if loaded from a checkpoint
+        p._trained((task.sealed(models), CFG, {}))   # as if loaded from a checkpoint
     yield p
     assert tab.shutdown(10.0)
 

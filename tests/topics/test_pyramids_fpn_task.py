@@ -125,3 +125,25 @@ def test_checkpoint_round_trip_and_a_wrong_file_is_refused(trained, tmp_path):
     bad.write_bytes(b"nope")
     with pytest.raises(LoadError, match="bad.safetensors"):
         task.load_models(bad)
+
+
+def test_the_tab_keeps_its_detectors_sealed_and_runs_images_and_tables_on_them(trained, tmp_path):
+    """What the panel gets from its load and train tasks crosses from the worker as bytes (nothing
+    rebuilt in the window) and still drives the image and table tasks there."""
+    import pickle
+
+    _, models, _ = trained
+    path = task.save_models(tmp_path / "p.safetensors", models, SMALL)
+    sealed, cfg, _ = pickle.loads(pickle.dumps(drain(task.load_task(path, Control()))[1]))
+    assert not sealed.is_open
+    assert sealed.meta == {"class_names": models.class_names, "train_steps": models.train_steps}
+    sent = pickle.loads(pickle.dumps(sealed))                    # as an image run takes it to the worker
+    run = drain(task.image_task(sent, cfg, Control(), seed=1))[1]
+    want = drain(task.image_task(models, cfg, Control(), seed=1))[1]
+    assert set(run.runs) == set(task.PIPELINES)
+    for name in task.PIPELINES:
+        np.testing.assert_allclose(run.runs[name].merged.scores, want.runs[name].merged.scores, rtol=1e-5)
+    table = drain(task.evaluate_task(sent, cfg, Control(), only=("fpn",)))[1]
+    assert set(table.rows) == {"fpn"} and not sealed.is_open
+    _, (trained_sealed, _) = drain(task.train_task(replace(SMALL, steps=2, eval_scenes=1), Control()))
+    assert trained_sealed.meta["train_steps"]["fpn"] == 2 and trained_sealed.open().fpn is not None

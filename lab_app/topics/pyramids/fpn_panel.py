@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QVBo
 from superqt import QLabeledRangeSlider
 
 from lab_app.core.events import Message, Progress
+from lab_app.core.sealed import Sealed
 from lab_app.detection.postprocess import Detections
 from lab_app.detection.training import EVAL_NMS
 from lab_app.qt.staged import build_pause
@@ -48,7 +49,7 @@ class FpnPanel(QWidget):
         self.train_runner = tab.add_runner()
         self.image_runner = tab.add_runner()
         self.eval_runner = tab.add_runner()
-        self.models: task.Models | None = None
+        self.models: Sealed[task.Models] | None = None   # bytes here, detectors in the worker
         self.image_run: task.ImageRun | None = None
         self.table: task.Table | None = None
         self.pending_path: Path | None = None
@@ -173,7 +174,7 @@ class FpnPanel(QWidget):
         self.config = replace(self.params.config, snip_valid=self._ranges())
         cfg = self.config
         self.info.setText(f"Training single level, FPN and SNIP, {cfg.train_seconds:g} s each ...")
-        self.train_runner.start(partial(task.train_all, cfg), "training the pyramid detectors")
+        self.train_runner.start(partial(task.train_task, cfg), "training the pyramid detectors")
 
     def new_scene(self) -> None:
         self.pending_path = None
@@ -231,7 +232,7 @@ class FpnPanel(QWidget):
                 slider.blockSignals(True)
                 slider.setValue((int(lo), int(min(hi, self.config.image_size))))
                 slider.blockSignals(False)
-            steps = ", ".join(f"{task.TITLES[k]} {v}" for k, v in models.train_steps.items())
+            steps = ", ".join(f"{task.TITLES[k]} {v}" for k, v in models.meta["train_steps"].items())
             self.info.setText(f"Shipped detectors (training steps: {steps}); Retrain trains them live, "
                               f"{third.train_seconds:g} s each.")
             card = result[2]
@@ -285,7 +286,7 @@ class FpnPanel(QWidget):
         names = [""] * LEVEL_LABEL_OFFSET + [lv.name for lv in run.levels]
         self.merged.set_candidates(Detections(run.merged.boxes, run.merged.scores, run.level_of + LEVEL_LABEL_OFFSET),
                                    names, cfg.score_threshold, None)
-        self.strip.show_run(run, image, self._square(), cfg.score_threshold, EVAL_NMS, self.models.class_names)
+        self.strip.show_run(run, image, self._square(), cfg.score_threshold, EVAL_NMS, self.models.meta["class_names"])
         passes = len(run.levels) if self.shown_pipeline() in ("image_pyramid", "snip") else 1
         self.summary.setText(f"{task.TITLES[run.name]}: {run.ms:.1f} ms, {passes} forward pass(es), "
                              f"{len(self.merged.shown)} boxes" + (f" - {self.image_run.note}" if self.image_run.note else ""))

@@ -20,6 +20,7 @@ import torch
 from lab_app.core.control import Control
 from lab_app.core.device import seed_everything
 from lab_app.core.events import Event, Message
+from lab_app.core.sealed import Sealed, opened
 from lab_app.data.scenes import CLASS_NAMES, SceneConfig, make_scenes
 from lab_app.detection.evaluate import ap_by_size, coco_map
 from lab_app.detection.postprocess import Detections, Letterbox, letterbox
@@ -174,6 +175,18 @@ def train_all(cfg: FpnConfig, ctl: Control):
     return models, table
 
 
+def sealed(models: Models) -> Sealed[Models]:
+    """The detectors as the tab keeps them: bytes on the window's side (lab_app/core/sealed.py), with
+    the class names and step counts it reads itself."""
+    return Sealed(models, class_names=models.class_names, train_steps=models.train_steps)
+
+
+def train_task(cfg: FpnConfig, ctl: Control):
+    """The tab's training run: ``train_all``, its detectors sealed for the window."""
+    models, table = yield from train_all(cfg, ctl)
+    return sealed(models), table
+
+
 # --- running the pipelines ----------------------------------------------------------------------
 
 
@@ -312,6 +325,7 @@ def image_task(models: Models, cfg: FpnConfig, ctl: Control, path: Path | None =
     """Task generator for the panel's image runner: ``prev``'s image again through the pipelines in
     ``only`` (their runs replace those in ``prev``); else the photo at ``path``, or else procedural
     scene ``seed`` of ``cfg``, through every pipeline."""
+    models = opened(models)
     if prev is not None:
         update = yield from run_image(models, prev.image, cfg, ctl, only=only, note=prev.note)
         return replace(prev, runs={**prev.runs, **update.runs})
@@ -328,7 +342,7 @@ def image_task(models: Models, cfg: FpnConfig, ctl: Control, path: Path | None =
 
 
 def evaluate_task(models, cfg, ctl, only=PIPELINES, table=None):
-    return (yield from evaluate(models, cfg, ctl, only, table=table))
+    return (yield from evaluate(opened(models), cfg, ctl, only, table=table))
 
 
 # --- what a drawn box teaches ---------------------------------------------------------------------
@@ -405,7 +419,8 @@ def load_models(path) -> tuple[Models, FpnConfig, dict]:
 
 
 def load_task(path, ctl: Control):
-    """Task generator: load a checkpoint (off the UI thread)."""
+    """Task generator: load a checkpoint (off the UI thread); (sealed detectors, config, card)."""
     ctl.checkpoint()
-    return load_models(path)
+    models, cfg, card = load_models(path)
+    return sealed(models), cfg, card
     yield  # pragma: no cover
