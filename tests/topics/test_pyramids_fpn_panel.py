@@ -40,7 +40,16 @@ def test_photo_then_levels_knob_updates_views_and_table_without_retraining(qtbot
     from skimage import data
 
     Image.fromarray(data.astronaut()).save(tmp_path / "astronaut.png")
+    panel.tab.subtabs.setCurrentWidget(panel)
+    panel.tab.show()                                   # hidden widgets keep their layouts' old sizes
+    qtbot.waitExposed(panel.tab)
+    narrowest = panel.tab.minimumSizeHint().width()
     open_photo(qtbot, panel, tmp_path / "astronaut.png")
+    qtbot.wait(50)
+    # the photo's longer texts (its note, the levels' captions) wrap: the tab asks for no more width,
+    # so the window neither grows past its size (or the screen's) nor lays every view out again
+    assert "guesses" in panel.summary.text()
+    assert panel.tab.minimumSizeHint().width() == narrowest <= 1280
     assert panel.merged.boxes.image().shape == (512, 512, 3)
     # the FPN is shown: P3..P6 side by side, each its own map over the 512 px photo
     assert panel.strip.shown_levels == 4

@@ -124,6 +124,7 @@ class FpnPanel(QWidget):
         self.pipeline_combo.currentIndexChanged.connect(lambda *_: self.draw_image())
         top.addWidget(self.pipeline_combo)
         self.summary = QLabel()
+        self.summary.setWordWrap(True)   # a photo's note makes it long: a second line, not a wider window
         top.addWidget(self.summary, 1)
         rcol.addLayout(top)
         views = QHBoxLayout()

@@ -51,6 +51,7 @@ class ResultsView(ExportableView):
                        for i, (name, title) in enumerate(titles.items())}
         self.rows: dict = {}
         self.caption = QLabel()
+        self.caption.setWordWrap(True)
         left = QWidget()
         col = QVBoxLayout(left)
         col.setContentsMargins(0, 0, 0, 0)
