@@ -111,10 +111,14 @@ SIDE_NICE = 5
 
 def yield_to_others(steps: int = SIDE_NICE) -> bool:
     """Run the calling thread below the other threads of its process (Linux gives each thread its own
-    nice value; elsewhere nothing): a demo that runs beside a tab's main training (the MI estimators
-    beside the encoder) then takes the CPU that training leaves, not half of it. The main thread (a
-    script or a test running the task itself) keeps its priority: its nice value is the program's.
-    Whether it took."""
+    nice value and scheduling policy; elsewhere nothing): a demo that runs beside a tab's main
+    training (the MI estimators beside the encoder) then takes the CPU that training leaves, not a
+    share of it. Its nice value goes up by ``steps`` and it joins SCHED_IDLE, the policy for work that
+    runs only when a core would otherwise be idle: with nice alone, a side thread that shares a core
+    with the training still takes a quarter of it (the kernel weighs a nice-15 thread against a
+    nice-10 one 36 to 110; the README's ui_stalls notes give what that cost the representation tab).
+    The main thread (a script or a test running the task itself) keeps its priority: its nice value
+    is the program's. Whether it took."""
     get_id = getattr(threading, "get_native_id", None)
     if get_id is None or not hasattr(os, "setpriority") or platform.system() != "Linux":
         return False
@@ -123,9 +127,13 @@ def yield_to_others(steps: int = SIDE_NICE) -> bool:
     try:
         tid = get_id()
         os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps))
-        return True
     except OSError:
         return False
+    try:
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError):   # a kernel or container that refuses it: the nice value stands
+        pass
+    return True
 
 
 _init_lock = threading.Lock()

@@ -109,6 +109,7 @@ def test_a_side_demo_thread_runs_below_the_others_of_its_process():
         before = os.getpriority(os.PRIO_PROCESS, tid)
         seen["took"] = yield_to_others()
         seen["nice"] = (before, os.getpriority(os.PRIO_PROCESS, tid))
+        seen["policy"] = os.sched_getscheduler(tid)
 
     t = threading.Thread(target=side)
     t.start()
@@ -116,7 +117,9 @@ def test_a_side_demo_thread_runs_below_the_others_of_its_process():
     me = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     before, after = seen["nice"]
     assert seen["took"] and after == min(19, before + SIDE_NICE)
+    assert seen["policy"] == os.SCHED_IDLE    # it runs only where a core would otherwise be idle
     assert me == before   # the calling thread, not the process: the others keep theirs
+    assert os.sched_getscheduler(threading.get_native_id()) == os.SCHED_OTHER
     assert not yield_to_others() and os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == me
 
 
