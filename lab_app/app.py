@@ -90,6 +90,10 @@ class MainWindow(TabBuildMixin, StatusBarMixin, ClusterMixin, ExportMixin, QMain
             saved = self.settings.value("train_process", "true")
             train_process = env != "0" if env else saved in (True, "true")
         self.procs = ProcessBackend() if train_process else None
+        if self.procs is not None:
+            # started now, not at the first paint: the first tab's first run waits for the worker's
+            # imports (seconds), and they run on the other core while this window is built
+            self.procs.start()
         self._build_runs_dock()
         self._build_status_bar()
         self._build_menus()
@@ -110,8 +114,6 @@ class MainWindow(TabBuildMixin, StatusBarMixin, ClusterMixin, ExportMixin, QMain
 
     def _on_first_paint(self) -> None:
         log.info("window painted")
-        if self.procs is not None:   # the worker imports torch on its own core while the tab builds
-            QTimer.singleShot(0, lambda: self.procs is not None and not self._closed and self.procs.start())
 
     # --- building -------------------------------------------------------------------------------------------
     def _build_runs_dock(self) -> None:
