@@ -21,6 +21,7 @@ import threading
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+_UNOPENED = object()   # not None: a sealed None is a value like any other
 
 
 class Sealed(Generic[T]):
@@ -33,19 +34,19 @@ class Sealed(Generic[T]):
     @classmethod
     def _from_blob(cls, blob: bytes, meta: dict) -> Sealed:
         sealed = cls.__new__(cls)
-        sealed._value, sealed._blob, sealed._lock, sealed.meta = None, blob, threading.Lock(), meta
+        sealed._value, sealed._blob, sealed._lock, sealed.meta = _UNOPENED, blob, threading.Lock(), meta
         return sealed
 
     def open(self) -> T:
         """The value, unpickled on the first call on this side (and kept)."""
         with self._lock:
-            if self._value is None:
+            if self._value is _UNOPENED:
                 self._value = pickle.loads(self._blob)
             return self._value
 
     @property
     def is_open(self) -> bool:
-        return self._value is not None
+        return self._value is not _UNOPENED
 
     def __reduce__(self):
         with self._lock:

@@ -287,4 +287,3 @@ def test_a_sealed_result_comes_back_unopened_and_the_next_task_opens_it_in_the_w
     assert summed.args[0]["sum"] == 10 and not summed.args[0]["arrived_open"]
     assert summed.args[0]["pid"] == backend.pid != os.getpid()
     assert (Weighty.pickled, Weighty.unpickled) == before     # this process neither pickled nor rebuilt it
-

@@ -43,3 +43,9 @@ def test_in_threads_nothing_is_pickled_and_open_gives_the_value_itself():
     t.join()
     assert got == [value] and _counts() == before and sealed.is_open
     assert opened(value) is value                            # scripts pass the plain value
+
+
+def test_a_sealed_none_is_a_value():
+    here = pickle.loads(pickle.dumps(Sealed(None, note="empty")))
+    assert not here.is_open and here.open() is None and here.is_open
+

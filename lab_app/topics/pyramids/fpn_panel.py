@@ -287,7 +287,8 @@ class FpnPanel(QWidget):
         names = [""] * LEVEL_LABEL_OFFSET + [lv.name for lv in run.levels]
         self.merged.set_candidates(Detections(run.merged.boxes, run.merged.scores, run.level_of + LEVEL_LABEL_OFFSET),
                                    names, cfg.score_threshold, None)
-        self.strip.show_run(run, image, self._square(), cfg.score_threshold, EVAL_NMS, self.models.meta["class_names"])
+        self.strip.show_run(run, image, self._square(), cfg.score_threshold, EVAL_NMS,
+                            self.models.meta["class_names"])
         passes = len(run.levels) if self.shown_pipeline() in ("image_pyramid", "snip") else 1
         self.summary.setText(f"{task.TITLES[run.name]}: {run.ms:.1f} ms, {passes} forward pass(es), "
                              f"{len(self.merged.shown)} boxes" + (f" - {self.image_run.note}" if self.image_run.note else ""))

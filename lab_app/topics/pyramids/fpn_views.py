@@ -39,7 +39,7 @@ class LevelStrip(ExportableView):
             col.setContentsMargins(0, 0, 0, 0)
             col.setSpacing(1)
             caption = QLabel()
-            caption.setWordWrap(True)   # its width is the view's: a longer text adds a line, never widens the window
+            caption.setWordWrap(True)   # a longer text adds a line; it never widens the window
             caption.setToolTip("The level's feature map: channel energy (mean squared activation, scaled "
                                "to 0..1) over the image, and the boxes this level produced")
             view = DetectionView()

@@ -306,8 +306,9 @@ def train(
     x_train = torch.from_numpy(data.x_train).to(device)
     x_test = torch.from_numpy(data.x_test).to(device)
     with seeded_init(cfg.seed):   # the MI estimators build theirs in another runner at the same time
-        # channels-last: oneDNN's convolutions of these small images (and their backward, most of a
-        # step) run faster in that layout on the CPU (README, "The contrastive tab's first result")
+        # channels-last: oneDNN's convolutions of these small images (and their backward, the largest
+        # part of a step) run faster in that layout on the CPU (README, "The contrastive tab's first
+        # result")
         model = Encoder(encoder_config(cfg, data)).to(device, memory_format=torch.channels_last)
         head = RotationHead(cfg.feature_dim).to(device)
     params = list(model.parameters()) + (
