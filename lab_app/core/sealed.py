@@ -31,12 +31,6 @@ class Sealed(Generic[T]):
         self._lock = threading.Lock()
         self.meta = meta
 
-    @classmethod
-    def _from_blob(cls, blob: bytes, meta: dict) -> Sealed:
-        sealed = cls.__new__(cls)
-        sealed._value, sealed._blob, sealed._lock, sealed.meta = _UNOPENED, blob, threading.Lock(), meta
-        return sealed
-
     def open(self) -> T:
         """The value, unpickled on the first call on this side (and kept)."""
         with self._lock:
@@ -54,7 +48,16 @@ class Sealed(Generic[T]):
                 from lab_app.core.procpool import dumps
 
                 self._blob = dumps(self._value)
-            return (Sealed._from_blob, (self._blob, self.meta))
+            return (_unseal, (self._blob, self.meta))
+
+
+def _unseal(blob: bytes, meta: dict) -> Sealed:
+    """A Sealed as it arrives: its bytes, not yet opened. A module function, so that cloudpickle (which
+    the runner uses for a task's partial) sends it by name: a classmethod's function it would send by
+    value, with a copy of ``_UNOPENED`` that is not this module's."""
+    sealed = Sealed.__new__(Sealed)
+    sealed._value, sealed._blob, sealed._lock, sealed.meta = _UNOPENED, blob, threading.Lock(), meta
+    return sealed
 
 
 def opened(value: Sealed[T] | T) -> T:

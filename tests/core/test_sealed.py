@@ -49,3 +49,16 @@ def test_a_sealed_none_is_a_value():
     here = pickle.loads(pickle.dumps(Sealed(None, note="empty")))
     assert not here.is_open and here.open() is None and here.is_open
 
+
+
+def test_a_sealed_value_in_a_task_sent_by_cloudpickle_still_opens():
+    """The runner sends a task's partial with cloudpickle, which sends by value what it cannot find
+    by name; the Sealed must arrive as itself (unopened, then its value), not as a copy of its
+    module's marker."""
+    import functools
+
+    import cloudpickle
+
+    here = pickle.loads(pickle.dumps(Sealed(Weighty([7, 8]))))
+    task = cloudpickle.loads(cloudpickle.dumps(functools.partial(opened, here)))
+    assert not task.args[0].is_open and task().values == [7, 8]
