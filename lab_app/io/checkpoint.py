@@ -167,3 +167,14 @@ def load_state_into(model, ckpt: Checkpoint, path: str | Path | None = None) -> 
         first = str(e).strip().splitlines()
         raise LoadError(path, f"the weights do not fit the {ckpt.architecture} model "
                               f"({first[0] if first else type(e).__name__})") from None
+
+
+def history_from(extra: dict) -> tuple:
+    """The curves a checkpoint carries in ``extra["history"]``, as ((step, {name: value}), ...), the
+    form a run's history has; malformed points are dropped (the weights still load)."""
+    out = []
+    for point in extra.get("history") or []:
+        if isinstance(point, (list, tuple)) and len(point) == 2 and isinstance(point[1], dict):
+            values = {str(k): float(v) for k, v in point[1].items() if isinstance(v, (int, float))}
+            out.append((point[0], values))
+    return tuple(out)

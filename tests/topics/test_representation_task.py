@@ -124,3 +124,60 @@ def test_the_last_step_draws_its_pca_before_its_t_sne(small_digits):
     assert not np.allclose(pca.xy, tsne.xy)
     # the PCA frame is the PCA of the trained embedding: its first axis has the larger spread
     assert pca.xy[:, 0].var() >= pca.xy[:, 1].var()
+
+
+def test_a_saved_encoder_keeps_its_loss_curve_and_a_load_ends_on_the_runs_t_sne(tmp_path):
+    """The checkpoint carries the run's loss curve; a load's t-SNE (``tsne_frame``) has the
+    neighbourhoods the run's last frame had, so the shipped encoder opens on the picture its training
+    ended on (not the same coordinates: training ran channels-last, and t-SNE magnifies the last bits)."""
+    cfg = task.RepresentationConfig(steps=30, batch_size=64, probe_every=30, width=4, limit=300,
+                                    frame_seconds=0.0, projection="t-SNE at the end")
+    events, trained = run(task.train(cfg, None, Control()))
+    losses = [(ev.step, ev.metrics["loss"]) for ev in events if isinstance(ev, Progress)]
+    assert [(s, m["loss"]) for s, m in trained.history] == losses and losses[-1][0] == cfg.steps
+    last = [ev for ev in events if isinstance(ev, task.EmbeddingFrame)][-1]
+    assert last.projection == "t-SNE"
+
+    path = task.save_encoder(tmp_path / "enc.safetensors", trained)
+    loaded = task.load_encoder(path)
+    assert loaded.trained.history == trained.history
+    assert loaded.embedding.shape == (len(loaded.shown), cfg.embed_dim)
+    laid_out = task.tsne_frame(loaded.frame, loaded.embedding, cfg.seed)
+    assert laid_out.projection == "t-SNE" and laid_out.step == cfg.steps
+
+    def neighbours(xy, k=10):
+        d = ((xy[:, None] - xy[None]) ** 2).sum(-1)
+        np.fill_diagonal(d, np.inf)
+        return np.argsort(d, 1)[:, :k]
+
+    shared = [len(set(a) & set(b)) / 10 for a, b in zip(neighbours(laid_out.xy), neighbours(last.xy), strict=True)]
+    assert np.mean(shared) > 0.5   # two unrelated layouts share about 0.04
+
+
+def test_make_checkpoint_writes_the_card_and_the_header_seed(tmp_path, monkeypatch):
+    import json
+
+    from lab_app.topics.representation import make_checkpoint
+
+    path, trained = make_checkpoint.make(tmp_path / "rep.safetensors", seed=3, steps=20, batch_size=64,
+                                         probe_every=20, width=4, limit=300, projection="PCA")
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["command"] == f"{make_checkpoint.COMMAND} --seed 3 --steps 20" and card["seed"] == 3
+    assert card["metrics"] == trained.scores and card["config"]["steps"] == 20
+    monkeypatch.setattr(task, "CHECKPOINT", path)
+    assert task.shipped_seed() == 3
+    path.write_bytes(b"not a checkpoint")
+    assert task.shipped_seed() is None    # an unreadable file: the tab trains instead
+
+
+@pytest.mark.skipif(not task.CHECKPOINT.exists(),
+                    reason="no shipped encoder (python -m lab_app.topics.representation.make_checkpoint)")
+def test_the_shipped_encoder_gives_the_probe_scores_its_header_states():
+    loaded = task.load_encoder(task.CHECKPOINT)
+    data = loaded.data
+    scores = task.probe_scores(loaded.trained.encoder, data, torch.from_numpy(data.x_train),
+                               torch.from_numpy(data.x_test))
+    stated = loaded.trained.scores
+    assert scores["linear"] == pytest.approx(stated["encoder"]["linear"], abs=1e-9)
+    assert scores["knn"] == pytest.approx(stated["encoder"]["knn"], abs=1e-9)
+    assert stated["encoder"]["linear"] > stated["raw pixels"]["linear"]   # worth opening the tab on

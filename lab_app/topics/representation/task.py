@@ -5,20 +5,19 @@ and report what its embedding space looks like while it trains.
 neighbours), the probe accuracies of raw pixels and of the untrained (random) encoder, then
 Progress points (loss, alignment, uniformity), coalescable EmbeddingFrame snapshots (a 2D layout
 of the training set, positive / negative pair distances) and ProbeScores at evaluations. It returns
-a Trained result with the weights and the training set's features (for nearest neighbours).
-Margin, temperature and the 2D projection are read from ``live`` every step: the sliders act on
-the running training at once.
+a Trained result: weights, the training set's features (for nearest neighbours), the loss curve.
+Margin, temperature and the 2D projection are read from ``live`` every step.
 
-The rest of the tab's work is here too, for its runners: ``save_encoder`` / ``load_encoder`` (the
-lab's checkpoint API; loading rebuilds the encoder and encodes the training set) and ``query`` (a
-dropped image, or any image, and its nearest training images).
+Also here, for the tab's runners: ``save_encoder`` / ``load_encoder`` (the lab's checkpoint API;
+``tsne_frame`` lays a loaded embedding out as training's last frame is), the shipped encoder the tab
+opens on (``CHECKPOINT``, made by make_checkpoint.py) and ``query`` (an image's nearest training images).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,14 @@ from lab_app.core.events import Event, Progress
 from lab_app.core.seeds import seed_field
 from lab_app.data.datasets import ImageDataset, load_dataset
 from lab_app.io import load_image
-from lab_app.io.checkpoint import Checkpoint, load_checkpoint, load_state_into, save_checkpoint
+from lab_app.io.checkpoint import (
+    Checkpoint,
+    history_from,
+    load_checkpoint,
+    load_state_into,
+    peek_checkpoint,
+    save_checkpoint,
+)
 from lab_app.topics.representation.probes import (
     encode,
     knn_probe,
@@ -53,6 +59,8 @@ from models.contrastive import (
 )
 
 MODEL_NAME = "representation-encoder"  # the architecture in the checkpoint header
+#: The encoder the tab opens on: the default config trained by make_checkpoint.py (Train trains one live).
+CHECKPOINT = Path(__file__).resolve().parents[3] / "resources" / "checkpoints" / "representation.safetensors"
 # The last two run in cpc_task.py (their own task and views; the tab routes them there).
 OBJECTIVES = ("InfoNCE", "pairwise contrastive", "rotation pretext", "CPC", "patch position")
 DATASET_CHOICES = ("digits", "mnist5k", "mnist", "fashion_mnist", "cifar10", "folder")
@@ -190,6 +198,7 @@ class Trained(Event):
     train_features: np.ndarray  # (N, F) L2-normalised features of x_train, for nearest neighbours
     scores: dict
     encoder: Encoder | None = field(default=None, compare=False, repr=False)  # eval-mode copy, CPU
+    history: tuple = field(default=(), compare=False, repr=False)  # ((step, {"loss": v}), ...), saved with it
 
 
 @dataclass(frozen=True)
@@ -201,6 +210,7 @@ class Loaded(Event):
     data: ImageDataset
     shown: np.ndarray
     frame: EmbeddingFrame
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)  # z of the shown images
 
 
 @dataclass(frozen=True)
@@ -334,7 +344,7 @@ def train(
     batch = min(cfg.batch_size, n)
     previous_xy: np.ndarray | None = None
     last_frame, gap = 0.0, cfg.frame_seconds
-    scores = dict(baselines)
+    scores, history = dict(baselines), []
     for step in range(1, cfg.steps + 1):
         ctl.checkpoint()
         now = _live(cfg, live)
@@ -349,6 +359,7 @@ def train(
         frame_due = time.monotonic() - last_frame >= gap
         if step % 10 == 0 or evaluate or frame_due:
             pos, neg, align, unif = pair_geometry(now, model, geometry_batch, gen)
+            history.append((step, {"loss": float(loss.detach())}))
             yield Progress(
                 step, cfg.steps, {"loss": float(loss.detach()), "alignment": align, "uniformity": unif}
             )
@@ -375,7 +386,7 @@ def train(
 
     features = encode(model, x_train)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    return Trained(asdict(cfg), state, features, scores, build_encoder(cfg, data, state))
+    return Trained(asdict(cfg), state, features, scores, build_encoder(cfg, data, state), tuple(history))
 
 
 @torch.no_grad()
@@ -424,7 +435,16 @@ def save_encoder(path, trained: Trained, dataset_info: str = "", ctl: Control | 
     """Write ``trained`` as a checkpoint of the representation tab."""
     return save_checkpoint(path, Checkpoint("representation", MODEL_NAME, trained.state_dict, trained.config,
                                             metrics=trained.scores, seed=trained.config.get("seed"),
-                                            extra={"dataset": dataset_info}))
+                                            extra={"dataset": dataset_info,
+                                                   "history": list(trained.history)}))
+
+
+def shipped_seed() -> int | None:
+    """The seed the shipped encoder was trained with (its header only), None without a readable one."""
+    try:
+        return peek_checkpoint(CHECKPOINT).get("seed") if CHECKPOINT.exists() else None
+    except (OSError, ValueError):   # LoadError is a ValueError
+        return None
 
 
 def load_encoder(path, data: ImageDataset | None = None, ctl: Control | None = None) -> Loaded:
@@ -447,13 +467,21 @@ def load_encoder(path, data: ImageDataset | None = None, ctl: Control | None = N
     shown = np.sort(rng.permutation(n)[: cfg.frame_points]) if n > cfg.frame_points else np.arange(n)
     pos, neg, align, unif = pair_geometry(cfg, model, x_train[torch.randperm(n, generator=gen)[:512]], gen)
     model.eval()
-    xy = project_2d(embedding_of(cfg, model, x_train[torch.from_numpy(shown)]), "PCA", None, cfg.seed)
+    z = embedding_of(cfg, model, x_train[torch.from_numpy(shown)])
+    xy = project_2d(z, "PCA", None, cfg.seed)
     model.eval()
     margin = cfg.margin if cfg.objective == "pairwise contrastive" else None
     frame = EmbeddingFrame(cfg.steps, xy, "PCA", pos, neg, align, unif, margin, ckpt.state_dict)
     scores = ckpt.metrics or ckpt.extra.get("scores", {})
-    trained = Trained(asdict(cfg), dict(ckpt.state_dict), features, scores, model)
-    return Loaded(str(path), trained, data, shown, frame)
+    history = history_from(ckpt.extra)
+    trained = Trained(asdict(cfg), dict(ckpt.state_dict), features, scores, model, history)
+    return Loaded(str(path), trained, data, shown, frame, z)
+
+
+def tsne_frame(frame: EmbeddingFrame, z: np.ndarray, seed: int = 0,
+               ctl: Control | None = None) -> EmbeddingFrame:
+    """``frame`` laid out by a t-SNE of ``z`` (seconds): a loaded encoder's view ends as a training's."""
+    return replace(frame, xy=project_2d(z, "t-SNE", None, seed), projection="t-SNE")
 
 
 def query(source, caption: str, config: dict, state: dict, data: ImageDataset,

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from lab_app.core.control import Control
-from lab_app.core.tiling import tile
 from lab_app.core.events import Event
+from lab_app.core.tiling import tile
 from lab_app.data.datasets import ImageDataset
-from lab_app.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from lab_app.io.checkpoint import Checkpoint, history_from, load_checkpoint, save_checkpoint
 from lab_app.io.errors import LoadError
 from lab_app.topics.vq import prior_task as pt
 from lab_app.topics.vq import task
@@ -67,7 +67,7 @@ def load_tokenizer(path) -> tuple[VQTokenizer, task.Trained]:
     known = task.VqTaskConfig.__dataclass_fields__
     cfg = {k: v for k, v in cfg.items() if k in known}
     return model.eval(), task.Trained(cfg, tcfg, ckpt.state_dict, ckpt.metrics, tuple(ckpt.class_names),
-                                      _history(ckpt.extra))
+                                      history_from(ckpt.extra))
 
 
 def save_prior(path, trained: pt.PriorTrained, tokenizer: VQTokenizer, card: dict | None = None) -> Path:
@@ -99,16 +99,7 @@ def load_prior(path, tokenizer: VQTokenizer | None) -> tuple[TokenPrior, pt.Prio
         raise LoadError(path, f"the weights do not fit the {PRIOR} model ({first[0] if first else e})") from None
     known = pt.PriorTaskConfig.__dataclass_fields__
     return prior.eval(), pt.PriorTrained({k_: v for k_, v in cfg.items() if k_ in known}, pcfg, ckpt.state_dict,
-                                         ckpt.metrics, _history(ckpt.extra))
-
-
-def _history(extra: dict) -> tuple:
-    """The curves a checkpoint carries, as ((step, {name: value}), ...); malformed ones are dropped."""
-    out = []
-    for point in extra.get("history") or []:
-        if isinstance(point, (list, tuple)) and len(point) == 2 and isinstance(point[1], dict):
-            out.append((point[0], {str(k): float(v) for k, v in point[1].items() if isinstance(v, (int, float))}))
-    return tuple(out)
+                                         ckpt.metrics, history_from(ckpt.extra))
 
 
 @dataclass(frozen=True)
