@@ -123,13 +123,20 @@ def rep_neighbours(model, data, image: np.ndarray, k: int = 8) -> np.ndarray:
     return np.argsort(-cos, kind="stable")[:k]
 
 
-def test_contrastive_photo_opened_on_a_fresh_tab_trains_then_shows_its_neighbours(rep, qtbot, photo):
+@pytest.mark.parametrize("shipped", [True, False], ids=["shipped encoder", "none shipped"])
+def test_contrastive_photo_opened_on_a_fresh_tab_gets_an_encoder_then_shows_its_neighbours(
+        rep, qtbot, photo, shipped, tmp_path, monkeypatch):
+    """A fresh tab loads the shipped encoder for it (when there is one for the tab's seed), else trains."""
+    if shipped and not rtask.CHECKPOINT.exists():
+        pytest.skip("no shipped encoder (python -m lab_app.topics.representation.make_checkpoint)")
+    if not shipped:
+        monkeypatch.setattr(rtask, "CHECKPOINT", tmp_path / "none.safetensors")
     path, rgb = photo
     rep.params.set_config(replace(rep.config, **REP_QUICK))
     rep.mi_params.set_config(MIConfig(steps=30, report_every=5, dim=4, mi_batch=16))
     with qtbot.waitSignal(rep.demo_ready, timeout=120_000):
         rep.open_path(path)
-        assert rep.runner.busy
+        assert (rep.ckpt_runner.busy, rep.runner.busy) == (shipped, not shipped)
     seen = rtask.image_for(rgb, rep.data)
     assert rep.query_result.caption == "astronaut.png" and np.array_equal(rep.query_result.image, seen)
     assert list(rep.nearest_indices) == list(rep_neighbours(rep.encoder, rep.data, seen))

@@ -117,3 +117,58 @@ def test_the_train_button_trains_with_the_panels_config(tab, qtbot):
         button.click()
     assert tab.runner.busy and tab.config.steps == QUICK["steps"]
     tab.runner.cancel()
+
+
+def _ship(tmp_path, monkeypatch, seed: int = 0) -> task.Trained:
+    """A small encoder in the shipped checkpoint's place (the real one is the default config)."""
+    from lab_app.topics.representation import make_checkpoint
+
+    path, trained = make_checkpoint.make(tmp_path / "shipped.safetensors", seed=seed, steps=40, batch_size=64,
+                                         probe_every=40, width=4, limit=400, frame_seconds=0.0)
+    monkeypatch.setattr(task, "CHECKPOINT", path)
+    return trained
+
+
+def test_the_tab_opens_on_the_shipped_encoder_and_train_trains_one_live(tab, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QPushButton
+
+    shipped = _ship(tmp_path, monkeypatch)
+    started, messages = [], []
+    tab.runner.started.connect(started.append)
+    tab.status_message.connect(messages.append)
+    with qtbot.waitSignal(tab.demo_ready, timeout=60_000):
+        tab.start_demo()
+    assert started == [] and tab.trained is not None   # nothing trained: the shipped encoder is on screen
+    assert tab.frame.projection == "t-SNE"             # laid out as its training's last frame was
+    assert tab.scatter.plot_item.titleLabel.text.endswith("t-SNE, step 40")
+    assert tab.probes.values()[2] == pytest.approx(shipped.scores["encoder"]["linear"])
+    steps, losses = tab.loss_curve.series("loss")      # the curve of the run that made it
+    assert list(steps) == [s for s, _ in shipped.history]
+    assert np.allclose(losses, [m["loss"] for _, m in shipped.history])
+    assert any(m.startswith("the shipped encoder (InfoNCE, 40 steps, digits)") for m in messages)
+    assert tab.mi_runner.busy or tab.mi_curve.names()  # the MI estimators' demo runs beside it
+
+    (button,) = [b for b in tab.findChildren(QPushButton) if b.text() == "Train"]
+    with qtbot.waitSignal(tab.runner.started, timeout=10_000):
+        button.click()
+    assert started == ["training encoder"]
+    tab.runner.cancel()
+
+
+def test_another_seed_or_no_shipped_encoder_trains_one(tab, qtbot, tmp_path, monkeypatch):
+    """The shipped encoder stands for the default seed only: with --seed 7 the demo trains one with
+    7 (the run card states the seed that made what is on screen); without the file it trains too."""
+    _ship(tmp_path, monkeypatch, seed=0)
+    tab.params.set_config(replace(tab.config, seed=7, **QUICK))
+    with qtbot.waitSignal(tab.runner.started, timeout=10_000):
+        tab.start_demo()
+    assert tab.runner.label == "training encoder" and tab.config.seed == 7
+    tab.runner.cancel()
+    qtbot.waitUntil(lambda: not tab.runner.busy, timeout=10_000)
+
+    monkeypatch.setattr(task, "CHECKPOINT", tmp_path / "none.safetensors")
+    tab.params.set_config(replace(tab.config, seed=0))
+    with qtbot.waitSignal(tab.runner.started, timeout=10_000):
+        tab.start_demo()
+    assert tab.runner.label == "training encoder" and not tab.ckpt_runner.busy
+    tab.runner.cancel()

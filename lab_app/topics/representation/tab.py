@@ -82,7 +82,8 @@ class RepresentationTab(TopicTab):
         self.query_result: task.QueryResult | None = None
         self.nearest_indices = np.zeros(0, np.int64)
         self._file_drawn = False
-        self._ready_after_query = False
+        self._ready_after: set[str] = set()   # parts of a result still to draw before demo_ready
+        self._loaded_frame = None   # the frame a load drew (its t-SNE replaces it, if nothing else has)
         self._live = LiveDict()
         self._mi_live = LiveDict()
         self.file_runner = self.add_runner()  # dropped images: training keeps going meanwhile
@@ -93,6 +94,7 @@ class RepresentationTab(TopicTab):
         self.file_runner.finished.connect(self._on_query)
         self.file_runner.errored.connect(self._on_query_error)
         self.ckpt_runner.finished.connect(self._on_ckpt_finished)
+        self.ckpt_runner.cancelled.connect(lambda: self._part_drawn("t-SNE"))   # a save or load cut it short
         self.mi_runner.progress.connect(lambda p: self.mi_curve.append(p.step, p.metrics))
 
     # --- layout -----------------------------------------------------------------------------------------
@@ -166,9 +168,18 @@ class RepresentationTab(TopicTab):
         return self.params.config
 
     def start_demo(self) -> None:
+        """The shipped encoder (embedding, probes, loss curve; Train trains one live), as the detector tabs
+        open on theirs, else a training now; and the MI estimators."""
         self.demo_started = True
-        self.start_training()
+        self._first_encoder()
         self.start_mi()
+
+    def _first_encoder(self) -> bool:   # True: loading the shipped encoder (of this seed); False: training
+        if task.shipped_seed() == self.config.seed:
+            self.load_encoder(task.CHECKPOINT)
+            return True
+        self.start_training()
+        return False
 
     def start_training(self, config: task.RepresentationConfig | None = None) -> None:
         cfg = config or self.config
@@ -183,6 +194,7 @@ class RepresentationTab(TopicTab):
             return
         self.cpc_panel.stopped()
         self.views_stack.setCurrentIndex(0)
+        self._ready_after.clear()   # a load's t-SNE still under way ends nothing now
         self.banner.clear()
         self.loss_curve.clear()
         self.frame_config = asdict(cfg)
@@ -318,13 +330,13 @@ class RepresentationTab(TopicTab):
                 f"trained: linear probe {result.scores.get('encoder', {}).get('linear', 0):.3f}"
             )
             # the opened file again through the trained encoder; else a test image, until one is dropped
-            self._ready_after_query = True
+            self._ready_after = {"query"}
             if self.last_file is not None:
                 self._query(self.last_file, self.last_file.name)
             elif len(self.data.x_test):
                 self._query(self.data.x_test[0], "a test image")
             else:
-                self.demo_ready.emit()
+                self._part_drawn("query")
 
     def _on_hover(self, index: int) -> None:
         if index < 0 or self.data is None or index >= len(self.shown):
@@ -351,12 +363,14 @@ class RepresentationTab(TopicTab):
         if self.frame is not None:
             self._query(path, path.name)
             return
-        if not self.runner.busy and not self.ckpt_runner.busy:
-            self.start_training()
+        loading = self.ckpt_runner.busy
+        if not self.runner.busy and not loading:
+            loading = self._first_encoder()
             if not self.mi_runner.busy and not self.mi_curve.names():
                 self.start_mi()
         self.neighbours.title.setText(f"<b>{path.name}</b>: waiting for the encoder's first weights")
-        self.status_message.emit(f"{path.name}: training an encoder first; its neighbours show with its first weights")
+        self.status_message.emit(f"{path.name}: {'loading' if loading else 'training'} an encoder first; its "
+                                 "neighbours show with its first weights")
 
     def _query(self, source, caption: str) -> None:
         """Embed ``source`` (a file or a (C, H, W) image) in the worker and show its neighbours."""
@@ -383,15 +397,18 @@ class RepresentationTab(TopicTab):
         self.status_message.emit(f"{result.caption}: nearest training images are {', '.join(result.names[:5])}")
         if self.last_file is not None and result.caption == self.last_file.name:
             self._file_drawn = True
-        if self._ready_after_query:
-            self._ready_after_query = False
-            self.demo_ready.emit()
+        self._part_drawn("query")
 
     def _on_query_error(self, _message: str) -> None:
         self.last_file = None  # the banner says why; the training's result stays the tab's result
-        if self._ready_after_query:
-            self._ready_after_query = False
-            self.demo_ready.emit()
+        self._part_drawn("query")
+
+    def _part_drawn(self, part: str) -> None:
+        """``part`` of a finished run's or a load's result is on screen: the demo is done with the last."""
+        if part in self._ready_after:
+            self._ready_after.discard(part)
+            if not self._ready_after:
+                self.demo_ready.emit()
 
     # --- save / load (in the checkpoint runner) ----------------------------------------------------
     def save_encoder(self, path) -> None:
@@ -415,6 +432,11 @@ class RepresentationTab(TopicTab):
         if isinstance(result, Path):
             self.status_message.emit(f"saved encoder to {result}")
             return
+        if isinstance(result, task.EmbeddingFrame):   # a loaded embedding's t-SNE
+            if not self.runner.busy and self.frame is self._loaded_frame:   # nothing drawn over it since
+                self._draw_frame(result)
+            self._part_drawn("t-SNE")
+            return
         if not isinstance(result, task.Loaded):
             return
         self.runner.cancel()
@@ -425,10 +447,22 @@ class RepresentationTab(TopicTab):
         self.dataset_label.setText(result.data.info)
         self._file_drawn = True  # embedded again just below, through the loaded encoder
         self._draw_frame(result.frame)
+        self._loaded_frame = result.frame
         if "encoder" in result.trained.scores:
             self._draw_probes(result.trained.scores)
-        self.status_message.emit(f"loaded encoder from {Path(result.path).name}: drop an image to find its neighbours")
-        self._ready_after_query = True
+        self.loss_curve.clear()
+        self.loss_curve.extend(result.trained.history)   # the curve of the run that made it
+        cfg, what = result.trained.config, f"loaded encoder from {Path(result.path).name}"
+        if Path(result.path) == task.CHECKPOINT:
+            what = "the shipped encoder ({objective}, {steps} steps, {dataset})".format(**cfg)
+        self.status_message.emit(f"{what}: drop an image to find its neighbours, or Train one live")
+        self._ready_after = {"query"}
+        if result.embedding is not None and str(cfg.get("projection", "")).startswith("t-SNE"):
+            # laid out as a training's last frame is: the PCA now, its t-SNE in seconds
+            self._ready_after.add("t-SNE")
+            seed = int(cfg.get("seed") or 0)
+            self.ckpt_runner.start(partial(task.tsne_frame, result.frame, result.embedding, seed),
+                                   label="t-SNE of the loaded embedding")
         if self.last_file is not None:
             self._query(self.last_file, self.last_file.name)
         else:
