@@ -71,3 +71,18 @@ def spent() -> float:
 def over() -> bool:
     """Whether this turn has drawn enough: what asks to paint now should wait for a later turn."""
     return _spent >= BUDGET_S
+
+
+def in_turns(owner, parts: list, still=lambda: True) -> None:
+    """Run ``parts`` (callables) one per turn of the event loop, the first now, each charged to its
+    turn: the window repaints what one changed before the next runs (a result that changes a whole
+    page at once is one long repaint). ``still()`` False drops the parts not yet run (a newer result
+    came). ``owner`` (a QObject) going away drops them too."""
+    if not parts or not still():
+        return
+    with drawing():
+        parts[0]()
+    if len(parts) > 1:
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, owner, lambda: in_turns(owner, parts[1:], still))

@@ -1,7 +1,7 @@
 """turn_budget: drawing charged in one turn of the event loop counts until that turn's queued calls
 are all delivered, and no longer."""
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
 
 from lab_app.qt import turn_budget
 
@@ -68,3 +68,18 @@ def test_a_drawing_block_inside_another_is_charged_once(qtbot, monkeypatch):
     with turn_budget.drawing():
         time.sleep(0.001)
     assert len(charged) == 3
+
+
+def test_in_turns_runs_a_part_a_turn_in_order_and_stops_when_a_newer_result_came(qtbot):
+    owner, ran = QObject(), []
+    turn_budget.in_turns(owner, [lambda: ran.append(1), lambda: ran.append(2), lambda: ran.append(3)])
+    assert ran == [1]                     # the first now; each other one in a turn of its own
+    QCoreApplication.processEvents()
+    assert ran == [1, 2]
+    qtbot.waitUntil(lambda: ran == [1, 2, 3], timeout=2000)
+
+    current, ran[:] = {"result": "a"}, []
+    turn_budget.in_turns(owner, [lambda: ran.append("a1"), lambda: ran.append("a2")], still=lambda: current["result"] == "a")
+    current["result"] = "b"               # a newer result: what is left of "a" is dropped
+    qtbot.wait(50)
+    assert ran == ["a1"]

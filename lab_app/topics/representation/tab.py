@@ -28,6 +28,7 @@ from lab_app.core.live import LiveDict
 from lab_app.data.datasets import DATASETS
 from lab_app.io.kinds import CHECKPOINT, file_kind
 from lab_app.qt.tab_base import TopicTab
+from lab_app.qt.turn_budget import in_turns
 from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.checkpoint_buttons import CheckpointButtons
 from lab_app.qt.widgets.latent_scatter import LatentScatter
@@ -442,31 +443,31 @@ class RepresentationTab(TopicTab):
         self.runner.cancel()
         self.data, self.shown = result.data, result.shown
         self.trained, self.encoder = result.trained, result.trained.encoder
-        self.frame_config = result.trained.config
-        self.params.set_config(task.config_from(result.trained.config))
-        self.dataset_label.setText(result.data.info)
-        self._file_drawn = True  # embedded again just below, through the loaded encoder
-        self._draw_frame(result.frame)
-        self._loaded_frame = result.frame
-        if "encoder" in result.trained.scores:
-            self._draw_probes(result.trained.scores)
-        self.loss_curve.clear()
-        self.loss_curve.extend(result.trained.history)   # the curve of the run that made it
-        cfg, what = result.trained.config, f"loaded encoder from {Path(result.path).name}"
-        if Path(result.path) == task.CHECKPOINT:
-            what = "the shipped encoder ({objective}, {steps} steps, {dataset})".format(**cfg)
-        self.status_message.emit(f"{what}: drop an image to find its neighbours, or Train one live")
-        self._ready_after = {"query"}
-        if result.embedding is not None and str(cfg.get("projection", "")).startswith("t-SNE"):
-            # laid out as a training's last frame is: the PCA now, its t-SNE in seconds
-            self._ready_after.add("t-SNE")
-            seed = int(cfg.get("seed") or 0)
-            self.ckpt_runner.start(partial(task.tsne_frame, result.frame, result.embedding, seed),
+        self.frame_config = cfg = result.trained.config
+        self._file_drawn = True  # embedded again below, through the loaded encoder
+        self._loaded_frame, scores = result.frame, result.trained.scores
+        tsne = result.embedding is not None and str(cfg.get("projection", "")).startswith("t-SNE")
+        self._ready_after = {"query", "t-SNE"} if tsne else {"query"}
+        what = ("the shipped encoder ({objective}, {steps} steps, {dataset})".format(**cfg)
+                if Path(result.path) == task.CHECKPOINT else f"loaded encoder from {Path(result.path).name}")
+        # a part a turn, the result first: drawn at once, the whole page repainted in one long stall
+        in_turns(self, [lambda: self._draw_frame(result.frame),
+                        lambda: self._draw_probes(scores) if "encoder" in scores else None,
+                        lambda: (self.params.set_config(task.config_from(cfg)),
+                                 self.dataset_label.setText(result.data.info)),
+                        lambda: (self.loss_curve.clear(), self.loss_curve.extend(result.trained.history),
+                                 self.status_message.emit(f"{what}: drop an image to find its neighbours, or "
+                                                          "Train one live")),
+                        lambda: self._after_load(result, tsne)],
+                 still=lambda: self._loaded_frame is result.frame and not self.runner.busy)
+
+    def _after_load(self, result: task.Loaded, tsne: bool) -> None:
+        if tsne:   # laid out as a training's last frame is: the PCA now, its t-SNE in seconds
+            self.ckpt_runner.start(partial(task.tsne_frame, result.frame, result.embedding,
+                                           int(result.trained.config.get("seed") or 0)),
                                    label="t-SNE of the loaded embedding")
-        if self.last_file is not None:
-            self._query(self.last_file, self.last_file.name)
-        else:
-            self._query(self.data.x_test[0], "a test image")
+        file = self.last_file
+        self._query(*((file, file.name) if file is not None else (self.data.x_test[0], "a test image")))
 
     def _export_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
