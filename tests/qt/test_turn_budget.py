@@ -79,7 +79,8 @@ def test_in_turns_runs_a_part_a_turn_in_order_and_stops_when_a_newer_result_came
     qtbot.waitUntil(lambda: ran == [1, 2, 3], timeout=2000)
 
     current, ran[:] = {"result": "a"}, []
-    turn_budget.in_turns(owner, [lambda: ran.append("a1"), lambda: ran.append("a2")], still=lambda: current["result"] == "a")
+    turn_budget.in_turns(owner, [lambda: ran.append("a1"), lambda: ran.append("a2")],
+                         still=lambda: current["result"] == "a")
     current["result"] = "b"               # a newer result: what is left of "a" is dropped
     qtbot.wait(50)
     assert ran == ["a1"]

@@ -150,7 +150,8 @@ def test_a_saved_encoder_keeps_its_loss_curve_and_a_load_ends_on_the_runs_t_sne(
         np.fill_diagonal(d, np.inf)
         return np.argsort(d, 1)[:, :k]
 
-    shared = [len(set(a) & set(b)) / 10 for a, b in zip(neighbours(laid_out.xy), neighbours(last.xy), strict=True)]
+    pairs = zip(neighbours(laid_out.xy), neighbours(last.xy), strict=True)
+    shared = [len(set(a) & set(b)) / 10 for a, b in pairs]
     assert np.mean(shared) > 0.5   # two unrelated layouts share about 0.04
 
 
