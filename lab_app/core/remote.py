@@ -66,7 +66,7 @@ LOCAL_HEAVY_TASKS = frozenset({
     "lab_app.topics.vq.checkpoints.load_stage1",
     "lab_app.topics.pointcloud.task.demo",
     "lab_app.topics.pointcloud.representations.compute",
-    "lab_app.topics.representation.task.load_encoder",
+    "lab_app.topics.representation.shipped.load_shipped",
     "lab_app.topics.representation.task.tsne_frame",
 })
 INSTALL_HINT = "Ray is not installed here: pip install 'visual-dl-lab[ray]' (or pip install ray)"

@@ -14,6 +14,7 @@ from skimage import data as skdata
 from lab_app.core.tiling import tile
 from lab_app.io import save_image
 from lab_app.qt.tab_base import LabContext
+from lab_app.topics.representation import shipped as rshipped
 from lab_app.topics.representation import task as rtask
 from lab_app.topics.representation.mi_task import MIConfig
 from lab_app.topics.representation.probes import encode
@@ -127,10 +128,10 @@ def rep_neighbours(model, data, image: np.ndarray, k: int = 8) -> np.ndarray:
 def test_contrastive_photo_opened_on_a_fresh_tab_gets_an_encoder_then_shows_its_neighbours(
         rep, qtbot, photo, shipped, tmp_path, monkeypatch):
     """A fresh tab loads the shipped encoder for it (when there is one for the tab's seed), else trains."""
-    if shipped and not rtask.CHECKPOINT.exists():
+    if shipped and not rshipped.CHECKPOINT.exists():
         pytest.skip("no shipped encoder (python -m lab_app.topics.representation.make_checkpoint)")
     if not shipped:
-        monkeypatch.setattr(rtask, "CHECKPOINT", tmp_path / "none.safetensors")
+        monkeypatch.setattr(rshipped, "CHECKPOINT", tmp_path / "none.safetensors")
     path, rgb = photo
     rep.params.set_config(replace(rep.config, **REP_QUICK))
     rep.mi_params.set_config(MIConfig(steps=30, report_every=5, dim=4, mi_batch=16))

@@ -9,7 +9,7 @@ import torch
 
 from lab_app.io import save_image
 from lab_app.qt.tab_base import LabContext
-from lab_app.topics.representation import task
+from lab_app.topics.representation import shipped, task
 from lab_app.topics.representation.tab import RepresentationTab
 
 QUICK = dict(steps=40, batch_size=64, probe_every=40, width=4, limit=400, frame_seconds=0.0, projection="PCA")
@@ -125,7 +125,7 @@ def _ship(tmp_path, monkeypatch, seed: int = 0) -> task.Trained:
 
     path, trained = make_checkpoint.make(tmp_path / "shipped.safetensors", seed=seed, steps=40, batch_size=64,
                                          probe_every=40, width=4, limit=400, frame_seconds=0.0)
-    monkeypatch.setattr(task, "CHECKPOINT", path)
+    monkeypatch.setattr(shipped, "CHECKPOINT", path)
     return trained
 
 
@@ -166,7 +166,7 @@ def test_another_seed_or_no_shipped_encoder_trains_one(tab, qtbot, tmp_path, mon
     tab.runner.cancel()
     qtbot.waitUntil(lambda: not tab.runner.busy, timeout=10_000)
 
-    monkeypatch.setattr(task, "CHECKPOINT", tmp_path / "none.safetensors")
+    monkeypatch.setattr(shipped, "CHECKPOINT", tmp_path / "none.safetensors")
     tab.params.set_config(replace(tab.config, seed=0))
     with qtbot.waitSignal(tab.runner.started, timeout=10_000):
         tab.start_demo()

@@ -9,7 +9,7 @@ import torch
 from lab_app.core.control import Control
 from lab_app.core.events import Progress
 from lab_app.data.datasets import load_dataset
-from lab_app.topics.representation import mi_task, task
+from lab_app.topics.representation import mi_task, shipped, task
 from lab_app.topics.representation.probes import project_2d
 
 
@@ -165,16 +165,16 @@ def test_make_checkpoint_writes_the_card_and_the_header_seed(tmp_path, monkeypat
     card = json.loads(path.with_suffix(".json").read_text())
     assert card["command"] == f"{make_checkpoint.COMMAND} --seed 3 --steps 20" and card["seed"] == 3
     assert card["metrics"] == trained.scores and card["config"]["steps"] == 20
-    monkeypatch.setattr(task, "CHECKPOINT", path)
-    assert task.shipped_seed() == 3
+    monkeypatch.setattr(shipped, "CHECKPOINT", path)
+    assert shipped.shipped_seed() == 3
     path.write_bytes(b"not a checkpoint")
-    assert task.shipped_seed() is None    # an unreadable file: the tab trains instead
+    assert shipped.shipped_seed() is None    # an unreadable file: the tab trains instead
 
 
-@pytest.mark.skipif(not task.CHECKPOINT.exists(),
+@pytest.mark.skipif(not shipped.CHECKPOINT.exists(),
                     reason="no shipped encoder (python -m lab_app.topics.representation.make_checkpoint)")
 def test_the_shipped_encoder_gives_the_probe_scores_its_header_states():
-    loaded = task.load_encoder(task.CHECKPOINT)
+    loaded = shipped.load_shipped()
     data = loaded.data
     scores = task.probe_scores(loaded.trained.encoder, data, torch.from_numpy(data.x_train),
                                torch.from_numpy(data.x_test))

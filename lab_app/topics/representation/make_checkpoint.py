@@ -20,7 +20,7 @@ from pathlib import Path
 from lab_app.core.control import Control
 from lab_app.core.device import apply_thread_policy
 from lab_app.io.atomic import atomic_write_text
-from lab_app.topics.representation import task
+from lab_app.topics.representation import shipped, task
 
 COMMAND = "python -m lab_app.topics.representation.make_checkpoint"
 
@@ -51,7 +51,7 @@ def make(out: Path, seed: int = 0, steps: int | None = None, **overrides) -> tup
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=task.CHECKPOINT)
+    p.add_argument("--out", type=Path, default=shipped.CHECKPOINT)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=task.RepresentationConfig.steps)
     args = p.parse_args(argv)

@@ -34,7 +34,7 @@ from lab_app.qt.widgets.checkpoint_buttons import CheckpointButtons
 from lab_app.qt.widgets.latent_scatter import LatentScatter
 from lab_app.qt.widgets.loss_curve import LossCurve
 from lab_app.qt.widgets.param_panel import ParamPanel
-from lab_app.topics.representation import cpc_task, mi_task, task
+from lab_app.topics.representation import cpc_task, mi_task, shipped, task
 from lab_app.topics.representation.cpc_panel import CpcPanel
 from lab_app.topics.representation.views import DistanceHistogram, NeighboursPanel
 
@@ -176,11 +176,10 @@ class RepresentationTab(TopicTab):
         self.start_mi()
 
     def _first_encoder(self) -> bool:   # True: loading the shipped encoder (of this seed); False: training
-        if task.shipped_seed() == self.config.seed:
-            self.load_encoder(task.CHECKPOINT)
-            return True
-        self.start_training()
-        return False
+        if shipped.shipped_seed() != self.config.seed:
+            return self.start_training() or False
+        self.ckpt_runner.start(shipped.load_shipped, label="loading the shipped encoder")
+        return True
 
     def start_training(self, config: task.RepresentationConfig | None = None) -> None:
         cfg = config or self.config
@@ -448,8 +447,9 @@ class RepresentationTab(TopicTab):
         self._loaded_frame, scores = result.frame, result.trained.scores
         tsne = result.embedding is not None and str(cfg.get("projection", "")).startswith("t-SNE")
         self._ready_after = {"query", "t-SNE"} if tsne else {"query"}
+        name = Path(result.path).name
         what = ("the shipped encoder ({objective}, {steps} steps, {dataset})".format(**cfg)
-                if Path(result.path) == task.CHECKPOINT else f"loaded encoder from {Path(result.path).name}")
+                if Path(result.path) == shipped.CHECKPOINT else f"loaded encoder from {name}")
         # a part a turn, the result first: drawn at once, the whole page repainted in one long stall
         in_turns(self, [lambda: self._draw_frame(result.frame),
                         lambda: self._draw_probes(scores) if "encoder" in scores else None,

@@ -9,8 +9,8 @@ a Trained result: weights, the training set's features (for nearest neighbours),
 Margin, temperature and the 2D projection are read from ``live`` every step.
 
 Also here, for the tab's runners: ``save_encoder`` / ``load_encoder`` (the lab's checkpoint API;
-``tsne_frame`` lays a loaded embedding out as training's last frame is), the shipped encoder the tab
-opens on (``CHECKPOINT``, made by make_checkpoint.py) and ``query`` (an image's nearest training images).
+``tsne_frame`` lays a loaded embedding out as training's last frame is) and ``query`` (an image's
+nearest training images). The encoder the tab opens on: shipped.py.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from lab_app.io.checkpoint import (
     history_from,
     load_checkpoint,
     load_state_into,
-    peek_checkpoint,
     save_checkpoint,
 )
 from lab_app.topics.representation.probes import (
@@ -59,8 +58,6 @@ from models.contrastive import (
 )
 
 MODEL_NAME = "representation-encoder"  # the architecture in the checkpoint header
-#: The encoder the tab opens on: the default config trained by make_checkpoint.py (Train trains one live).
-CHECKPOINT = Path(__file__).resolve().parents[3] / "resources" / "checkpoints" / "representation.safetensors"
 # The last two run in cpc_task.py (their own task and views; the tab routes them there).
 OBJECTIVES = ("InfoNCE", "pairwise contrastive", "rotation pretext", "CPC", "patch position")
 DATASET_CHOICES = ("digits", "mnist5k", "mnist", "fashion_mnist", "cifar10", "folder")
@@ -437,14 +434,6 @@ def save_encoder(path, trained: Trained, dataset_info: str = "", ctl: Control | 
                                             metrics=trained.scores, seed=trained.config.get("seed"),
                                             extra={"dataset": dataset_info,
                                                    "history": list(trained.history)}))
-
-
-def shipped_seed() -> int | None:
-    """The seed the shipped encoder was trained with (its header only), None without a readable one."""
-    try:
-        return peek_checkpoint(CHECKPOINT).get("seed") if CHECKPOINT.exists() else None
-    except (OSError, ValueError):   # LoadError is a ValueError
-        return None
 
 
 def load_encoder(path, data: ImageDataset | None = None, ctl: Control | None = None) -> Loaded:
