@@ -17,8 +17,9 @@ class TopicSpec:
     title: str
     tab: str  # "package.module:ClassName"
     accepts: tuple[str, ...]  # file kinds from lab_app.io.kinds
-    #: Modules the tab's first result imports on the UI thread that take seconds to import (torchvision:
-    #: its detection views filter boxes with torchvision.ops): imported ahead with the tab's module.
+    #: Modules the tab's first results import in the window's process, on the UI thread or in a thread
+    #: beside it (the same interpreter lock: torchvision, whose detection views filter boxes with
+    #: torchvision.ops; PIL, which reads an opened photo): imported ahead with the tab's module.
     preload: tuple[str, ...] = ()
 
     def load_class(self):
@@ -27,7 +28,8 @@ class TopicSpec:
 
 
 TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec("representation", "Contrastive learning", "lab_app.topics.representation.tab:RepresentationTab", ("image",)),
+    TopicSpec("representation", "Contrastive learning", "lab_app.topics.representation.tab:RepresentationTab",
+              ("image",), ("PIL.Image",)),
     TopicSpec("language", "Language models", "lab_app.topics.language.tab:LanguageTab", ("text",)),
     TopicSpec("reparam", "Reparameterization", "lab_app.topics.reparam.tab:ReparamTab", ()),
     TopicSpec("transforms", "GAN vs VAE (2D)", "lab_app.topics.transforms.tab:TransformsTab", ()),

@@ -447,9 +447,8 @@ class RepresentationTab(TopicTab):
         self._loaded_frame, scores = result.frame, result.trained.scores
         tsne = result.embedding is not None and str(cfg.get("projection", "")).startswith("t-SNE")
         self._ready_after = {"query", "t-SNE"} if tsne else {"query"}
-        name = Path(result.path).name
         what = ("the shipped encoder ({objective}, {steps} steps, {dataset})".format(**cfg)
-                if Path(result.path) == shipped.CHECKPOINT else f"loaded encoder from {name}")
+                if Path(result.path) == shipped.CHECKPOINT else f"encoder {Path(result.path).name} loaded")
         # a part a turn, the result first: drawn at once, the whole page repainted in one long stall
         in_turns(self, [lambda: self._draw_frame(result.frame),
                         lambda: self._draw_probes(scores) if "encoder" in scores else None,
@@ -466,8 +465,9 @@ class RepresentationTab(TopicTab):
             self.ckpt_runner.start(partial(task.tsne_frame, result.frame, result.embedding,
                                            int(result.trained.config.get("seed") or 0)),
                                    label="t-SNE of the loaded embedding")
-        file = self.last_file
-        self._query(*((file, file.name) if file is not None else (self.data.x_test[0], "a test image")))
+        if not self.file_runner.busy:   # else a file opened meanwhile is being embedded already
+            f = self.last_file
+            self._query(*((f, f.name) if f is not None else (self.data.x_test[0], "a test image")))
 
     def _export_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
