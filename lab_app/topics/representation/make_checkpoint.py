@@ -2,8 +2,8 @@
 
     python -m lab_app.topics.representation.make_checkpoint [--seed 0] [--steps 200]
 
-The tab's default config (InfoNCE on scikit-learn's digits, the panel's knobs as they open), so the
-encoder on screen at start-up is the one Train makes again live. Writes
+The tab's default config (InfoNCE on scikit-learn's digits, the panel's knobs as they open), so Train
+trains the same recipe again, live. Writes
 resources/checkpoints/representation.safetensors (under a megabyte) and representation.json (the card,
 for people; the app reads the header inside the file).
 """
