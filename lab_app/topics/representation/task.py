@@ -357,9 +357,7 @@ def train(
         if step % 10 == 0 or evaluate or frame_due:
             pos, neg, align, unif = pair_geometry(now, model, geometry_batch, gen)
             history.append((step, {"loss": float(loss.detach())}))
-            yield Progress(
-                step, cfg.steps, {"loss": float(loss.detach()), "alignment": align, "uniformity": unif}
-            )
+            yield Progress(step, cfg.steps, {**history[-1][1], "alignment": align, "uniformity": unif})
         if evaluate:
             scores = {**baselines, "encoder": probe_scores(model, data, x_train, x_test)}
             yield ProbeScores(step, dict(scores))
