@@ -22,7 +22,9 @@ from contextlib import contextmanager
 BUDGET_S = 0.008
 
 _spent = 0.0
-_turn_end = None   # a zero-delay timer: runs once this turn's queued calls are all delivered
+# a zero-delay timer, restarted at every charge: the turn ends at the first pass over the timers that
+# begins after the last charge, once the queued calls posted before it are delivered
+_turn_end = None
 
 
 def _new_turn() -> None:
@@ -41,8 +43,11 @@ def charge(seconds: float) -> None:
         _turn_end.setInterval(0)
         _turn_end.timeout.connect(_new_turn)
     _spent += seconds
-    if not _turn_end.isActive():
-        _turn_end.start()
+    # Restarted, not left running: Qt fires the timers that are due when a pass over them begins, in
+    # the order they fell due. A turn end already due (a charge earlier in the turn) would fire in
+    # this very pass after a drain that charges now, and the repaints that drain queued would find
+    # the budget whole again. Restarted, it comes at the next pass, after those repaints.
+    _turn_end.start()
 
 
 _depth = 0   # drawing blocks open now: the outermost one charges the time of those inside it

@@ -84,3 +84,30 @@ def test_in_turns_runs_a_part_a_turn_in_order_and_stops_when_a_newer_result_came
     current["result"] = "b"               # a newer result: what is left of "a" is dropped
     qtbot.wait(50)
     assert ran == ["a1"]
+
+
+def test_a_turn_end_already_due_does_not_cut_a_timers_drawing_from_its_repaints(qtbot):
+    """Something charged earlier in the turn, so the turn's end is already due; a drain's timer fell
+    due before it and fires first in the same pass over the timers. The repaints the drain queued
+    still see what it spent: the turn ends after them, not between the two timers."""
+    import time
+
+    qtbot.waitUntil(lambda: not turn_budget.over() and turn_budget.spent() == 0, timeout=2000)
+    relay = Relay()
+    seen = []
+    relay.ping.connect(lambda: seen.append(turn_budget.over()), Qt.ConnectionType.QueuedConnection)
+
+    def drain():
+        turn_budget.charge(turn_budget.BUDGET_S)
+        relay.ping.emit()
+
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.setInterval(1)
+    timer.timeout.connect(drain)
+    timer.start()
+    time.sleep(0.005)                 # the drain's timer is due ...
+    turn_budget.charge(0.0001)        # ... before the turn's end, which this charge sets going
+    qtbot.waitUntil(lambda: len(seen) == 1, timeout=2000)
+    assert seen == [True]
+    qtbot.waitUntil(lambda: not turn_budget.over(), timeout=2000)
