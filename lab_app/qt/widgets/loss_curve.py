@@ -11,8 +11,10 @@ and no Python list is converted to an array on every redraw.
 Appends are drawn at most every ``REDRAW_MS`` (plus a stagger between curves, ``STAGGER_MS``): a run
 reports a point per step, tens a second, and each redraw of a plot whose range moves re-lays both axes
 (tick texts measured and drawn) on the UI thread. ``item``, ``flush`` and export bring the curves up
-to date at once. The view follows the data in steps (StickyRange), not at every point, and fits the
-data exactly once points stop coming (``SETTLE_MS``) or a whole history is shown at once.
+to date at once. A redraw due in a turn of the event loop that has spent its drawing budget waits for
+the next (lab_app/qt/turn_budget.py), and what it spends counts against its turn. The view follows
+the data in steps (StickyRange), not at every point, and fits the data exactly once points stop
+coming (``SETTLE_MS``) or a whole history is shown at once.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lab_app.io.atomic import atomic_write_text
+from lab_app.qt import turn_budget
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import class_color
 from lab_app.qt.widgets.plots import plot_widget
@@ -142,7 +145,11 @@ class LossCurve(ExportableView):
         self._draw(None)
 
     def _draw_part(self) -> None:
-        self._draw(PART_S)
+        if turn_budget.over():   # this turn has drawn enough (a drain, repaints): the curves a turn later
+            self._more.start()
+            return
+        with turn_budget.drawing():   # new data: items, downsampling, the range; charged to the turn
+            self._draw(PART_S)
 
     def _draw(self, part_s: float | None) -> None:
         """Draw what is stale; with ``part_s``, make new items for that long at most (at least one)

@@ -234,3 +234,18 @@ def test_new_curves_are_made_a_few_per_turn_in_the_order_their_metrics_came(curv
         item = curve.item(name)
         assert np.array_equal(item.xData, np.arange(0, 300, 3))
         assert np.allclose(item.yData, (i + 1) / (item.xData + 1))
+
+
+def test_a_redraw_due_in_a_turn_that_has_drawn_enough_waits_for_the_next(curve, qtbot):
+    """The budget of this turn is spent (a drain drew a burst of results): the redraw that falls due
+    now draws nothing; it comes a turn later, with every point, and its time is charged to that turn."""
+    from lab_app.qt import turn_budget
+
+    qtbot.waitUntil(lambda: not turn_budget.over(), timeout=2000)
+    curve.append(0, {"loss": 1.0})
+    curve.flush()
+    curve.append(1, {"loss": 0.5})
+    turn_budget.charge(turn_budget.BUDGET_S)
+    curve._draw_part()                      # the redraw timer's slot, in the same turn
+    assert curve._series["loss"].item.xData.tolist() == [0.0]
+    qtbot.waitUntil(lambda: curve._series["loss"].item.xData.tolist() == [0.0, 1.0], timeout=2000)
