@@ -125,6 +125,7 @@ class LossCurve(ExportableView):
         self._settle.setInterval(self.SETTLE_MS)
         self._settle.timeout.connect(self.range.reset)
         self._whole_history = False
+        self._held: list[pg.PlotDataItem] = []   # a history's new curves, hidden until it is all drawn
         self._log_y = False
         self.set_log_y(log_y)
 
@@ -164,6 +165,12 @@ class LossCurve(ExportableView):
                     break
                 series.item = self._make_item(name)
                 made += 1
+                if self._whole_history:
+                    # hidden until the whole history has its curves: the plot repaints once with
+                    # all of them, not once per turn with the curves made so far (a few thousand
+                    # points each: about as long a repaint as the budget of a turn, each time)
+                    series.item.setVisible(False)
+                    self._held.append(series.item)
             series.item.setData(*series.data())
             self._stale.discard(name)
             drawn = True
@@ -172,8 +179,11 @@ class LossCurve(ExportableView):
             self._settle.start()
         if self._stale:
             self._more.start()
-        elif self._whole_history:   # a finished history, all drawn: fit it exactly
+        elif self._whole_history:   # a finished history, all drawn: shown, fitted exactly
             self._whole_history = False
+            for item in self._held:
+                item.setVisible(True)
+            self._held.clear()
             self._settle.stop()
             self.range.reset()
 
@@ -254,6 +264,7 @@ class LossCurve(ExportableView):
         self._more.stop()
         self._settle.stop()
         self._whole_history = False
+        self._held.clear()
         self.range.reset()
 
     def set_log_y(self, on: bool) -> None:

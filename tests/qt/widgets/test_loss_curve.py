@@ -218,8 +218,11 @@ def test_new_curves_are_made_a_few_per_turn_in_the_order_their_metrics_came(curv
     turns = [0]
     made_at = []
     original = curve._make_item
-    monkeypatch.setattr(curve, "_make_item",
-                        lambda name: (made_at.append((name, turns[0])), original(name))[1])
+    shown_when_made = []      # per new curve: whether each curve made before it was visible then
+    monkeypatch.setattr(curve, "_make_item", lambda name: (
+        made_at.append((name, turns[0])),
+        shown_when_made.append((name, [curve._series[n].item.isVisible() for n in names[:names.index(name)]])),
+        original(name))[2])
     timer = QTimer()
     timer.timeout.connect(lambda: turns.__setitem__(0, turns[0] + 1))
     timer.start(0)
@@ -229,6 +232,10 @@ def test_new_curves_are_made_a_few_per_turn_in_the_order_their_metrics_came(curv
     timer.stop()
     assert [n for n, _ in made_at] == names
     assert len({t for _, t in made_at}) == 9              # each in a turn of its own
+    # while they were made, the curves made so far were hidden (no repaint of them per turn); all
+    # shown once the last one was made
+    assert [v for _, v in shown_when_made] == [[False] * i for i in range(9)]
+    assert all(curve.item(name).isVisible() for name in names)
     assert [label.text for _sample, label in curve.legend.items] == names
     for i, name in enumerate(names):
         item = curve.item(name)
