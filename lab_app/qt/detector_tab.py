@@ -43,7 +43,7 @@ from lab_app.io.image import IMAGE_EXTENSIONS
 from lab_app.qt.layout import side_panel_split
 from lab_app.qt.tab_base import TopicTab
 from lab_app.qt.widgets.detection_view import DetectionView
-from lab_app.qt.widgets.loss_curve import LossCurve
+from lab_app.qt.widgets.loss_curve import LossCurve, history_columns
 from lab_app.qt.widgets.param_panel import ParamPanel
 from lab_app.qt.widgets.checkpoint_buttons import CheckpointButtons
 from lab_app.qt.widgets.run_buttons import RunButtons
@@ -365,12 +365,12 @@ class DetectorTab(TopicTab):
     def _replay_history(self, history) -> None:
         self.loss_curve.clear()
         self.map_curve.clear()
-        # which curve a metric goes to, decided once per name rather than once per point
-        names = {k for _, m in history for k in m}
-        score = {k for k in names if k.startswith(("mAP", "AP"))}
+        # split once into one column per metric, then by name between the two plots (not per point)
+        columns = history_columns(history)
+        score = {k: c for k, c in columns.items() if k.startswith(("mAP", "AP"))}
         if score:
-            self.map_curve.extend((step, {k: m[k] for k in score if k in m}) for step, m in history)
-        self.loss_curve.extend((step, {k: v for k, v in m.items() if k not in score}) for step, m in history)
+            self.map_curve.extend_columns(score)
+        self.loss_curve.extend_columns({k: c for k, c in columns.items() if k not in score})
 
     def _append_metrics(self, step, metrics: dict) -> None:
         maps = {k: v for k, v in metrics.items() if k.startswith(("mAP", "AP"))}

@@ -77,6 +77,21 @@ class _Series:
         return self.steps[: self.count], self.values[: self.count]
 
 
+def history_columns(points) -> dict[str, tuple[list, list]]:
+    """Many ``(step, metrics)`` points (a run's history) as one ``(steps, values)`` column per metric,
+    in the order the metrics first appear: one pass, so a caller that draws the metrics on several
+    plots splits the columns by name rather than every point."""
+    columns: dict[str, tuple[list, list]] = {}
+    for step, metrics in points:
+        for name, value in metrics.items():
+            column = columns.get(name)
+            if column is None:
+                column = columns[name] = ([], [])
+            column[0].append(step)
+            column[1].append(value)
+    return columns
+
+
 class LossCurve(ExportableView):
     """Curves of named metrics over training steps, with a legend and optional log-scaled y."""
 
@@ -206,14 +221,11 @@ class LossCurve(ExportableView):
         """Add many ``(step, metrics)`` points (a loaded run's history) and redraw each curve once:
         ``append`` per point redraws every curve every time, and replaying a checkpoint's few
         thousand points that way held the UI thread for seconds."""
-        columns: dict[str, tuple[list, list]] = {}   # per metric, in the order metrics first appear
-        for step, metrics in points:
-            for name, value in metrics.items():
-                column = columns.get(name)
-                if column is None:
-                    column = columns[name] = ([], [])
-                column[0].append(step)
-                column[1].append(value)
+        self.extend_columns(history_columns(points))
+
+    def extend_columns(self, columns: Mapping[str, tuple]) -> None:
+        """``extend`` with the history already split per metric, ``{name: (steps, values)}``
+        (``history_columns``), in the order the curves should be made."""
         for name, (steps, values) in columns.items():
             series = self._series.get(name) or self._add_series(name)
             series.extend(steps, values)
