@@ -126,10 +126,12 @@ def test_embedding_view_labels_the_frequent_words_and_the_marked_ones(qtbot):
     xy = np.random.default_rng(0).normal(size=(30, 2)).astype(np.float32)
     view.set_words(xy, words, np.zeros(30, np.int64), ["all"])
     assert view.label_texts() == words[:5]
-    shown = [t for t in view._texts if t.isVisible()]
-    assert np.allclose([(t.pos().x(), t.pos().y()) for t in shown], xy[:5], atol=1e-6)
+    assert np.allclose([(x, y) for x, y, _ in view.label_points()], xy[:5], atol=1e-6)
+    assert view._plain.texts() == words[:5] and view._yellow.texts() == []    # what each item paints
     view.mark_words([20, 2])                      # a rare word gets a label too; a frequent one keeps its own
     assert view.label_texts() == words[:5] + ["w20"]
+    assert [yellow for *_, yellow in view.label_points()] == [False, False, True, False, False, True]
+    assert view._yellow.texts() == ["w2", "w20"] and "w2" not in view._plain.texts()
     view.set_words(xy[:3], words[:3], np.zeros(3, np.int64), ["all"])   # fewer words: fewer labels
     assert view.label_texts() == words[:3]
 

@@ -12,6 +12,7 @@ from lab_app.qt.widgets.bars import Bars
 from lab_app.qt.widgets.export import ExportableView
 from lab_app.qt.widgets.latent_scatter import LatentScatter, class_color
 from lab_app.qt.widgets.plots import plot_widget
+from lab_app.qt.widgets.point_labels import PointLabels
 
 BACKED_OFF_COLOR = (214, 130, 40)
 FULL_CONTEXT_COLOR = (70, 130, 190)
@@ -148,7 +149,15 @@ class BigramHeatmap(_Plot):
 
 
 class EmbeddingView(LatentScatter):
-    """LatentScatter of word vectors (PCA) with the most frequent and the queried words labelled."""
+    """LatentScatter of word vectors (PCA) with the most frequent and the queried words labelled.
+
+    The labels are two PointLabels items (lab_app/qt/widgets/point_labels.py), grey and yellow, not a
+    TextItem per word: the first embedding drawn made forty of them in its handler, a stall of about
+    40 ms in ``ui_stalls``, and each one followed the view's range (re-ranged every frame) on its own."""
+
+    LABEL_COLOR = (220, 220, 220)
+    MARKED_COLOR = (255, 220, 80)
+    ANCHOR = (0.0, 1.0)   # the text's bottom-left corner at its word's point
 
     def __init__(self, parent: QWidget | None = None, n_labels: int = 40):
         super().__init__(parent, point_size=3)
@@ -157,7 +166,11 @@ class EmbeddingView(LatentScatter):
         self.marked: list[int] = []
         self.n_labels = n_labels
         self._capacity = n_labels + 12
-        self._texts: list[pg.TextItem] = []   # made on the first words drawn, not with the tab
+        self._plain = PointLabels(self.LABEL_COLOR)
+        self._yellow = PointLabels(self.MARKED_COLOR)
+        for item in (self._plain, self._yellow):
+            self.view_box.addItem(item, ignoreBounds=True)
+        self._shown: list[tuple[int, bool]] = []   # (word index, drawn yellow), in label order
 
     def set_words(self, xy: np.ndarray, words: list[str], labels: np.ndarray, class_names: list[str]) -> None:
         self.words = list(words)
@@ -173,22 +186,21 @@ class EmbeddingView(LatentScatter):
 
     def _place_labels(self) -> None:
         xy, _ = self.data()
-        shown = [(i, False) for i in range(min(self.n_labels, len(self.words)))]
+        shown = list(range(min(self.n_labels, len(self.words))))
         # marks made on an earlier run's words may point past a smaller new vocabulary
         self.marked = [i for i in self.marked if i < len(self.words)]
-        shown += [(i, True) for i in self.marked if i >= self.n_labels][: self._capacity - len(shown)]
-        while len(self._texts) < len(shown):
-            t = pg.TextItem("", color=(230, 230, 230), anchor=(0, 1))
-            self.view_box.addItem(t, ignoreBounds=True)
-            self._texts.append(t)
-        for t, (i, marked) in zip(self._texts, shown, strict=False):
-            if t.toPlainText() != self.words[i]:
-                t.setText(self.words[i])
-            t.setColor((255, 220, 80) if marked or i in self.marked else (220, 220, 220))
-            t.setPos(float(xy[i, 0]), float(xy[i, 1]))
-            t.show()
-        for t in self._texts[len(shown):]:
-            t.hide()
+        shown += [i for i in self.marked if i >= self.n_labels][: self._capacity - len(shown)]
+        marked = set(self.marked)
+        self._shown = [(i, i in marked) for i in shown]
+        for item, yellow in ((self._plain, False), (self._yellow, True)):
+            mine = [i for i, y in self._shown if y == yellow]
+            item.set_labels([(float(xy[i, 0]), float(xy[i, 1])) for i in mine], [self.words[i] for i in mine],
+                            self.ANCHOR)
 
     def label_texts(self) -> list[str]:
-        return [t.toPlainText() for t in self._texts if t.isVisible()]
+        return [self.words[i] for i, _ in self._shown]
+
+    def label_points(self) -> list[tuple[float, float, bool]]:
+        """Where each label is anchored (its word's point) and whether it is yellow, in label order."""
+        xy, _ = self.data()
+        return [(float(xy[i, 0]), float(xy[i, 1]), yellow) for i, yellow in self._shown]
