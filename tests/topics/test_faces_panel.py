@@ -117,6 +117,36 @@ def test_photo_opened_on_the_other_sub_tab_reaches_faces_too(qtbot, tmp_path, mo
         assert tab.shutdown(10.0)
 
 
+def test_results_that_come_while_the_other_sub_tab_is_on_screen_are_drawn_when_faces_is_shown(
+        qtbot, tmp_path, monkeypatch):
+    """In a window on screen, the faces sub-tab behind the FPN one keeps its results (photo, counts,
+    plan) but draws its views only once it is shown."""
+    from lab_app.topics.pyramids.tab import PyramidsTab
+
+    tab = PyramidsTab(LabContext(device=torch.device("cpu")))
+    qtbot.addWidget(tab)
+    try:
+        monkeypatch.setattr(tab.fpn, "open_path", lambda path: None)
+        tab.faces.run_lbp, tab.faces._measure_started = False, True
+        tab.subtabs.setCurrentWidget(tab.fpn)
+        tab.show()
+        qtbot.waitExposed(tab)
+        Image.fromarray(C.make_crowd(2, sizes=[90, 60]).image).save(tmp_path / "group.png")
+        with qtbot.waitSignal(tab.faces.runner.finished, timeout=60000):
+            tab.open_path(tmp_path / "group.png")
+        faces = tab.faces
+        onet = faces.stage_views["onet"]
+        assert faces.photo.name == "group.png" and faces.counts()["onet"] >= 1   # its results, kept
+        assert f"{faces.last.levels} levels" in faces.plan_label.text()
+        assert onet.image_item.image is None and len(onet.boxes) == 0 and "group.png" not in faces.photo_label.text()
+        tab.subtabs.setCurrentWidget(faces)                                      # shown: drawn now
+        assert onet.image_item.image.shape == faces.photo.image.shape
+        assert len(onet.boxes) == faces.counts()["onet"] and "group.png" in faces.photo_label.text()
+        assert len(faces.pyramid.level_texts) == faces.last.levels
+    finally:
+        assert tab.shutdown(10.0)
+
+
 def test_a_cascade_run_in_the_worker_process_keeps_its_stages_for_the_next_knob(qtbot, panel, tmp_path):
     """From the worker process the finished cache's photo is a copy of the photo shown (it came in
     another message): the panel keeps one photo, so a threshold re-runs only the stages after it."""

@@ -48,6 +48,7 @@ class FacesPanel(QWidget):
         self.measure_images, self.measure_sweep = 3, measure.SWEEP   # crowds for recall; sizes timed
         self._drawn = self._measured = self._lbp_done = self._ready_sent = self._measure_started = False
         self._loading: tuple | None = None   # (spec, seed) of a photo whose task has not shown it yet
+        self._held: list = []   # results that came while the other sub-tab was on screen, to draw at show
         self._measure_timer = QTimer(self, singleShot=True, interval=800)
         self._measure_timer.timeout.connect(self.start_measure)
 
@@ -226,6 +227,28 @@ class FacesPanel(QWidget):
     def _on_event(self, ev) -> None:
         if isinstance(ev, F.PhotoShown):
             self._loading = None
+            self.photo, self.cache = ev.photo, None
+            self.start_lbp()
+            self.update_plan()
+            self._held.clear()         # what was held for the photo before is not to be drawn
+        elif isinstance(ev, F.CascadeDrawn):
+            self.last = ev
+        if self.window().isVisible() and not self.isVisible():
+            # the other sub-tab is on screen (a photo opened there reaches both, and both run their
+            # demo): draw this when it is shown, not now for nobody to see (five image views and
+            # their boxes, 10-30 ms a result in ui_stalls' per-delivery logs)
+            self._held.append(ev)
+            return
+        self._draw_event(ev)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        held, self._held = self._held, []
+        for ev in held:
+            self._draw_event(ev)
+
+    def _draw_event(self, ev) -> None:
+        if isinstance(ev, F.PhotoShown):
             self._show_photo(ev.photo)
         elif isinstance(ev, F.PyramidDrawn):
             self.pyramid.set_pyramid(ev.mosaic, ev.rects, ev.shapes, ev.scales, ev.peaks)
@@ -238,20 +261,16 @@ class FacesPanel(QWidget):
             self.lbp_view.set_message(None if n else "no faces found")
 
     def _show_photo(self, photo: F.Photo) -> None:
-        self.photo, self.cache = photo, None
         for v in (*self.stage_views.values(), self.lbp_view):
             v.set_image(photo.image)
             v.set_truth(photo.truth)
             v.set_boxes(np.zeros((0, 4)))
-        self.start_lbp()
         h, w = photo.image.shape[:2]
         notes = "".join(f"<br><i>{n}</i>" for n in photo.notes)
         truth = "" if photo.truth is None else " Green dashed: the true faces."
         self.photo_label.setText(f"<b>{photo.name}</b>: {w} x {h}.{truth}{notes}")
-        self.update_plan()
 
     def _draw_cascade(self, ev: F.CascadeDrawn) -> None:
-        self.last = ev
         t1, t2, t3 = ev.thresholds
         views = self.stage_views
         s = ev.stages
