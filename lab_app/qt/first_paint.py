@@ -12,6 +12,8 @@ A turn that has spent its drawing budget (lab_app/qt/turn_budget.py) paints none
 charged to its turn.
 ``hold_back`` puts one plot in the same queue later on: a plot whose repaint would make a turn that
 has painted enough longer (lab_app/qt/widgets/scene_settle.py).
+``stagger_on_first_show`` does the same for the plots of sub-tab pages not on screen yet, at each
+page's first show.
 ``finish_first_paint`` (called by every export, lab_app/qt/widgets/export.py) paints what is
 still waiting at once, so an image never shows a plot that has not drawn yet.
 """
@@ -20,8 +22,8 @@ from __future__ import annotations
 
 import weakref
 
-from PySide6.QtCore import QCoreApplication, QEvent, QTimer
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
+from PySide6.QtWidgets import QTabWidget, QWidget
 
 from lab_app.qt import turn_budget
 
@@ -51,6 +53,35 @@ def stagger_first_paint(views: list[QWidget]) -> None:
         _timer.timeout.connect(_paint_next)
     if _waiting and not _timer.isActive():
         _timer.start()
+
+
+class _FirstShow(QObject):
+    """Staggers the first paints of a page's plots at the page's first show (then goes away)."""
+
+    def __init__(self, page: QWidget, plots_of):
+        super().__init__(page)
+        self._plots_of = plots_of
+        page.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Show:
+            obj.removeEventFilter(self)
+            stagger_first_paint(self._plots_of(obj))   # its children are visible by now, not painted
+            self.deleteLater()
+        return False
+
+
+def stagger_on_first_show(root: QWidget, plots_of) -> int:
+    """The pages of ``root``'s tab widgets that are not on screen now: their plots (``plots_of(page)``)
+    paint for the first time one per turn when each page is first shown (a tab that switches to
+    its sub-tab with plots as its demo starts would otherwise paint them all in one repaint of the
+    window). Returns how many pages wait."""
+    tab_widgets = [root] * isinstance(root, QTabWidget) + root.findChildren(QTabWidget)
+    pages = [tabs.widget(i) for tabs in tab_widgets for i in range(tabs.count())]
+    waiting = [page for page in pages if not page.isVisibleTo(root)]
+    for page in waiting:
+        _FirstShow(page, plots_of)
+    return len(waiting)
 
 
 def hold_back(view: QWidget) -> None:

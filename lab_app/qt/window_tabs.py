@@ -14,7 +14,7 @@ import time
 from PySide6.QtCore import QTimer
 
 from lab_app.qt import turn_budget
-from lab_app.qt.first_paint import stagger_first_paint
+from lab_app.qt.first_paint import stagger_first_paint, stagger_on_first_show
 from lab_app.qt.gc_guard import settle_long_lived
 from lab_app.qt.lazy_tabs import TabPlaceholder, label, swap_page
 from lab_app.qt.staged import StagedBuild
@@ -153,6 +153,7 @@ class TabBuildMixin:
 
             tab.first_paints_pending = False
             stagger_first_paint(plots_of(tab))
+            stagger_on_first_show(tab, plots_of)   # and those of its sub-tabs' pages, when shown
 
     def _import_ahead(self, tab_id: str) -> None:
         """A placeholder is on screen: import torch, its tab's module, the widgets tabs import while

@@ -95,3 +95,30 @@ def test_a_turn_that_has_drawn_enough_paints_no_plot_and_each_paint_is_charged(q
     qtbot.waitUntil(lambda: first_paint.waiting() == 0, timeout=5000)
     assert all(p.updatesEnabled() for p in plots)
     assert len([c for c in charged if c > 0]) >= 2   # each plot's first paint, charged to its turn
+
+
+def test_plots_on_a_sub_tab_page_paint_first_one_per_turn_when_the_page_is_first_shown(qtbot):
+    """A tab switches to its sub-tab of plots (as the 3D tab's demo does): the page's plots wait and
+    paint one per turn from the page's first show, not all in the window's repaint."""
+    from PySide6.QtWidgets import QTabWidget
+
+    from lab_app.qt.widgets.axis_cache import plots_of
+
+    page, plots = _host(qtbot)
+    tabs = QTabWidget()
+    qtbot.addWidget(tabs)
+    tabs.addTab(QWidget(), "first")
+    tabs.addTab(page, "plots")
+    tabs.resize(900, 340)
+    tabs.show()
+    qtbot.waitExposed(tabs)
+    assert first_paint.stagger_on_first_show(tabs, plots_of) == 1     # the hidden page only
+    assert first_paint.waiting() == 0 and all(p.updatesEnabled() for p in plots)
+    paints = _Paints(plots)
+    tabs.setCurrentWidget(page)
+    assert first_paint.waiting() == 3 and not any(p.updatesEnabled() for p in plots)
+    qtbot.waitUntil(lambda: first_paint.waiting() == 0, timeout=5000)
+    assert list(dict.fromkeys(paints.order)) == [0, 1, 2]
+    tabs.setCurrentIndex(0)
+    tabs.setCurrentWidget(page)                                         # shown again: nothing held
+    assert first_paint.waiting() == 0
