@@ -45,6 +45,8 @@ def stagger_first_paint(views: list[QWidget]) -> None:
     """Hold back ``views``' painting, then paint them one per event-loop turn, in this order."""
     global _timer
     for view in views:
+        if any(_widget(r) is view for r in _waiting):
+            continue   # waits already (a page inside a page: both shown at once)
         view.setUpdatesEnabled(False)
         _waiting.append(weakref.ref(view))
     if _timer is None:

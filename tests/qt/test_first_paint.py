@@ -44,6 +44,7 @@ def test_plots_paint_first_one_per_turn_in_order(qtbot):
     host, plots = _host(qtbot)
     paints = _Paints(plots)
     first_paint.stagger_first_paint(plots)
+    first_paint.stagger_first_paint(plots[1:])       # asked twice (nested pages): still once each
     assert first_paint.waiting() == 3 and not any(p.updatesEnabled() for p in plots)
     host.show()
     qtbot.waitExposed(host)
