@@ -138,7 +138,8 @@ def test_results_that_come_while_the_other_sub_tab_is_on_screen_are_drawn_when_f
         onet = faces.stage_views["onet"]
         assert faces.photo.name == "group.png" and faces.counts()["onet"] >= 1   # its results, kept
         assert f"{faces.last.levels} levels" in faces.plan_label.text()
-        assert onet.image_item.image is None and len(onet.boxes) == 0 and "group.png" not in faces.photo_label.text()
+        assert onet.image_item.image is None and len(onet.boxes) == 0
+        assert "group.png" not in faces.photo_label.text()
         tab.subtabs.setCurrentWidget(faces)                                      # shown: drawn now
         assert onet.image_item.image.shape == faces.photo.image.shape
         assert len(onet.boxes) == faces.counts()["onet"] and "group.png" in faces.photo_label.text()

@@ -221,7 +221,8 @@ def test_new_curves_are_made_a_few_per_turn_in_the_order_their_metrics_came(curv
     shown_when_made = []      # per new curve: whether each curve made before it was visible then
     monkeypatch.setattr(curve, "_make_item", lambda name: (
         made_at.append((name, turns[0])),
-        shown_when_made.append((name, [curve._series[n].item.isVisible() for n in names[:names.index(name)]])),
+        shown_when_made.append((name, [curve._series[n].item.isVisible()
+                                       for n in names[:names.index(name)]])),
         original(name))[2])
     timer = QTimer()
     timer.timeout.connect(lambda: turns.__setitem__(0, turns[0] + 1))
@@ -245,7 +246,7 @@ def test_new_curves_are_made_a_few_per_turn_in_the_order_their_metrics_came(curv
 
 def test_a_redraw_due_in_a_turn_that_has_drawn_enough_waits_for_the_next(curve, qtbot):
     """The budget of this turn is spent (a drain drew a burst of results): the redraw that falls due
-    now draws nothing; it comes a turn later, with every point, and its time is charged to that turn."""
+    now draws nothing; it comes a turn later, with every point."""
     from lab_app.qt import turn_budget
 
     qtbot.waitUntil(lambda: not turn_budget.over(), timeout=2000)
