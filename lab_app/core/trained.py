@@ -92,7 +92,7 @@ class ModelSpec:
     def load(self, path: str | Path) -> Ready:
         """The model of a checkpoint of this tab, or LoadError (another tab's file, another architecture,
         a cut-short file, weights that do not fit the config they came with)."""
-        from lab_app.io.checkpoint import load_checkpoint
+        from lab_app.io.checkpoint import history_from, load_checkpoint
         from lab_app.io.errors import LoadError
 
         ckpt = load_checkpoint(path, tab=self.tab, architectures=(self.architecture,))
@@ -110,10 +110,12 @@ class ModelSpec:
         if len(names) != k:
             raise LoadError(path, f"{len(names)} class names for a model of {k} classes")
         extra = dict(ckpt.extra)
-        history, train_config = extra.pop("history", []), extra.pop("train_config", {})
+        history = history_from(extra)   # malformed points dropped: the tab replays it as its curves
+        extra.pop("history", None)
+        train_config = extra.pop("train_config", {})
         extra.pop("metrics", None)
         trained = Trained(dict(ckpt.state_dict), model.cfg.to_dict(), names, dict(ckpt.metrics),
-                          list(history), dict(train_config), extra)
+                          [[step, values] for step, values in history], dict(train_config), extra)
         return Ready(model, names, trained, "checkpoint", Path(path))
 
     def ready(self, source) -> Ready:
