@@ -177,7 +177,8 @@ class RepresentationTab(TopicTab):
 
     def _first_encoder(self) -> bool:   # True: loading the shipped encoder (of this seed); False: training
         if shipped.shipped_seed() != self.config.seed:
-            return self.start_training() or False
+            self.start_training()
+            return False
         self.ckpt_runner.start(shipped.load_shipped, label="loading the shipped encoder")
         return True
 
